@@ -1,0 +1,1 @@
+"""Deployment tool for a multi-tenant Docker platform: registry, nginx, deploys, backups."""

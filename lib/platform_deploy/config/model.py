@@ -1,0 +1,127 @@
+"""Frozen objects the rest of the tool works with; built only by ``validate``."""
+
+from dataclasses import dataclass
+
+from ..errors import PlatformError
+
+ENVIRONMENTS = ("production", "staging")
+DEFAULT_ENV_FILE = "config/{project}/.env.{environment}"
+DEFAULT_HEALTH_TIMEOUT = 60
+DEFAULT_RATE = "10r/s"
+
+
+@dataclass(frozen=True)
+class Container:
+    role: str
+    name: str
+    port: int
+    api_locations: tuple[str, ...] = ()
+    image: str | None = None
+    # None means "try /health, then / if /health does not exist".
+    smoke_paths: tuple[str, ...] | None = None
+    health_timeout: int = DEFAULT_HEALTH_TIMEOUT
+    # True: run `alembic upgrade head` when the image has alembic.ini; False: never; str: this command.
+    migrations: bool | str = True
+    volumes: tuple[tuple[str, str], ...] = ()
+    env_file: str = DEFAULT_ENV_FILE
+
+    def container_name(self, environment: str) -> str:
+        """The live container's name, e.g. ``filter-ical-backend-production``."""
+        return f"{self.name}-{environment}"
+
+    def env_file_path(self, project: str, environment: str) -> str:
+        """The env file, relative to the platform root."""
+        return self.env_file.format(project=project, environment=environment)
+
+
+@dataclass(frozen=True)
+class RateLimit:
+    zone: str
+    burst: int
+    rate: str = DEFAULT_RATE
+
+
+@dataclass(frozen=True)
+class Database:
+    type: str
+    user: str
+    databases: tuple[tuple[str, str], ...]
+    # None means the platform's own PostgreSQL container (settings.postgres_container).
+    container: str | None = None
+
+    def database_for(self, environment: str) -> str | None:
+        return dict(self.databases).get(environment)
+
+
+@dataclass(frozen=True)
+class Project:
+    name: str
+    domains: tuple[tuple[str, tuple[str, ...]], ...]
+    containers: tuple[Container, ...]
+    api_locations: tuple[str, ...] = ()
+    rate_limit: RateLimit | None = None
+    required_env: tuple[str, ...] = ()
+    database: Database | None = None
+
+    @property
+    def environments(self) -> tuple[str, ...]:
+        return tuple(environment for environment, _ in self.domains)
+
+    def domains_for(self, environment: str) -> tuple[str, ...]:
+        return dict(self.domains).get(environment, ())
+
+    @property
+    def primary_domain(self) -> str:
+        """First production domain; names the generated config file and the certificate directory."""
+        return self.domains_for("production")[0]
+
+    @property
+    def config_filename(self) -> str:
+        """The generated nginx file, e.g. ``filter-ical.de.conf`` (a wildcard's ``*.`` dropped)."""
+        return self.primary_domain.removeprefix("*.") + ".conf"
+
+    def container(self, role: str) -> Container | None:
+        return next((c for c in self.containers if c.role == role), None)
+
+    @property
+    def root_container(self) -> Container:
+        """The container that serves everything not routed to an API location."""
+        return self.container("frontend") or self.containers[0]
+
+    @property
+    def api_routes(self) -> tuple[tuple[str, Container], ...]:
+        """(location, container) pairs: nginx.api_locations go to the backend, then each container's own."""
+        routes = []
+        backend = self.container("backend")
+        for location in self.api_locations:
+            routes.append((location, backend))
+        for container in self.containers:
+            routes.extend((location, container) for location in container.api_locations)
+        seen, unique = set(), []
+        for location, container in routes:
+            if location not in seen:
+                seen.add(location)
+                unique.append((location, container))
+        return tuple(unique)
+
+    def check_environment(self, environment: str) -> None:
+        if environment not in self.environments:
+            valid = ", ".join(self.environments)
+            raise PlatformError(f"project {self.name!r} has no environment {environment!r}; valid: {valid}")
+
+
+@dataclass(frozen=True)
+class Registry:
+    projects: tuple[Project, ...]
+    source: str = "config/projects.yml"
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(project.name for project in self.projects)
+
+    def project(self, name: str) -> Project:
+        for project in self.projects:
+            if project.name == name:
+                return project
+        valid = ", ".join(self.names) or "none registered"
+        raise PlatformError(f"{self.source}: no project {name!r}; valid: {valid}")

@@ -1,0 +1,360 @@
+"""Turn the parsed YAML into a Registry, collecting every problem with its YAML path.
+
+Every value that ends up in an nginx config, a container, network or volume
+name, or a file path passes an allowlist here; nothing downstream re-checks.
+"""
+
+import difflib
+import re
+
+from ..errors import ConfigError
+from .model import (
+    DEFAULT_ENV_FILE,
+    DEFAULT_HEALTH_TIMEOUT,
+    DEFAULT_RATE,
+    ENVIRONMENTS,
+    Container,
+    Database,
+    Project,
+    RateLimit,
+    Registry,
+)
+
+NAME = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
+DOCKER_NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$")
+LABEL = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
+DOMAIN = re.compile(rf"^(?:\*\.)?{LABEL}(?:\.{LABEL})*$")
+LOCATION = re.compile(r"^/[A-Za-z0-9._~!*+,=:@%/-]*$")
+SMOKE_PATH = re.compile(r"^/[A-Za-z0-9._~!*+,=:@%/?&-]*$")
+IMAGE = re.compile(
+    r"^(?:[a-zA-Z0-9.-]+(?::[0-9]+)?/)?[a-z0-9]+(?:[._-][a-z0-9]+)*(?:/[a-z0-9]+(?:[._-][a-z0-9]+)*)*$"
+)
+ENV_VAR = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+SQL_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+ZONE = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
+RATE = re.compile(r"^[1-9][0-9]{0,5}r/[sm]$")
+MOUNT = re.compile(r"^/[A-Za-z0-9._/-]*$")
+RELATIVE_FILE = re.compile(r"^[A-Za-z0-9._{}/-]+$")
+ACME_PREFIX = "/.well-known/acme-challenge"
+MAX_SHOWN = 60
+
+
+def show(value) -> str:
+    text = repr(value)
+    return text if len(text) <= MAX_SHOWN else text[: MAX_SHOWN - 3] + "..."
+
+
+class Problems:
+    """Collects one-line problems, each prefixed with the source file and YAML path."""
+
+    def __init__(self, source: str):
+        self.source = source
+        self.lines: list[str] = []
+
+    def add(self, path: str, message: str) -> None:
+        self.lines.append(f"{self.source}: {path}: {message}" if path else f"{self.source}: {message}")
+
+    def mapping(self, path, value, required=(), optional=()):
+        """Check ``value`` is a mapping with only known keys; return it (or None when it is not a mapping).
+
+        ``optional=None`` accepts any key (mappings keyed by user-chosen names).
+        """
+        if not isinstance(value, dict):
+            self.add(path, f"{show(value)} is not a mapping")
+            return None
+        known = tuple(required) + tuple(optional or ())
+        for key in value if optional is not None else ():
+            if key not in known:
+                close = difflib.get_close_matches(str(key), known, n=1)
+                hint = f" (did you mean {close[0]!r}?)" if close else f"; known keys: {', '.join(known)}"
+                self.add(path, f"unknown key {show(key)}{hint}")
+        for key in required:
+            if key not in value:
+                self.add(path, f"missing required key {key!r}")
+        return value
+
+    def string(self, path, value, pattern, expected):
+        if isinstance(value, str) and pattern.match(value):
+            return value
+        self.add(path, f"{show(value)} is not {expected}")
+        return None
+
+    def integer(self, path, value, low, high, expected):
+        if isinstance(value, str) and value.isdigit():
+            value = int(value)
+        if isinstance(value, int) and not isinstance(value, bool) and low <= value <= high:
+            return value
+        self.add(path, f"{show(value)} is not {expected}")
+        return None
+
+    def string_list(self, path, value, check):
+        """A string or a list of strings, each passed through ``check(path, item)``."""
+        items = [value] if isinstance(value, str) else value
+        if not isinstance(items, list) or not items:
+            self.add(path, f"{show(value)} is not a string or a non-empty list of strings")
+            return ()
+        checked = [check(f"{path}/{index}" if len(items) > 1 or not isinstance(value, str) else path, item)
+                   for index, item in enumerate(items)]
+        return tuple(item for item in checked if item is not None)
+
+
+def _location(problems, path, value):
+    if isinstance(value, str) and len(value) > 1:
+        value = value.rstrip("/") or "/"
+    location = problems.string(path, value, LOCATION,
+                               "an absolute URL path (letters, digits and ._~!*+,=:@%/- only)")
+    if location == "/":
+        problems.add(path, "'/' cannot be an API location: the root container already serves it")
+        return None
+    if location and (location + "/").startswith(ACME_PREFIX + "/"):
+        problems.add(path, f"{show(location)} is reserved for ACME certificate challenges")
+        return None
+    return location
+
+
+def _domain(problems, path, value):
+    if isinstance(value, str):
+        value = value.strip().lower()
+    domain = problems.string(path, value, DOMAIN, "a domain name (e.g. example.com or *.example.com)")
+    if domain and len(domain) > 253:
+        problems.add(path, f"{show(domain)} is longer than 253 characters")
+        return None
+    return domain
+
+
+def _domains(problems, path, value):
+    mapping = problems.mapping(path, value, required=("production",), optional=ENVIRONMENTS[1:])
+    if mapping is None:
+        return ()
+    result = []
+    for environment in ENVIRONMENTS:
+        if environment not in mapping:
+            continue
+        entry, entry_path = mapping[environment], f"{path}/{environment}"
+        if isinstance(entry, dict):  # the original's `staging: {domains: ...}` form
+            entry = (problems.mapping(entry_path, entry, required=("domains",)) or {}).get("domains")
+            entry_path += "/domains"
+        domains = problems.string_list(entry_path, entry, lambda p, v: _domain(problems, p, v))
+        if domains:
+            result.append((environment, domains))
+    return tuple(result)
+
+
+def _volumes(problems, path, value):
+    mapping = problems.mapping(path, value, optional=None)
+    if mapping is None:
+        return ()
+    volumes = []
+    for name, mount in mapping.items():
+        checked_name = problems.string(f"{path}/{name}", name, DOCKER_NAME, "a Docker volume name")
+        checked_mount = problems.string(f"{path}/{name}", mount, MOUNT, "an absolute mount path")
+        if checked_name and checked_mount:
+            volumes.append((checked_name, checked_mount))
+    return tuple(volumes)
+
+
+def _migrations(problems, path, value):
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip() and "\n" not in value and "\0" not in value:
+        return value.strip()
+    problems.add(path, f"{show(value)} is not a command (e.g. 'alembic upgrade head') or false")
+    return True
+
+
+def _env_file(problems, path, value):
+    checked = problems.string(path, value, RELATIVE_FILE, "a file path relative to the platform root")
+    if checked is None:
+        return DEFAULT_ENV_FILE
+    parts = checked.split("/")
+    if ".." in parts or checked.startswith("/"):
+        problems.add(path, f"{show(checked)} leaves the platform root")
+        return DEFAULT_ENV_FILE
+    try:
+        checked.format(project="p", environment="e")
+    except (KeyError, IndexError, ValueError):
+        problems.add(path, f"{show(checked)} may only use the placeholders {{project}} and {{environment}}")
+        return DEFAULT_ENV_FILE
+    return checked
+
+
+CONTAINER_KEYS = ("name", "port", "api_locations", "image", "smoke_paths", "health_timeout",
+                  "migrations", "volumes", "env_file")
+
+
+def _container(problems, path, role, value):
+    if not NAME.match(str(role)):
+        problems.add(path, f"{show(role)} is not a container role (lowercase letters, digits, hyphens)")
+    mapping = problems.mapping(path, value, required=("name", "port"), optional=CONTAINER_KEYS[2:])
+    if mapping is None:
+        return None
+    fields = {
+        "role": str(role),
+        "name": problems.string(f"{path}/name", mapping.get("name"), DOCKER_NAME,
+                                "a Docker container name ([a-zA-Z0-9][a-zA-Z0-9_.-]*)"),
+        "port": problems.integer(f"{path}/port", mapping.get("port"), 1, 65535, "an integer port (1-65535)"),
+    }
+    if "api_locations" in mapping:
+        fields["api_locations"] = problems.string_list(
+            f"{path}/api_locations", mapping["api_locations"], lambda p, v: _location(problems, p, v))
+    if "image" in mapping:
+        image = mapping["image"]
+        if isinstance(image, str) and (":" in image.rsplit("/", 1)[-1] or "@" in image):
+            problems.add(f"{path}/image", f"{show(image)} has a tag or digest; give the repository only "
+                                          "(the tag comes from `invoke deploy --tag`)")
+        else:
+            fields["image"] = problems.string(f"{path}/image", image, IMAGE,
+                                              "an image repository (e.g. ghcr.io/user/app)")
+    if "smoke_paths" in mapping:
+        fields["smoke_paths"] = problems.string_list(
+            f"{path}/smoke_paths", mapping["smoke_paths"],
+            lambda p, v: problems.string(p, v, SMOKE_PATH, "an absolute URL path"))
+    if "health_timeout" in mapping:
+        fields["health_timeout"] = problems.integer(
+            f"{path}/health_timeout", mapping["health_timeout"], 1, 3600, "a number of seconds (1-3600)"
+        ) or DEFAULT_HEALTH_TIMEOUT
+    if "migrations" in mapping:
+        fields["migrations"] = _migrations(problems, f"{path}/migrations", mapping["migrations"])
+    if "volumes" in mapping:
+        fields["volumes"] = _volumes(problems, f"{path}/volumes", mapping["volumes"])
+    if "env_file" in mapping:
+        fields["env_file"] = _env_file(problems, f"{path}/env_file", mapping["env_file"])
+    if fields["name"] is None or fields["port"] is None:
+        return None
+    return Container(**fields)
+
+
+def _rate_limit(problems, path, value):
+    mapping = problems.mapping(path, value, required=("zone",), optional=("burst", "rate"))
+    if mapping is None:
+        return None
+    zone = problems.string(f"{path}/zone", mapping.get("zone"), ZONE,
+                           "a zone name (lowercase letters, digits, underscores)")
+    burst = problems.integer(f"{path}/burst", mapping.get("burst", 0), 0, 100_000, "an integer burst (0-100000)")
+    rate = problems.string(f"{path}/rate", mapping.get("rate", DEFAULT_RATE), RATE,
+                           "a rate like '10r/s' or '300r/m'")
+    if zone is None or burst is None or rate is None:
+        return None
+    return RateLimit(zone=zone, burst=burst, rate=rate)
+
+
+def _nginx(problems, path, value):
+    mapping = problems.mapping(path, value, optional=("api_locations", "rate_limit"))
+    if mapping is None:
+        return (), None
+    locations = ()
+    if "api_locations" in mapping:
+        locations = problems.string_list(f"{path}/api_locations", mapping["api_locations"],
+                                         lambda p, v: _location(problems, p, v))
+    rate_limit = _rate_limit(problems, f"{path}/rate_limit", mapping["rate_limit"]) \
+        if "rate_limit" in mapping else None
+    return locations, rate_limit
+
+
+def _database(problems, path, value):
+    mapping = problems.mapping(path, value, required=("type", "user", "databases"), optional=("container",))
+    if mapping is None:
+        return None
+    if mapping.get("type") != "postgresql":
+        problems.add(f"{path}/type", f"{show(mapping.get('type'))} is not a supported database type; "
+                                     "supported: 'postgresql'")
+    user = problems.string(f"{path}/user", mapping.get("user"), SQL_NAME,
+                           "a PostgreSQL role name (lowercase letters, digits, underscores)")
+    container = None
+    if "container" in mapping:
+        container = problems.string(f"{path}/container", mapping["container"], DOCKER_NAME,
+                                    "a Docker container name")
+    databases = []
+    names = problems.mapping(f"{path}/databases", mapping.get("databases"), optional=ENVIRONMENTS)
+    for environment, name in (names or {}).items():
+        checked = problems.string(f"{path}/databases/{environment}", name, SQL_NAME,
+                                  "a database name (lowercase letters, digits, underscores)")
+        if checked and environment in ENVIRONMENTS:
+            databases.append((environment, checked))
+    if user is None:
+        return None
+    return Database(type="postgresql", user=user, databases=tuple(databases), container=container)
+
+
+def _check_routes(problems, path, project):
+    targets = {}
+    for location, container in [(loc, project.container("backend")) for loc in project.api_locations] + [
+        (loc, c) for c in project.containers for loc in c.api_locations
+    ]:
+        if container is None:
+            problems.add(f"{path}/nginx/api_locations", "needs a container with the role 'backend' to route to")
+            return
+        previous = targets.setdefault(location, container.role)
+        if previous != container.role:
+            problems.add(path, f"location {location!r} is routed to both {previous!r} and {container.role!r}")
+
+
+PROJECT_KEYS = ("domains", "containers", "nginx", "required_env", "database")
+
+
+def _project(problems, path, name, value):
+    if not (isinstance(name, str) and NAME.match(name) and len(name) <= 63):
+        problems.add(path, f"{show(name)} is not a project name (lowercase letters, digits, hyphens)")
+        name = None
+    mapping = problems.mapping(path, value, required=("domains", "containers"), optional=PROJECT_KEYS[2:])
+    if mapping is None:
+        return None
+    domains = _domains(problems, f"{path}/domains", mapping.get("domains")) if "domains" in mapping else ()
+    containers = []
+    raw_containers = problems.mapping(f"{path}/containers", mapping.get("containers", {}), optional=None)
+    if raw_containers is not None and not raw_containers and "containers" in mapping:
+        problems.add(f"{path}/containers", "at least one container is required")
+    for role, spec in (raw_containers or {}).items():
+        container = _container(problems, f"{path}/containers/{role}", role, spec)
+        if container:
+            containers.append(container)
+    api_locations, rate_limit = (), None
+    if "nginx" in mapping:
+        api_locations, rate_limit = _nginx(problems, f"{path}/nginx", mapping["nginx"])
+    required_env = ()
+    if "required_env" in mapping:
+        required_env = problems.string_list(
+            f"{path}/required_env", mapping["required_env"],
+            lambda p, v: problems.string(p, v, ENV_VAR, "an environment variable name"))
+    database = _database(problems, f"{path}/database", mapping["database"]) if "database" in mapping else None
+    if name is None or not domains or not containers:
+        return None
+    project = Project(name=name, domains=domains, containers=tuple(containers), api_locations=api_locations,
+                      rate_limit=rate_limit, required_env=required_env, database=database)
+    _check_routes(problems, path, project)
+    return project
+
+
+def _check_unique(problems, projects):
+    """Container names, domains and config files are global: nothing may be claimed twice."""
+    owners = {}
+    for project in projects:
+        claims = [("container name", c.name, c.role) for c in project.containers]
+        claims += [("domain", d, env) for env in project.environments for d in project.domains_for(env)]
+        claims.append(("nginx config file", project.config_filename, "domains/production"))
+        for kind, value, where in claims:
+            owner = owners.setdefault((kind, value), f"projects/{project.name}/{where}")
+            if not owner.startswith(f"projects/{project.name}/{where}"):
+                problems.add(f"projects/{project.name}", f"{kind} {value!r} is already used by {owner}")
+
+
+def validate(data, source: str = "config/projects.yml") -> Registry:
+    """Validate parsed YAML; raise ConfigError listing every problem, or return the Registry."""
+    problems = Problems(source)
+    top = problems.mapping("", data, required=("projects",)) if data is not None else None
+    if data is None:
+        problems.add("", "file is empty; it needs a top-level 'projects:' mapping")
+    projects = []
+    raw_projects = (top or {}).get("projects")
+    if top is not None and "projects" in top:
+        if raw_projects is None:
+            raw_projects = {}
+        raw_projects = problems.mapping("projects", raw_projects, optional=None)
+    for name, spec in (raw_projects or {}).items():
+        project = _project(problems, f"projects/{name}", name, spec)
+        if project:
+            projects.append(project)
+    _check_unique(problems, projects)
+    if problems.lines:
+        raise ConfigError(problems.lines)
+    return Registry(projects=tuple(projects), source=source)

@@ -1,0 +1,51 @@
+"""Where the tool reads and writes, and the names of the platform services.
+
+Every setting comes from, in order of precedence: a ``PLATFORM_*`` environment
+variable, the ``platform:`` section of invoke.yaml (or any Invoke config level),
+then the default below.  Tests point all paths into a temporary directory.
+"""
+
+import os
+from dataclasses import dataclass, fields
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+@dataclass(frozen=True)
+class Settings:
+    root: Path = REPO_ROOT
+    deployments_dir: Path = Path("/opt/deployments")
+    backups_dir: Path = Path("/opt/backups")
+    certs_dir: Path = Path("/etc/letsencrypt")
+    nginx_container: str = "platform-nginx"
+    postgres_container: str = "postgres-platform"
+    platform_network: str = "platform"
+
+    @property
+    def projects_file(self) -> Path:
+        return self.root / "config" / "projects.yml"
+
+    @property
+    def conf_dir(self) -> Path:
+        return self.root / "platform" / "nginx" / "conf.d"
+
+    def relative(self, path: Path) -> str:
+        """``path`` as the user knows it: relative to the platform root when inside it."""
+        try:
+            return str(Path(path).relative_to(self.root))
+        except ValueError:
+            return str(path)
+
+    @classmethod
+    def load(cls, config=None, environ=None) -> "Settings":
+        """Build settings from an Invoke config section (a mapping) and the environment."""
+        section = dict(config or {})
+        environ = os.environ if environ is None else environ
+        values = {}
+        for field in fields(cls):
+            raw = environ.get(f"PLATFORM_{field.name.upper()}") or section.get(field.name)
+            if raw in (None, ""):
+                continue
+            values[field.name] = Path(raw).expanduser().resolve() if field.type is Path else str(raw)
+        return cls(**values)
