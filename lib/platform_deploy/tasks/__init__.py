@@ -1,0 +1,1 @@
+"""Thin Invoke task modules, one per namespace: parse, load, call one library function, print."""
