@@ -5,8 +5,11 @@ import tempfile
 from pathlib import Path
 
 
-def write_atomic(path: Path, data: bytes | str, mode: int = 0o644) -> None:
-    """Write ``data`` to ``path`` so readers see the old file or the new one, never a partial one."""
+def write_atomic(path: Path, data: bytes | str, mode: int = 0o644, durable: bool = True) -> None:
+    """Write ``data`` to ``path`` so readers see the old file or the new one, never a partial one.
+
+    ``durable`` also survives power loss (fsync); regenerable files can skip it.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     if isinstance(data, str):
@@ -15,8 +18,9 @@ def write_atomic(path: Path, data: bytes | str, mode: int = 0o644) -> None:
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
+            if durable:
+                handle.flush()
+                os.fsync(handle.fileno())
         os.chmod(temp, mode)
         os.replace(temp, path)
     except BaseException:

@@ -11,7 +11,11 @@ class YamlProblem(Exception):
     """The file cannot be read as YAML; the message is one line without the file name."""
 
 
-class _StrictLoader(yaml.SafeLoader):
+# libyaml's parser when PyYAML was built with it: about 10x faster on a large registry.
+_BaseLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+class _StrictLoader(_BaseLoader):
     """SafeLoader that refuses duplicate mapping keys instead of keeping the last one."""
 
     def construct_mapping(self, node, deep=False):

@@ -55,7 +55,7 @@ def plan(settings, registry, only: str | None = None) -> Plan:
 
 def apply(settings, planned: Plan) -> None:
     for name in planned.write:
-        write_atomic(settings.conf_dir / name, planned.files[name])
+        write_atomic(settings.conf_dir / name, planned.files[name], durable=False)
     for name in planned.remove:
         (settings.conf_dir / name).unlink(missing_ok=True)
 
