@@ -1,0 +1,156 @@
+"""The git pre-commit hook: check what is staged (the index), never the working tree.
+
+It blocks a commit that stages
+- a generated nginx config that differs from what config/projects.yml (as staged) generates,
+- an invalid config/projects.yml,
+- an env file (``.env``, ``.env.*``; ``*.example`` allowed) or a file holding a private key.
+
+The nginx check runs only when the commit touches config/projects.yml or platform/nginx/conf.d/.
+Certificates decide between HTTP and HTTPS servers, so it reads ``$PLATFORM_CERTS_DIR`` (default
+/etc/letsencrypt) exactly as the developer's ``invoke nginx.generate`` did.
+bin/git-hooks/pre-commit runs ``main()``; ``git commit --no-verify`` skips it.
+"""
+
+import os
+import re
+import subprocess
+import sys
+import tempfile
+from dataclasses import replace
+from pathlib import Path, PurePosixPath
+
+PROJECTS_FILE = "config/projects.yml"
+CONF_DIR = "platform/nginx/conf.d/"
+REGULAR_FILE_MODES = ("100644", "100755")
+PRIVATE_KEY = re.compile(rb"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----")
+FIX_NGINX = "python3 lib/generate-nginx-configs.py && git add platform/nginx/conf.d"
+BYPASS = "To bypass (emergencies only): git commit --no-verify"
+
+
+# --- decisions: pure functions over paths and bytes ------------------------------------------
+
+def touches_nginx(paths) -> bool:
+    return any(path == PROJECTS_FILE or path.startswith(CONF_DIR) for path in paths)
+
+
+def is_env_file(path: str) -> bool:
+    """``.env`` and ``.env.*`` anywhere, as .gitignore has it; templates ending in ``.example`` are fine."""
+    name = PurePosixPath(path).name
+    return (name == ".env" or name.startswith(".env.")) and not name.endswith(".example")
+
+
+def has_private_key(data: bytes) -> bool:
+    return PRIVATE_KEY.search(data) is not None
+
+
+def secret_problems(staged: dict) -> list[str]:
+    """``staged`` maps path -> staged bytes (None when not a regular file); names only, never content."""
+    problems = []
+    for path, data in sorted(staged.items()):
+        if is_env_file(path):
+            problems.append(f"   {path}: env file; keep secrets out of git (commit a .env.example instead)")
+        elif data is not None and has_private_key(data):
+            problems.append(f"   {path}: contains a private key")
+    return problems
+
+
+def report(nginx_differs=(), config_problems=(), secrets=()) -> list[str]:
+    """The message of a blocked commit; empty when the commit may go ahead."""
+    lines = []
+    if config_problems:
+        lines += [f"BLOCKED: {PROJECTS_FILE} is invalid", *config_problems]
+    if nginx_differs:
+        lines += ["BLOCKED: Nginx config files were modified directly",
+                  "   Edit config/projects.yml instead",
+                  *(f"   {line}" for line in nginx_differs),
+                  f"   Regenerate and stage them: {FIX_NGINX}"]
+    if secrets:
+        lines += ["BLOCKED: secrets are staged", *secrets,
+                  "   Unstage them: git rm --cached <file>"]
+    return lines + [BYPASS] if lines else []
+
+
+# --- facts: what the index holds --------------------------------------------------------------
+
+def git(*args, stdin: bytes | None = None) -> bytes:
+    result = subprocess.run(["git", *args], input=stdin, capture_output=True, check=False)
+    if result.returncode != 0:
+        message = result.stderr.decode(errors="replace").strip().splitlines()
+        raise RuntimeError(f"git {args[0]} failed: {message[-1] if message else result.returncode}")
+    return result.stdout
+
+
+def staged_changes() -> list[tuple[str, str, str]]:
+    """(path, new mode, new blob id) of every path the commit changes; deletions have mode 000000."""
+    try:
+        git("rev-parse", "--verify", "--quiet", "HEAD")
+        against = "HEAD"
+    except RuntimeError:  # first commit: compare with the empty tree
+        against = git("hash-object", "-t", "tree", "/dev/null").decode().strip()
+    fields = git("diff-index", "--cached", "--no-renames", "-z", against).split(b"\0")
+    changes = []
+    for meta, path in zip(fields[0::2], fields[1::2]):
+        _, new_mode, _, new_blob, _ = meta.decode().lstrip(":").split(" ")
+        changes.append((os.fsdecode(path), new_mode, new_blob))
+    return changes
+
+
+def read_blobs(blobs) -> dict:
+    """Blob id -> bytes, read in one ``git cat-file --batch``."""
+    blobs = list(dict.fromkeys(blobs))
+    if not blobs:
+        return {}
+    out = git("cat-file", "--batch", stdin="".join(f"{blob}\n" for blob in blobs).encode())
+    contents, at = {}, 0
+    for blob in blobs:
+        header_end = out.index(b"\n", at)
+        size = int(out[at:header_end].split()[2])
+        contents[blob] = out[header_end + 1: header_end + 1 + size]
+        at = header_end + 1 + size + 1
+    return contents
+
+
+def staged_files(changes) -> dict:
+    """Path -> staged bytes of added or modified paths (None for symlinks and submodules)."""
+    kept = [(path, mode, blob) for path, mode, blob in changes if mode != "000000"]
+    contents = read_blobs(blob for _, mode, blob in kept if mode in REGULAR_FILE_MODES)
+    return {path: contents.get(blob) if mode in REGULAR_FILE_MODES else None for path, mode, blob in kept}
+
+
+def check_nginx() -> tuple[list[str], list[str]]:
+    """Export the staged projects.yml and conf.d, plan generation there: (differing files, config problems)."""
+    from .config import load_registry
+    from .errors import ConfigError
+    from .nginx import files
+    from .settings import Settings
+
+    paths = git("ls-files", "-z", "--", PROJECTS_FILE, CONF_DIR)
+    with tempfile.TemporaryDirectory(prefix="platform-pre-commit-") as temp:
+        if paths:
+            git("checkout-index", "-z", "--stdin", f"--prefix={temp}/", stdin=paths)
+        settings = replace(Settings.load(environ=os.environ), root=Path(temp))
+        try:
+            registry = load_registry(settings.projects_file, shown_as=PROJECTS_FILE)
+        except ConfigError as error:
+            return [], error.problems
+        planned = files.plan(settings, registry)
+    return [f"{CONF_DIR}{name}: {'stale, would be removed' if name in planned.remove else 'differs from projects.yml'}"
+            for name in planned.differs], []
+
+
+def main() -> int:
+    try:
+        changes = staged_changes()
+        secrets = secret_problems(staged_files(changes))
+        differs, problems = check_nginx() if touches_nginx(path for path, _, _ in changes) else ([], [])
+    except (RuntimeError, OSError) as error:
+        print(f"pre-commit: {error}", file=sys.stderr)
+        return 1
+    lines = report(differs, problems, secrets)
+    if lines:
+        print("\n".join(lines), file=sys.stderr)
+    return 1 if lines else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
