@@ -1,0 +1,79 @@
+"""Step 4.5: database migrations in the candidate backend, and their reversal on rollback."""
+
+import re
+import shlex
+from dataclasses import dataclass
+
+from ..runtime import containers
+from .probes import CheckFailed
+
+AUTO_COMMAND = "alembic upgrade head"
+_REVISION = re.compile(r"^([0-9A-Za-z_]+)(?: \((?:head|effective head|mergepoint|branchpoint)\))*\s*$")
+
+
+@dataclass(frozen=True)
+class Migration:
+    container: str
+    command: str
+    alembic: bool
+    before: str | None     # None: no revision yet (alembic "base")
+    after: str | None
+
+
+def _has_alembic(name: str) -> bool:
+    return containers.file_exists(name, containers.workdir(name).rstrip("/") + "/alembic.ini")
+
+
+def current_revision(name: str) -> str | None:
+    code, output = containers.exec_run(name, ["alembic", "current"])
+    if code != 0:
+        raise CheckFailed(f"{name}: `alembic current` failed: {_tail(output)}")
+    revisions = [m.group(1) for line in output.splitlines() if (m := _REVISION.match(line.strip()))]
+    return ",".join(revisions) or None
+
+
+def command_for(role) -> str | None:
+    """The migration command for this role, or None when it has none."""
+    if role.migrations is False:
+        return None
+    if role.migrations is True:
+        return AUTO_COMMAND if _has_alembic(role.new_name) else None
+    return role.migrations
+
+
+def run(role) -> Migration | None:
+    command = command_for(role)
+    if command is None:
+        return None
+    alembic = _has_alembic(role.new_name)
+    before = current_revision(role.new_name) if alembic else None
+    code, output = containers.exec_run(role.new_name, shlex.split(command))
+    if code != 0:
+        raise MigrationFailed(Migration(role.new_name, command, alembic, before, None),
+                              f"{role.new_name}: `{command}` failed (exit {code}): {_tail(output)}")
+    after = current_revision(role.new_name) if alembic else None
+    return Migration(role.new_name, command, alembic, before, after)
+
+
+def reverse(migration: Migration) -> str:
+    """Downgrade to the revision recorded before, with the new image (it still has the scripts)."""
+    if not migration.alembic:
+        raise CheckFailed(f"cannot reverse `{migration.command}` automatically (not Alembic)")
+    target = migration.before or "base"
+    code, output = containers.exec_run(migration.container, ["alembic", "downgrade", target])
+    if code != 0:
+        raise CheckFailed(f"`alembic downgrade {target}` failed (exit {code}): {_tail(output)}")
+    return target
+
+
+class MigrationFailed(CheckFailed):
+    """The command failed; ``migration`` says what may need reversing (a partly applied run)."""
+
+    def __init__(self, migration: Migration, message: str):
+        super().__init__(message)
+        self.migration = migration
+
+
+def _tail(output: str) -> str:
+    lines = [line for line in output.strip().splitlines() if line.strip()]
+    return " | ".join(lines[-2:])[:300]

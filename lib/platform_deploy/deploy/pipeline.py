@@ -1,0 +1,333 @@
+"""The deploy: steps in order, each timed and reported, and the rollback when one fails.
+
+    1 pre-flight  2 backup  3 pull  4 start candidates  4.5 migrations
+    5 health  5.5 smoke tests  6 switch traffic  7 cleanup  8 manifest
+
+Candidates start beside the live containers and take no traffic until step 6,
+so a failure up to there only has to remove them (and reverse migrations).
+The journal records each change before it is made; a deploy killed at any
+instant is finished or undone by `recover` on the next run.
+"""
+
+import os
+import signal
+import time
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+from .. import notify
+from ..backup import create as backup
+from ..errors import PlatformError
+from ..nginx import files, live
+from ..runtime import containers, docker
+from ..runtime.containers import ContainerSpec
+from ..state import journal, manifest
+from ..state.lock import DeployLock
+from . import migrate, preflight, probes, recover, switch
+from .plan import deployed_by, make_plan, network_labels, new_deploy_id
+
+
+@dataclass(frozen=True)
+class Options:
+    tag: str = "latest"
+    force: bool = False
+    skip_backup: bool = False
+
+
+class DeployFailed(PlatformError):
+    """The deploy did not go live; the message is the one-line summary."""
+
+
+class Interrupted(BaseException):
+    """SIGTERM during a deploy: roll back like a failure, then exit."""
+
+
+@dataclass
+class Attempt:
+    """What happened so far; becomes the manifest entry."""
+
+    steps: list = field(default_factory=list)
+    images: dict = field(default_factory=dict)
+    image_ids: dict = field(default_factory=dict)
+    image_digests: dict = field(default_factory=dict)
+    migrations: list = field(default_factory=list)
+    backup: str | None = None
+    forced: bool = False
+    failure: str | None = None
+    rollback: list = field(default_factory=list)
+
+
+class Deployment:
+    def __init__(self, settings, registry, project_name: str, environment: str, options: Options, report):
+        self.settings = settings
+        self.registry = registry
+        self.project = registry.project(project_name)
+        self.options = options
+        self.report = report
+        self.plan = make_plan(self.project, environment, options.tag, new_deploy_id())
+        self.attempt = Attempt()
+        self.old_names: list[str] = []
+        self.phase = "started"
+        self.by = deployed_by()
+        self.git_sha = os.environ.get("GIT_SHA") or os.environ.get("GITHUB_SHA")
+
+    # -- running ---------------------------------------------------------------------------------
+
+    def run(self) -> dict:
+        plan = self.plan
+        with DeployLock(self.settings, plan.project, plan.environment):
+            recover.recover(self.settings, plan.project, plan.environment, self.report)
+            started = time.monotonic()
+            notify.notify(self.settings, "start", plan.project, plan.environment,
+                          version=plan.tag, deploy_id=plan.deploy_id, deployed_by=self.by)
+            previous_handler = signal.signal(signal.SIGTERM, _raise_interrupted)
+            try:
+                self._steps()
+            except (PlatformError, Interrupted, KeyboardInterrupt) as error:
+                reason = "interrupted" if not isinstance(error, PlatformError) else str(error)
+                return self._fail(reason, started, error)
+            finally:
+                signal.signal(signal.SIGTERM, previous_handler)
+            entry = self._entry("success", started)
+            manifest.record(self.settings, plan.project, plan.environment, entry, current=True)
+            journal.clear(self.settings, plan.project, plan.environment)
+            self.report.step("8", "manifest", "ok", 0.0, manifest.path(self.settings, plan.project,
+                                                                          plan.environment).as_posix())
+            notify.notify(self.settings, "success", plan.project, plan.environment, version=plan.tag,
+                          deploy_id=plan.deploy_id, duration_seconds=entry["duration_seconds"])
+            self.report.summary(f"deployed {plan.project}/{plan.environment} {plan.tag!r} in "
+                                f"{entry['duration_seconds']:.1f}s; serving {self._serving()}")
+            return entry
+
+    def _steps(self):
+        self._step("1", "pre-flight", self._preflight)
+        self._step("2", "backup", self._backup)
+        self._step("3", "pull", self._pull)
+        self._step("4", "start candidates", self._start)
+        self._step("4.5", "migrations", self._migrate)
+        self._step("5", "health", lambda: "; ".join(
+            f"{role}: {how}" for role, how in probes.wait_healthy(self.settings, self.plan.roles).items()))
+        self._step("5.5", "smoke tests", self._smoke)
+        self._step("6", "switch traffic", self._switch)
+        self._step("7", "cleanup", self._cleanup)
+
+    def _step(self, number: str, name: str, action):
+        started = time.monotonic()
+        status, detail = "ok", ""
+        try:
+            detail = action() or ""
+        except PlatformError as error:
+            status, detail = "failed", str(error)
+            raise
+        except BaseException:
+            status, detail = "interrupted", "interrupted"
+            raise
+        finally:
+            seconds = round(time.monotonic() - started, 2)
+            self.attempt.steps.append({"step": number, "name": name, "status": status,
+                                       "seconds": seconds, "detail": detail})
+            self.report.step(number, name, status, seconds, detail)
+
+    def _journal(self, phase: str):
+        self.phase = phase
+        journal.write(self.settings, self.plan.project, self.plan.environment, {
+            "deploy_id": self.plan.deploy_id,
+            "phase": phase,
+            "tag": self.plan.tag,
+            "network": self.plan.network,
+            "roles": [{"role": r.role, "live_name": r.live_name, "new_name": r.new_name} for r in self.plan.roles],
+            "old_names": self.old_names,
+            "migrations": self.attempt.migrations,
+            "images": self.attempt.images,
+            "backup": self.attempt.backup,
+            "started_at": _now(),
+        })
+
+    # -- steps -----------------------------------------------------------------------------------
+
+    def _preflight(self) -> str:
+        checks = preflight.run_checks(
+            self.settings, self.project, self.plan.environment,
+            docker_root=Path(containers.docker_root()),
+            min_free_bytes=int(self.settings.min_free_gb * 1e9),
+            nginx_test=lambda: live.test_config(self.settings),
+            registry=self.registry,
+        )
+        for check in checks:
+            self.report.check(check)
+        failed = [check.name for check in checks if not check.ok and not check.skipped]
+        if failed and not self.options.force:
+            raise PlatformError(f"pre-flight failed ({', '.join(failed)}); fix it, or deploy anyway with --force")
+        if failed:
+            self.attempt.forced = True
+            return f"FORCED past: {', '.join(failed)}"
+        return f"{len(checks)} checks"
+
+    def _backup(self) -> str:
+        if self.options.skip_backup:
+            return "skipped (--skip-backup)"
+        try:
+            meta = backup.create(self.settings, self.plan, self.by, self.git_sha)
+        except PlatformError as error:
+            if not self.options.force:
+                raise PlatformError(f"backup failed: {error}") from None
+            self.attempt.forced = True
+            return f"FAILED, forced past: {error}"
+        if meta is None:
+            return "nothing live yet"
+        self.attempt.backup = meta["name"]
+        return meta["name"]
+
+    def _pull(self) -> str:
+        self._journal("pull")
+        for role in self.plan.roles:
+            image_id = containers.pull(role.repository, self.plan.tag)
+            _, digest, labels = containers.image_info(image_id)
+            self.attempt.images[role.role] = role.image
+            self.attempt.image_ids[role.role] = image_id
+            self.attempt.image_digests[role.role] = digest
+            self.git_sha = self.git_sha or labels.get("org.opencontainers.image.revision")
+        return ", ".join(self.attempt.images.values())
+
+    def _start(self) -> str:
+        plan = self.plan
+        docker.ensure_network(plan.network, network_labels(plan.project, plan.environment))
+        for service in self._platform_services():
+            docker.connect_network(service, plan.network)
+        self._journal("start")
+        for role in plan.roles:
+            containers.run(ContainerSpec(
+                name=role.new_name,
+                image=role.image,
+                network=plan.network,
+                environment=preflight.read_env(self.settings, self.project, plan.environment,
+                                               self.project.container(role.role)),
+                labels=plan.labels(role.role),
+                volumes=role.volumes,
+            ))
+        return ", ".join(role.new_name for role in plan.roles)
+
+    def _platform_services(self) -> list[str]:
+        services = [self.settings.nginx_container]
+        if self.project.database is not None:
+            services.append(self.project.database.container or self.settings.postgres_container)
+        return services
+
+    def _migrate(self) -> str:
+        self._journal("migrate")
+        done = []
+        for role in self.plan.roles:
+            try:
+                result = migrate.run(role)
+            except migrate.MigrationFailed as error:
+                self._remember_migration(error.migration)
+                raise
+            if result is not None:
+                self._remember_migration(result)
+                done.append(f"{role.role}: {result.before or 'base'} -> {result.after or '?'}")
+        return "; ".join(done) or "none"
+
+    def _remember_migration(self, migration):
+        self.attempt.migrations.append(asdict(migration))
+        self._journal("migrate")
+
+    def _smoke(self) -> str:
+        return "; ".join(f"{role.role}: {', '.join(probes.smoke_test(self.settings, role))}"
+                         for role in self.plan.roles)
+
+    def _switch(self) -> str:
+        plan = self.plan
+        if files.plan(self.settings, self.registry, only=plan.project).write:
+            live.generate_and_reload(self.settings, self.registry, only=plan.project)
+        self.old_names = switch.live_containers(plan)
+        self._journal("switching")
+        switch.expose(plan)
+        switch.hand_over(self.old_names)
+        domain, tls = self._check_target()
+        response = probes.through_nginx(self.settings, domain, tls)
+        if response.status == 0 or response.status >= 500:
+            switch.hand_back(plan, self.old_names)
+            self.old_names = []
+            raise PlatformError(f"request through {self.settings.nginx_container} for {domain} got "
+                                f"{response.status or 'no response'} after the switch; switched back")
+        self._journal("switched")
+        switch.finish(plan, self.old_names)
+        return f"{domain} -> {response.status}; replaced {', '.join(self.old_names) or 'nothing (first deploy)'}"
+
+    def _check_target(self) -> tuple[str, bool]:
+        domain = next((d for d in self.plan.domains if not d.startswith("*.")),
+                      self.plan.domains[0].replace("*", "www", 1))
+        has_certificate = files.has_certificate_in(self.settings.certs_dir)
+        return domain, has_certificate(self.plan.domains[0].removeprefix("*."))
+
+    def _cleanup(self) -> str:
+        reclaimed = containers.prune_dangling()
+        return f"dangling images: {reclaimed / 1e6:.1f} MB reclaimed"
+
+    # -- failure ---------------------------------------------------------------------------------
+
+    def _fail(self, reason: str, started: float, error) -> dict:
+        plan = self.plan
+        changed = self.phase != "started"
+        self.attempt.failure = reason
+        if changed:
+            rollback_started = time.monotonic()
+            self.attempt.rollback = recover.undo(self.settings, plan, self.phase, self.old_names,
+                                                 self.attempt.migrations)
+        rollback_ok = not any(line.startswith("FAILED") for line in self.attempt.rollback)
+        if changed:
+            self.report.step("rollback", "rollback", "ok" if rollback_ok else "failed",
+                             round(time.monotonic() - rollback_started, 2), "; ".join(self.attempt.rollback))
+        journal.clear(self.settings, plan.project, plan.environment)
+        status = "aborted" if not changed else ("rolled_back" if rollback_ok else "rollback_failed")
+        entry = self._entry(status, started)
+        manifest.record(self.settings, plan.project, plan.environment, entry, current=False)
+        notify.notify(self.settings, "rollback" if changed else "failure", plan.project, plan.environment,
+                      version=plan.tag, deploy_id=plan.deploy_id, failure=reason, status=status)
+        summary = (f"deploy of {plan.project}/{plan.environment} {plan.tag!r} {status.replace('_', ' ')}: "
+                   f"{reason}; serving {self._serving()}")
+        self.report.summary(summary)
+        if not isinstance(error, PlatformError):
+            raise error
+        raise DeployFailed(summary) from None
+
+    # -- reporting -------------------------------------------------------------------------------
+
+    def _entry(self, status: str, started: float) -> dict:
+        a = self.attempt
+        return {
+            "deploy_id": self.plan.deploy_id,
+            "version": self.plan.tag,
+            "deployed_at": _now(),
+            "deployed_by": self.by,
+            "git_sha": self.git_sha,
+            "backup": a.backup,
+            "images": a.images,
+            "image_digests": a.image_digests,
+            "image_ids": a.image_ids,
+            "status": status,
+            "duration_seconds": round(time.monotonic() - started, 2),
+            "steps": a.steps,
+            "migrations": a.migrations,
+            "forced": a.forced,
+            "skip_backup": self.options.skip_backup,
+            "failure": a.failure,
+            "rollback": a.rollback,
+        }
+
+    def _serving(self) -> str:
+        serving = []
+        for role in self.plan.roles:
+            state = containers.inspect(role.live_name)
+            if state is not None and state.status == "running":
+                serving.append(f"{role.live_name} ({state.image_ref})")
+        return ", ".join(serving) or "nothing (no live containers)"
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _raise_interrupted(signum, frame):
+    raise Interrupted()

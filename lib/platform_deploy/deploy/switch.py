@@ -1,0 +1,77 @@
+"""Step 6: move user traffic from the live containers to the candidates with no failed request.
+
+nginx resolves each upstream name per request through Docker's DNS (valid=1s)
+and retries a refused connection on the next address. So:
+  1. the candidate re-joins the network with the live name as an alias:
+     the name now resolves to old and new;
+  2. wait until every nginx worker's DNS cache holds both;
+  3. stop the old container gracefully: in-flight requests finish, new
+     connections to it are refused and retried on the candidate;
+  4. check a request through nginx; if it fails, start the old one again and
+     stop the candidate (the same dance backwards).
+The old containers are removed and the candidate renamed to the live name
+only once traffic is confirmed.
+"""
+
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+from ..runtime import containers
+
+DNS_SETTLE_SECONDS = 1.6   # nginx `resolver ... valid=1s`, plus margin
+DRAIN_SECONDS = 10
+
+
+def expose(plan) -> None:
+    """Give each candidate the live name as an alias (Docker only sets aliases when connecting)."""
+    for role in plan.roles:
+        containers.disconnect(plan.network, role.new_name)
+        containers.connect(plan.network, role.new_name, aliases=[role.live_name])
+
+
+def live_containers(plan) -> list[str]:
+    """Names of the currently serving containers that the candidates replace."""
+    names = []
+    for role in plan.roles:
+        state = containers.inspect(role.live_name)
+        if state is not None and state.status == "running":
+            names.append(role.live_name)
+    return names
+
+
+def stop_all(names, timeout=DRAIN_SECONDS) -> None:
+    if names:
+        with ThreadPoolExecutor(max_workers=len(names)) as pool:
+            list(pool.map(lambda name: containers.stop(name, timeout=timeout), names))
+
+
+def hand_over(old_names) -> None:
+    """Old to new: wait for DNS, then let the old ones drain and stop."""
+    time.sleep(DNS_SETTLE_SECONDS)
+    stop_all(old_names)
+
+
+def hand_back(plan, old_names, timeout=60) -> None:
+    """New to old again, after a failed check through nginx."""
+    for name in old_names:
+        containers.start(name)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and not all(_serving(name) for name in old_names):
+        time.sleep(0.25)
+    time.sleep(DNS_SETTLE_SECONDS)
+    stop_all([role.new_name for role in plan.roles])
+
+
+def _serving(name) -> bool:
+    state = containers.inspect(name)
+    return state is not None and state.status == "running" and state.health in (None, "healthy")
+
+
+def finish(plan, old_names) -> None:
+    """Remove the replaced containers and give the candidates the documented live names."""
+    for name in old_names:
+        containers.remove(name)
+    for role in plan.roles:
+        if containers.inspect(role.live_name) is not None:
+            containers.remove(role.live_name)  # stopped leftover of an interrupted run
+        containers.rename(role.new_name, role.live_name)

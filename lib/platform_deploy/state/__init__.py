@@ -1,0 +1,1 @@
+"""State on disk: deployment manifests, the per project/environment lock and the deploy journal."""

@@ -1,0 +1,61 @@
+"""One deploy at a time per project/environment.
+
+An flock is released by the kernel when its holder dies, so a lock can never
+be left stale; the file also records who holds it, for the refusal message.
+"""
+
+import fcntl
+import getpass
+import json
+import os
+import socket
+from datetime import datetime, timezone
+
+from ..errors import PlatformError
+from .paths import state_dir
+
+
+def holder() -> dict:
+    return {
+        "pid": os.getpid(),
+        "user": getpass.getuser(),
+        "host": socket.gethostname(),
+        "since": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+    }
+
+
+class DeployLock:
+    def __init__(self, settings, project: str, environment: str):
+        self.path = state_dir(settings, project, environment) / "deploy.lock"
+        self.name = f"{project}/{environment}"
+        self._handle = None
+
+    def __enter__(self):
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        handle = os.fdopen(os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600), "r+", encoding="utf-8")
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            who = self._describe(handle.read())
+            handle.close()
+            raise PlatformError(f"{self.name} is locked by {who}; wait for that deploy to finish") from None
+        handle.truncate()
+        handle.write(json.dumps(holder()))
+        handle.flush()
+        self._handle = handle
+        return self
+
+    @staticmethod
+    def _describe(text: str) -> str:
+        try:
+            info = json.loads(text)
+            return f"pid {info['pid']} ({info['user']}@{info['host']}, since {info['since']})"
+        except (ValueError, KeyError, TypeError):
+            return "another process"
+
+    def __exit__(self, *exc):
+        self._handle.seek(0)
+        self._handle.truncate()
+        fcntl.flock(self._handle, fcntl.LOCK_UN)
+        self._handle.close()
+        self._handle = None

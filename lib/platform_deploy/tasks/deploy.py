@@ -1,0 +1,50 @@
+"""deploy: blue/green deploy of one project/environment, and recovery after a killed deploy."""
+
+from invoke import task
+
+from ..deploy import pipeline
+from ..deploy import recover as recovery
+from ..deploy.plan import make_plan, new_deploy_id
+from ..report import ConsoleReport
+from ..state.lock import DeployLock
+from .common import registry_from, settings_from, user_errors
+
+
+@task(default=True, help={
+    "project": "project name from config/projects.yml",
+    "env": "staging (default) or production; production is deployed only when named",
+    "tag": "image tag to deploy (default: latest)",
+    "force": "go on when pre-flight checks or the backup fail (recorded in the manifest)",
+    "skip-backup": "do not back up first (not recommended)",
+    "dry-run": "print the plan; change nothing",
+})
+@user_errors
+def deploy(ctx, project, env="staging", tag="latest", force=False, skip_backup=False, dry_run=False):
+    """Deploy a project: new containers beside the live ones, checked, then traffic switched."""
+    settings = settings_from(ctx)
+    registry = registry_from(settings)
+    if dry_run:
+        _print_plan(make_plan(registry.project(project), env, tag, new_deploy_id()))
+        return
+    options = pipeline.Options(tag=tag, force=force, skip_backup=skip_backup)
+    pipeline.Deployment(settings, registry, project, env, options, ConsoleReport()).run()
+
+
+@task(help={"project": "project name", "env": "environment (staging or production)"})
+@user_errors
+def recover(ctx, project, env):
+    """Clean up after a killed deploy: finish its switch or undo it (deploy does this itself first)."""
+    settings = settings_from(ctx)
+    registry_from(settings).project(project).check_environment(env)
+    with DeployLock(settings, project, env):
+        if not recovery.recover(settings, project, env, ConsoleReport()):
+            print(f"{project}/{env}: no interrupted deploy to clean up")
+
+
+def _print_plan(plan) -> None:
+    print(f"plan for {plan.project}/{plan.environment} {plan.tag!r} (dry run: nothing changes)")
+    print(f"  network {plan.network}; traffic check via {plan.domains[0]}")
+    for role in plan.roles:
+        print(f"  {role.role}: pull {role.image}; start {role.new_name} beside {role.live_name}; "
+              f"health within {role.health_timeout}s; smoke {', '.join(role.smoke_paths or ('/health or /',))}")
+    print("  steps: pre-flight, backup, pull, start, migrations, health, smoke, switch, cleanup, manifest")
