@@ -1,0 +1,1 @@
+"""The deploy pipeline: pre-flight checks, backup, blue/green switch, rollback."""
