@@ -20,7 +20,7 @@ class Settings:
     certs_dir: Path = Path("/etc/letsencrypt")
     nginx_container: str = "platform-nginx"
     postgres_container: str = "postgres-platform"
-    platform_network: str = "platform"
+    network: str = "platform"
 
     @property
     def projects_file(self) -> Path:

@@ -61,3 +61,82 @@ def signal(container_name: str, signal_name: str) -> None:
         get_running(container_name).kill(signal=signal_name)
     except _errors().APIError as error:
         raise PlatformError(f"{container_name}: cannot send {signal_name}: {_short(error)}") from None
+
+
+def image_exists(image: str) -> bool:
+    try:
+        client().images.get(image)
+    except _errors().ImageNotFound:
+        return False
+    except _errors().APIError as error:
+        raise PlatformError(f"cannot inspect image {image}: {_short(error)}") from None
+    return True
+
+
+def container_state(container_name: str) -> dict | None:
+    """``{"id", "status", "health", "health_output", "exit_code", "restarts"}`` of a container, or None.
+
+    ``health`` is Docker's healthcheck status (starting, healthy, unhealthy) or None
+    when the image has no healthcheck; ``health_output`` is the last probe's output.
+    """
+    try:
+        attrs = client().api.inspect_container(container_name)
+    except _errors().NotFound:
+        return None
+    except _errors().APIError as error:
+        raise PlatformError(f"cannot inspect container {container_name}: {_short(error)}") from None
+    state = attrs.get("State") or {}
+    health = state.get("Health") or {}
+    probes = health.get("Log") or []
+    return {
+        "id": attrs["Id"],
+        "status": "restarting" if state.get("Restarting") else state.get("Status", "unknown"),
+        "health": health.get("Status"),
+        "health_output": " ".join((probes[-1].get("Output") or "").split()) if probes else "",
+        "exit_code": state.get("ExitCode"),
+        "restarts": attrs.get("RestartCount", 0),
+    }
+
+
+def logs_tail(container_name: str, lines: int = 5) -> str:
+    """The last ``lines`` lines of a container's output ("" when it has none or is gone)."""
+    try:
+        output = client().containers.get(container_name).logs(tail=lines)
+    except (_errors().NotFound, _errors().APIError):
+        return ""
+    return output.decode("utf-8", "replace").strip()
+
+
+def ensure_network(name: str, labels: dict | None = None) -> bool:
+    """Create the bridge network ``name`` with ``labels`` unless it exists; True when created."""
+    if _network_named(name) is not None:
+        return False
+    try:
+        client().networks.create(name, driver="bridge", labels=dict(labels or {}), check_duplicate=True)
+    except _errors().APIError as error:
+        if _network_named(name) is not None:  # created concurrently by someone else
+            return False
+        raise PlatformError(f"cannot create network {name}: {_short(error)}") from None
+    return True
+
+
+def _network_named(name: str):
+    # networks.list(names=...) matches substrings; only an exact name counts.
+    return next((n for n in client().networks.list(names=[name]) if n.name == name), None)
+
+
+def connect_network(container_name: str, network_name: str, aliases: list[str] | None = None) -> bool:
+    """Attach a container to a network unless it already is; True when attached now."""
+    container = get_running(container_name)
+    if network_name in (container.attrs.get("NetworkSettings", {}).get("Networks") or {}):
+        return False
+    network = _network_named(network_name)
+    if network is None:
+        raise PlatformError(f"network {network_name!r} does not exist")
+    try:
+        network.connect(container_name, aliases=aliases or None)
+    except _errors().APIError as error:
+        if "already exists" in str(error):
+            return False
+        raise PlatformError(f"cannot connect {container_name} to {network_name}: {_short(error)}") from None
+    return True
