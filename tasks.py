@@ -2,9 +2,10 @@
 
 from invoke import Collection
 
-from platform_deploy.tasks import nginx
+from platform_deploy.tasks import deploy, nginx
 from platform_deploy.tasks import platform as platform_tasks
 
 namespace = Collection()
+namespace.add_collection(Collection.from_module(deploy))
 namespace.add_collection(Collection.from_module(nginx))
 namespace.add_collection(Collection.from_module(platform_tasks, name="platform"))

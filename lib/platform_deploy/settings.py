@@ -21,6 +21,7 @@ class Settings:
     nginx_container: str = "platform-nginx"
     postgres_container: str = "postgres-platform"
     network: str = "platform"
+    min_free_gb: float = 5.0        # pre-flight: free space needed for Docker data and backups
 
     @property
     def projects_file(self) -> Path:
@@ -47,5 +48,18 @@ class Settings:
             raw = environ.get(f"PLATFORM_{field.name.upper()}") or section.get(field.name)
             if raw in (None, ""):
                 continue
-            values[field.name] = Path(raw).expanduser().resolve() if field.type is Path else str(raw)
+            values[field.name] = _convert(field, raw)
         return cls(**values)
+
+
+def _convert(field, raw):
+    if field.type is Path:
+        return Path(raw).expanduser().resolve()
+    if field.type is float:
+        try:
+            return float(raw)
+        except ValueError:
+            from .errors import ConfigError
+
+            raise ConfigError([f"setting {field.name} (PLATFORM_{field.name.upper()}): {raw!r} is not a number"])
+    return str(raw)

@@ -213,10 +213,25 @@ def main() -> int:
     signal.signal(signal.SIGINT, stop)
     log(f"listening on :{PORT}" + (f" (FAIL_MODE={FAIL_MODE})" if FAIL_MODE else ""))
     server.serve_forever(poll_interval=0.2)
+    serve_pending(server)
     server.server_close()
     drained = IN_FLIGHT.wait(DRAIN_SECONDS)
     log("stopped" if drained else f"stopped with requests still running after {DRAIN_SECONDS}s")
     return 0
+
+
+def serve_pending(server) -> None:
+    """Serve connections the kernel accepted already: closing the socket would reset them."""
+    server.socket.setblocking(False)
+    while True:
+        try:
+            request, address = server.socket.accept()
+        except OSError:
+            return
+        request.setblocking(True)
+        # In this thread, not a new one: main() must not return before these are answered.
+        server.finish_request(request, address)
+        server.shutdown_request(request)
 
 
 if __name__ == "__main__":

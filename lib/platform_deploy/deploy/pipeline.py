@@ -24,7 +24,7 @@ from ..runtime import containers, docker
 from ..runtime.containers import ContainerSpec
 from ..state import journal, manifest
 from ..state.lock import DeployLock
-from . import migrate, preflight, probes, recover, switch
+from . import database, migrate, preflight, probes, recover, switch
 from .plan import deployed_by, make_plan, network_labels, new_deploy_id
 
 
@@ -84,9 +84,8 @@ class Deployment:
             previous_handler = signal.signal(signal.SIGTERM, _raise_interrupted)
             try:
                 self._steps()
-            except (PlatformError, Interrupted, KeyboardInterrupt) as error:
-                reason = "interrupted" if not isinstance(error, PlatformError) else str(error)
-                return self._fail(reason, started, error)
+            except BaseException as error:  # anything, a bug included, must leave the live version serving
+                return self._fail(_reason(error), started, error)
             finally:
                 signal.signal(signal.SIGTERM, previous_handler)
             entry = self._entry("success", started)
@@ -195,18 +194,16 @@ class Deployment:
         docker.ensure_network(plan.network, network_labels(plan.project, plan.environment))
         for service in self._platform_services():
             docker.connect_network(service, plan.network)
+        env = {role.role: preflight.read_env(self.settings, self.project, plan.environment,
+                                             self.project.container(role.role)) for role in plan.roles}
+        merged = {key: value for role_env in env.values() for key, value in role_env.items()}
+        database_note = database.ensure(self.settings, self.project, plan.environment, merged)
         self._journal("start")
         for role in plan.roles:
-            containers.run(ContainerSpec(
-                name=role.new_name,
-                image=role.image,
-                network=plan.network,
-                environment=preflight.read_env(self.settings, self.project, plan.environment,
-                                               self.project.container(role.role)),
-                labels=plan.labels(role.role),
-                volumes=role.volumes,
-            ))
-        return ", ".join(role.new_name for role in plan.roles)
+            containers.run(ContainerSpec(name=role.new_name, image=role.image, network=plan.network,
+                                         environment=env[role.role], labels=plan.labels(role.role),
+                                         volumes=role.volumes))
+        return f"{', '.join(role.new_name for role in plan.roles)}; {database_note}"
 
     def _platform_services(self) -> list[str]:
         services = [self.settings.nginx_container]
@@ -288,8 +285,8 @@ class Deployment:
         summary = (f"deploy of {plan.project}/{plan.environment} {plan.tag!r} {status.replace('_', ' ')}: "
                    f"{reason}; serving {self._serving()}")
         self.report.summary(summary)
-        if not isinstance(error, PlatformError):
-            raise error
+        if not isinstance(error, (PlatformError, Interrupted, KeyboardInterrupt)):
+            raise error  # a bug: keep its traceback
         raise DeployFailed(summary) from None
 
     # -- reporting -------------------------------------------------------------------------------
@@ -327,6 +324,14 @@ class Deployment:
 
 def _now() -> str:
     return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _reason(error: BaseException) -> str:
+    if isinstance(error, PlatformError):
+        return str(error)
+    if isinstance(error, (Interrupted, KeyboardInterrupt)):
+        return "interrupted"
+    return f"internal error: {type(error).__name__}: {error}"
 
 
 def _raise_interrupted(signum, frame):

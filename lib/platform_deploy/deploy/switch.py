@@ -16,7 +16,7 @@ only once traffic is confirmed.
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-from ..runtime import containers
+from ..runtime import containers, docker
 
 DNS_SETTLE_SECONDS = 1.6   # nginx `resolver ... valid=1s`, plus margin
 DRAIN_SECONDS = 10
@@ -26,7 +26,7 @@ def expose(plan) -> None:
     """Give each candidate the live name as an alias (Docker only sets aliases when connecting)."""
     for role in plan.roles:
         containers.disconnect(plan.network, role.new_name)
-        containers.connect(plan.network, role.new_name, aliases=[role.live_name])
+        docker.connect_network(role.new_name, plan.network, aliases=[role.live_name])
 
 
 def live_containers(plan) -> list[str]:
@@ -46,9 +46,15 @@ def stop_all(names, timeout=DRAIN_SECONDS) -> None:
 
 
 def hand_over(old_names) -> None:
-    """Old to new: wait for DNS, then let the old ones drain and stop."""
+    """Old to new: wait for DNS, let the old ones drain and stop, wait for DNS again.
+
+    The second wait matters: Docker hands a stopped container's IP to the next
+    container that starts, and nginx may hold the old answer for up to 1 s; no
+    candidate may start on that network until the answer has expired.
+    """
     time.sleep(DNS_SETTLE_SECONDS)
     stop_all(old_names)
+    time.sleep(DNS_SETTLE_SECONDS)
 
 
 def hand_back(plan, old_names, timeout=60) -> None:
@@ -60,6 +66,7 @@ def hand_back(plan, old_names, timeout=60) -> None:
         time.sleep(0.25)
     time.sleep(DNS_SETTLE_SECONDS)
     stop_all([role.new_name for role in plan.roles])
+    time.sleep(DNS_SETTLE_SECONDS)
 
 
 def _serving(name) -> bool:

@@ -150,12 +150,13 @@ def workdir(name: str) -> str:
     return (container.attrs.get("Config", {}).get("WorkingDir") if container else "") or "/"
 
 
-def exec_run(name: str, argv: list[str]) -> tuple[int, str]:
+def exec_run(name: str, argv: list[str], environment: dict | None = None) -> tuple[int, str]:
+    """Run ``argv`` in a running container; ``environment`` is passed to it, never shown."""
     container = _get(name)
     if container is None:
         raise PlatformError(f"container {name!r} does not exist")
     try:
-        result = container.exec_run(argv, demux=False)
+        result = container.exec_run(argv, demux=False, environment=environment)
     except _errors().APIError as error:
         raise PlatformError(f"{name}: cannot run {argv[0]}: {_short(error)}") from None
     return result.exit_code, (result.output or b"").decode("utf-8", "replace")

@@ -1,0 +1,43 @@
+"""Make sure the project's database and role exist in the platform PostgreSQL before a deploy.
+
+The role's password is the one in the project's DATABASE_URL. It reaches psql
+through the exec's environment and `\\getenv`, never a command line or output.
+"""
+
+from urllib.parse import unquote, urlsplit
+
+from ..errors import PlatformError
+from ..runtime import containers
+
+# Names are allowlisted by the registry (SQL_NAME), so they can be quoted as literals safely.
+_SCRIPT = """\\set ON_ERROR_STOP on
+\\getenv password PLATFORM_DB_PASSWORD
+SELECT format('CREATE ROLE %I LOGIN PASSWORD %L', :'role', :'password')
+ WHERE NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = :'role') \\gexec
+SELECT format('ALTER ROLE %I LOGIN PASSWORD %L', :'role', :'password') \\gexec
+SELECT format('CREATE DATABASE %I OWNER %I', :'database', :'role')
+ WHERE NOT EXISTS (SELECT 1 FROM pg_database WHERE datname = :'database') \\gexec
+"""
+
+
+def ensure(settings, project, environment: str, env_vars: dict) -> str:
+    """Create the role and database when missing; return what was checked (no secrets)."""
+    database = project.database
+    if database is None:
+        return "no database declared"
+    name = database.database_for(environment)
+    if name is None:
+        return f"no database declared for {environment}"
+    url = env_vars.get("DATABASE_URL")
+    if not url:
+        raise PlatformError(f"{project.name}/{environment}: DATABASE_URL is not set in the env file; "
+                            "it is needed to create the database role")
+    password = unquote(urlsplit(url).password or "")
+    container = database.container or settings.postgres_container
+    command = ["sh", "-c", 'psql -X -q -U postgres -d postgres -v role="$1" -v database="$2" <<"SQL"\n'
+               + _SCRIPT + "SQL", "sh", database.user, name]
+    code, output = containers.exec_run(container, command, environment={"PLATFORM_DB_PASSWORD": password})
+    if code != 0:
+        reason = " ".join(output.replace(password, "***").split())[:300] if password else output[:300]
+        raise PlatformError(f"{container}: cannot create database {name} for role {database.user}: {reason}")
+    return f"{container}: database {name} (role {database.user}) ready"

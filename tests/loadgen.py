@@ -1,0 +1,109 @@
+"""A bounded HTTP load generator for zero-downtime checks (loopback only).
+
+Keep-alive clients reuse one connection; fresh clients open one per request.
+Each client sends at a constant rate and measures latency from the time a
+request was *due*, so a stall shows up as latency instead of hiding
+(no coordinated omission). Every request that is not answered with a status
+below 500 counts as failed, with its reason kept.
+"""
+
+import http.client
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+
+
+@dataclass
+class LoadResult:
+    ok: int = 0
+    failed: int = 0
+    reasons: Counter = field(default_factory=Counter)
+    latencies: list = field(default_factory=list)     # (due time, seconds)
+    versions: Counter = field(default_factory=Counter)
+
+    def percentile(self, fraction: float, since: float = 0.0, until: float = float("inf")) -> float:
+        values = sorted(s for due, s in self.latencies if since <= due < until)
+        if not values:
+            return 0.0
+        return values[min(len(values) - 1, int(fraction * len(values)))]
+
+
+class Load:
+    """Start with ``with Load(...) as load:``; the clients stop when the block ends or at ``max_seconds``."""
+
+    def __init__(self, port: int, host_header: str, paths=("/", "/api/version"), keepalive_clients=4,
+                 fresh_clients=2, rate_per_client=50.0, max_seconds=300.0, post_path=None):
+        assert_loopback = "127.0.0.1"
+        self.address = (assert_loopback, port)
+        self.host_header = host_header
+        self.paths = paths
+        self.post_path = post_path
+        self.interval = 1.0 / rate_per_client
+        self.deadline = time.monotonic() + max_seconds
+        self.result = LoadResult()
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._threads = [threading.Thread(target=self._client, args=(True, i), daemon=True)
+                         for i in range(keepalive_clients)]
+        self._threads += [threading.Thread(target=self._client, args=(False, i), daemon=True)
+                          for i in range(fresh_clients)]
+
+    def __enter__(self):
+        for thread in self._threads:
+            thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(timeout=15)
+
+    def _connect(self):
+        return http.client.HTTPConnection(*self.address, timeout=10)
+
+    def _client(self, keepalive: bool, index: int):
+        connection = self._connect() if keepalive else None
+        due = time.monotonic()
+        count = 0
+        while not self._stop.is_set() and time.monotonic() < self.deadline:
+            now = time.monotonic()
+            if now < due:
+                time.sleep(due - now)
+            count += 1
+            method, path, body = "GET", self.paths[count % len(self.paths)], None
+            if self.post_path and count % 5 == 0:
+                method, path, body = "POST", self.post_path, b'{"name": "load"}'
+            if not keepalive:
+                connection = self._connect()
+            outcome, version = self._request(connection, method, path, body)
+            if not keepalive or outcome != "ok":
+                connection.close()
+                if keepalive:
+                    connection = self._connect()
+            with self._lock:
+                self.result.latencies.append((due, time.monotonic() - due))
+                if outcome == "ok":
+                    self.result.ok += 1
+                    if version:
+                        self.result.versions[version] += 1
+                else:
+                    self.result.failed += 1
+                    self.result.reasons[outcome] += 1
+            due += self.interval
+        if connection is not None:
+            connection.close()
+
+    def _request(self, connection, method, path, body):
+        headers = {"Host": self.host_header}
+        if body is not None:
+            headers["Content-Type"] = "application/json"
+        try:
+            connection.request(method, path, body=body, headers=headers)
+            response = connection.getresponse()
+            response.read()
+        except (OSError, http.client.HTTPException) as error:
+            return type(error).__name__, None
+        if response.status >= 500:
+            return f"HTTP {response.status}", None
+        return "ok", response.getheader("X-App-Version")
