@@ -33,6 +33,7 @@ class Options:
     tag: str = "latest"
     force: bool = False
     skip_backup: bool = False
+    pull: bool = True          # False: the tag is local only (a restore deploys backup_* tags)
 
 
 class DeployFailed(PlatformError):
@@ -181,7 +182,13 @@ class Deployment:
     def _pull(self) -> str:
         self._journal("pull")
         for role in self.plan.roles:
-            image_id = containers.pull(role.repository, self.plan.tag)
+            if self.options.pull:
+                image_id = containers.pull(role.repository, self.plan.tag)
+            else:
+                local = containers.image_info(role.image)
+                if local is None:
+                    raise PlatformError(f"image {role.image} is not on this machine")
+                image_id = local[0]
             _, digest, labels = containers.image_info(image_id)
             self.attempt.images[role.role] = role.image
             self.attempt.image_ids[role.role] = image_id
