@@ -6,6 +6,7 @@ name, or a file path passes an allowlist here; nothing downstream re-checks.
 
 import difflib
 import re
+import string
 
 from ..errors import ConfigError
 from .model import (
@@ -44,6 +45,12 @@ def show(value) -> str:
     return text if len(text) <= MAX_SHOWN else text[: MAX_SHOWN - 3] + "..."
 
 
+def part(key) -> str:
+    """A user-chosen mapping key as a YAML path part: as written when short and printable, else quoted."""
+    text = key if isinstance(key, str) else str(key)
+    return text if text and text.isprintable() and "/" not in text and len(text) <= MAX_SHOWN else show(key)
+
+
 class Problems:
     """Collects one-line problems, each prefixed with the source file and YAML path."""
 
@@ -74,13 +81,14 @@ class Problems:
         return value
 
     def string(self, path, value, pattern, expected):
-        if isinstance(value, str) and pattern.match(value):
+        if isinstance(value, str) and pattern.fullmatch(value):
             return value
         self.add(path, f"{show(value)} is not {expected}")
         return None
 
     def integer(self, path, value, low, high, expected):
-        if isinstance(value, str) and value.isdigit():
+        # ASCII only: str.isdigit() also accepts '³', which int() refuses.
+        if isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= 18:
             value = int(value)
         if isinstance(value, int) and not isinstance(value, bool) and low <= value <= high:
             return value
@@ -132,8 +140,9 @@ def _domains(problems, path, value):
             continue
         entry, entry_path = mapping[environment], f"{path}/{environment}"
         if isinstance(entry, dict):  # the original's `staging: {domains: ...}` form
-            entry = (problems.mapping(entry_path, entry, required=("domains",)) or {}).get("domains")
-            entry_path += "/domains"
+            if "domains" not in problems.mapping(entry_path, entry, required=("domains",)):
+                continue  # reported once, as a missing key
+            entry, entry_path = entry["domains"], entry_path + "/domains"
         domains = problems.string_list(entry_path, entry, lambda p, v: _domain(problems, p, v))
         if domains:
             result.append((environment, domains))
@@ -146,8 +155,8 @@ def _volumes(problems, path, value):
         return ()
     volumes = []
     for name, mount in mapping.items():
-        checked_name = problems.string(f"{path}/{name}", name, DOCKER_NAME, "a Docker volume name")
-        checked_mount = problems.string(f"{path}/{name}", mount, MOUNT, "an absolute mount path")
+        checked_name = problems.string(f"{path}/{part(name)}", name, DOCKER_NAME, "a Docker volume name")
+        checked_mount = problems.string(f"{path}/{part(name)}", mount, MOUNT, "an absolute mount path")
         if checked_name and checked_mount:
             volumes.append((checked_name, checked_mount))
     return tuple(volumes)
@@ -171,8 +180,12 @@ def _env_file(problems, path, value):
         problems.add(path, f"{show(checked)} leaves the platform root")
         return DEFAULT_ENV_FILE
     try:
-        checked.format(project="p", environment="e")
-    except (KeyError, IndexError, ValueError):
+        # Exactly {project} / {environment}: str.format would also expand `{project.__doc__}`.
+        fields = [(name, spec, conversion) for _, name, spec, conversion in string.Formatter().parse(checked)
+                  if name is not None]
+    except ValueError:
+        fields = [None]
+    if any(field not in (("project", "", None), ("environment", "", None)) for field in fields):
         problems.add(path, f"{show(checked)} may only use the placeholders {{project}} and {{environment}}")
         return DEFAULT_ENV_FILE
     return checked
@@ -183,16 +196,19 @@ CONTAINER_KEYS = ("name", "port", "api_locations", "image", "smoke_paths", "heal
 
 
 def _container(problems, path, role, value):
-    if not NAME.match(str(role)):
+    if not NAME.fullmatch(str(role)):
         problems.add(path, f"{show(role)} is not a container role (lowercase letters, digits, hyphens)")
     mapping = problems.mapping(path, value, required=("name", "port"), optional=CONTAINER_KEYS[2:])
     if mapping is None:
         return None
+    # A missing required key is reported once, as missing: its value is checked only when present.
     fields = {
         "role": str(role),
-        "name": problems.string(f"{path}/name", mapping.get("name"), DOCKER_NAME,
-                                "a Docker container name ([a-zA-Z0-9][a-zA-Z0-9_.-]*)"),
-        "port": problems.integer(f"{path}/port", mapping.get("port"), 1, 65535, "an integer port (1-65535)"),
+        "name": problems.string(f"{path}/name", mapping["name"], DOCKER_NAME,
+                                "a Docker container name ([a-zA-Z0-9][a-zA-Z0-9_.-]*)")
+        if "name" in mapping else None,
+        "port": problems.integer(f"{path}/port", mapping["port"], 1, 65535,
+                                 "an integer port (1-65535)") if "port" in mapping else None,
     }
     if "api_locations" in mapping:
         fields["api_locations"] = problems.string_list(
@@ -228,8 +244,8 @@ def _rate_limit(problems, path, value):
     mapping = problems.mapping(path, value, required=("zone",), optional=("burst", "rate"))
     if mapping is None:
         return None
-    zone = problems.string(f"{path}/zone", mapping.get("zone"), ZONE,
-                           "a zone name (lowercase letters, digits, underscores)")
+    zone = problems.string(f"{path}/zone", mapping["zone"], ZONE,
+                           "a zone name (lowercase letters, digits, underscores)") if "zone" in mapping else None
     burst = problems.integer(f"{path}/burst", mapping.get("burst", 0), 0, 100_000, "an integer burst (0-100000)")
     rate = problems.string(f"{path}/rate", mapping.get("rate", DEFAULT_RATE), RATE,
                            "a rate like '10r/s' or '300r/m'")
@@ -255,19 +271,21 @@ def _database(problems, path, value):
     mapping = problems.mapping(path, value, required=("type", "user", "databases"), optional=("container",))
     if mapping is None:
         return None
-    if mapping.get("type") != "postgresql":
+    if "type" in mapping and mapping["type"] != "postgresql":
         problems.add(f"{path}/type", f"{show(mapping.get('type'))} is not a supported database type; "
                                      "supported: 'postgresql'")
-    user = problems.string(f"{path}/user", mapping.get("user"), SQL_NAME,
-                           "a PostgreSQL role name (lowercase letters, digits, underscores)")
+    user = problems.string(f"{path}/user", mapping["user"], SQL_NAME,
+                           "a PostgreSQL role name (lowercase letters, digits, underscores)") \
+        if "user" in mapping else None
     container = None
     if "container" in mapping:
         container = problems.string(f"{path}/container", mapping["container"], DOCKER_NAME,
                                     "a Docker container name")
     databases = []
-    names = problems.mapping(f"{path}/databases", mapping.get("databases"), optional=ENVIRONMENTS)
+    names = problems.mapping(f"{path}/databases", mapping["databases"], optional=ENVIRONMENTS) \
+        if "databases" in mapping else None
     for environment, name in (names or {}).items():
-        checked = problems.string(f"{path}/databases/{environment}", name, SQL_NAME,
+        checked = problems.string(f"{path}/databases/{part(environment)}", name, SQL_NAME,
                                   "a database name (lowercase letters, digits, underscores)")
         if checked and environment in ENVIRONMENTS:
             databases.append((environment, checked))
@@ -293,7 +311,7 @@ PROJECT_KEYS = ("domains", "containers", "nginx", "required_env", "database")
 
 
 def _project(problems, path, name, value):
-    if not (isinstance(name, str) and NAME.match(name) and len(name) <= 63):
+    if not (isinstance(name, str) and NAME.fullmatch(name) and len(name) <= 63):
         problems.add(path, f"{show(name)} is not a project name (lowercase letters, digits, hyphens)")
         name = None
     mapping = problems.mapping(path, value, required=("domains", "containers"), optional=PROJECT_KEYS[2:])
@@ -305,7 +323,7 @@ def _project(problems, path, name, value):
     if raw_containers is not None and not raw_containers and "containers" in mapping:
         problems.add(f"{path}/containers", "at least one container is required")
     for role, spec in (raw_containers or {}).items():
-        container = _container(problems, f"{path}/containers/{role}", role, spec)
+        container = _container(problems, f"{path}/containers/{part(role)}", role, spec)
         if container:
             containers.append(container)
     api_locations, rate_limit = (), None
@@ -317,7 +335,8 @@ def _project(problems, path, name, value):
             f"{path}/required_env", mapping["required_env"],
             lambda p, v: problems.string(p, v, ENV_VAR, "an environment variable name"))
     database = _database(problems, f"{path}/database", mapping["database"]) if "database" in mapping else None
-    if name is None or not domains or not containers:
+    # Without a valid production domain there is no config file name: the problem is already reported.
+    if name is None or "production" not in dict(domains) or not containers:
         return None
     project = Project(name=name, domains=domains, containers=tuple(containers), api_locations=api_locations,
                       rate_limit=rate_limit, required_env=required_env, database=database)
@@ -326,16 +345,32 @@ def _project(problems, path, name, value):
 
 
 def _check_unique(problems, projects):
-    """Container names, domains and config files are global: nothing may be claimed twice."""
+    """Container names, domains, config files, volumes and databases are global: none may be claimed twice.
+
+    Volumes are named ``<volume>-<environment>`` with no project in the name, so two projects
+    declaring the same volume would share its data; the containers of one project may share one.
+    """
     owners = {}
     for project in projects:
-        claims = [("container name", c.name, c.role) for c in project.containers]
-        claims += [("domain", d, env) for env in project.environments for d in project.domains_for(env)]
-        claims.append(("nginx config file", project.config_filename, "domains/production"))
-        for kind, value, where in claims:
-            owner = owners.setdefault((kind, value), f"projects/{project.name}/{where}")
-            if not owner.startswith(f"projects/{project.name}/{where}"):
-                problems.add(f"projects/{project.name}", f"{kind} {value!r} is already used by {owner}")
+        filename = project.config_filename
+        claims = [("container name", c.name, c.name, f"containers/{c.role}/name") for c in project.containers]
+        claims += [("domain", d, d, f"domains/{env}")
+                   for env in project.environments for d in project.domains_for(env)]
+        claims.append(("nginx config file", filename, filename, "domains/production"))
+        claims += [("volume", v, v, f"containers/{c.role}/volumes")
+                   for c in project.containers for v, _ in c.volumes]
+        if project.database:
+            claims += [("database", (project.database.container, d), d, f"database/databases/{env}")
+                       for env, d in project.database.databases]
+        for kind, key, value, where in claims:
+            owner = owners.get((kind, key))
+            if owner is None:
+                owners[(kind, key)] = (project.name, where)
+            elif owner == (project.name, where):
+                problems.add(f"projects/{project.name}/{where}", f"{kind} {value!r} is listed twice")
+            elif not (kind == "volume" and owner[0] == project.name):
+                problems.add(f"projects/{project.name}",
+                             f"{kind} {value!r} is already used by projects/{owner[0]}/{owner[1]}")
 
 
 def validate(data, source: str = "config/projects.yml") -> Registry:
@@ -351,7 +386,7 @@ def validate(data, source: str = "config/projects.yml") -> Registry:
             raw_projects = {}
         raw_projects = problems.mapping("projects", raw_projects, optional=None)
     for name, spec in (raw_projects or {}).items():
-        project = _project(problems, f"projects/{name}", name, spec)
+        project = _project(problems, f"projects/{part(name)}", name, spec)
         if project:
             projects.append(project)
     _check_unique(problems, projects)

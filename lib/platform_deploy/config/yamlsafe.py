@@ -15,12 +15,32 @@ class YamlProblem(Exception):
 _BaseLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
+MERGE_TAG = "tag:yaml.org,2002:merge"
+MAX_SHOWN = 60
+
+
 class _StrictLoader(_BaseLoader):
     """SafeLoader that refuses duplicate mapping keys instead of keeping the last one."""
+
+    def construct_object(self, node, deep=False):
+        # The safe constructors raise plain Python errors for some malformed scalars
+        # (`2001-13-45`, `!!int x`, `!!timestamp x`, an integer of more than 4,300 digits):
+        # turn them into a YAML error that carries the line.
+        try:
+            return super().construct_object(node, deep=deep)
+        except (ValueError, TypeError, AttributeError, OverflowError):
+            kind = str(node.tag).rsplit(":", 1)[-1]
+            shown = repr(node.value) if isinstance(node.value, str) else "value"
+            if len(shown) > MAX_SHOWN:
+                shown = shown[: MAX_SHOWN - 3] + "..."
+            raise yaml.constructor.ConstructorError(
+                None, None, f"{shown} is not a valid {kind}", node.start_mark) from None
 
     def construct_mapping(self, node, deep=False):
         seen = set()
         for key_node, _ in node.value:
+            if key_node.tag == MERGE_TAG:  # `<<: *defaults`; SafeLoader's flatten_mapping merges it
+                continue
             key = self.construct_object(key_node, deep=deep)
             if isinstance(key, (str, int, float, bool)) or key is None:
                 if key in seen:
@@ -71,5 +91,7 @@ def parse_yaml(data: bytes):
         raise YamlProblem(f"{where}{error.problem or error.context}") from None
     except yaml.YAMLError as error:
         raise YamlProblem(" ".join(str(error).split())) from None
+    except RecursionError:  # the pure-Python parser on deeply nested flow collections
+        raise YamlProblem("nested too deeply") from None
     finally:
         loader.dispose()
