@@ -14,7 +14,8 @@ def write_atomic(path: Path, data: bytes | str, mode: int = 0o644, durable: bool
     path.parent.mkdir(parents=True, exist_ok=True)
     if isinstance(data, str):
         data = data.encode("utf-8")
-    fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    # A short temporary name: path.name may already be near the 255-byte limit.
+    fd, temp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".partial")
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)

@@ -51,7 +51,7 @@ LINE_SHAPES = [re.compile(shape) for shape in (
     rf"# (?P<a>{L}) and everything below it, but not (?P=a)foo",
     rf"location = (?P<loc>{L}) \{{", rf"location \^~ (?P<loc>{L})/ \{{",
     rf"set \$upstream {C}-{ENV}:(?P<port>[0-9]+);",
-    rf"limit_req zone={ZONE_NAME} burst=[0-9]+ nodelay;",
+    rf"limit_req zone={ZONE_NAME}(?: burst=[1-9][0-9]* nodelay)?;",
     r"proxy_intercept_errors on;", r"error_page 404 = @spa_fallback;",
     re.escape("# Single-page app: a path the frontend does not know gets its index.html."),
     r"location @spa_fallback \{", r"rewrite \^ /index\.html break;",

@@ -404,10 +404,10 @@ def test_domain_of_the_wrong_shape(refused, domain, message):
     assert problems[0] == f"{F}: projects/filter-ical/domains/staging{message}"
 
 
-def test_domain_over_253_characters(refused):
-    domain = ".".join(["a" * 63] * 4)  # 255 characters of valid labels
+def test_domain_over_250_characters(refused):
+    domain = ".".join(["a" * 63] * 3 + ["b" * 59])  # 251 characters of valid labels
     assert refused(with_value("projects/filter-ical/domains/staging", domain)) == [
-        f"{F}: projects/filter-ical/domains/staging: '{domain[:56]}... is longer than 253 characters"]
+        f"{F}: projects/filter-ical/domains/staging: '{domain[:56]}... is longer than 250 characters"]
 
 
 @pytest.mark.parametrize("location", [

@@ -36,6 +36,7 @@ ZONE = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
 RATE = re.compile(r"^[1-9][0-9]{0,5}r/[sm]$")
 MOUNT = re.compile(r"^/[A-Za-z0-9._/-]*$")
 RELATIVE_FILE = re.compile(r"^[A-Za-z0-9._{}/-]+$")
+MAX_DOMAIN = 250
 ACME_PREFIX = "/.well-known/acme-challenge"
 MAX_SHOWN = 60
 
@@ -124,8 +125,9 @@ def _domain(problems, path, value):
     if isinstance(value, str):
         value = value.strip().lower()
     domain = problems.string(path, value, DOMAIN, "a domain name (e.g. example.com or *.example.com)")
-    if domain and len(domain) > 253:
-        problems.add(path, f"{show(domain)} is longer than 253 characters")
+    # DNS allows 253; the generated file <domain>.conf must fit a 255-byte file name.
+    if domain and len(domain) > MAX_DOMAIN:
+        problems.add(path, f"{show(domain)} is longer than {MAX_DOMAIN} characters")
         return None
     return domain
 
