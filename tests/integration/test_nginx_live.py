@@ -16,25 +16,11 @@ from platform_deploy.errors import PlatformError
 from platform_deploy.nginx import files, live
 from platform_deploy.runtime import docker
 from registry import synthetic_registry
+from seed import DEPLOYMENT_EXAMPLE
 from strategies import registries
 
 pytestmark = pytest.mark.integration
 
-SEED_EXAMPLE = """\
-projects:
-  filter-ical:
-    domains:
-      production: filter-ical.de
-      staging: staging.filter-ical.de
-    containers:
-      backend:
-        name: filter-ical-backend
-        port: 3000
-        api_locations: ["/api", "/domains", "/calendars", "/admin"]
-      frontend:
-        name: filter-ical-frontend
-        port: 80
-"""
 
 # A tiny HTTP server for routing tests: it answers with its role and the path it received;
 # the frontend knows only / and /index.html, like a single-page app's static server.
@@ -81,7 +67,7 @@ def swap_registry(platform_stack):
 
 def test_seed_example_and_200_projects_pass_nginx_t(platform_stack, swap_registry):
     many = yaml.safe_load(synthetic_registry(200))
-    many["projects"].update(yaml.safe_load(SEED_EXAMPLE)["projects"])
+    many["projects"].update(yaml.safe_load(DEPLOYMENT_EXAMPLE)["projects"])
     swap_registry(yaml.safe_dump(many))
     assert len(list(platform_stack.settings.conf_dir.glob("*.conf"))) == 201
     live.test_config(platform_stack.settings)
@@ -90,7 +76,7 @@ def test_seed_example_and_200_projects_pass_nginx_t(platform_stack, swap_registr
 def test_longest_domain_passes_nginx_t(platform_stack, swap_registry):
     label = "a" * 63
     domain = ".".join([label, label, label, "b" * 58])  # 250 characters, the longest accepted
-    swap_registry(SEED_EXAMPLE.replace("production: filter-ical.de", f"production: {domain}"))
+    swap_registry(DEPLOYMENT_EXAMPLE.replace("production: filter-ical.de", f"production: {domain}"))
     live.test_config(platform_stack.settings)
 
 
@@ -106,7 +92,7 @@ def test_any_accepted_registry_renders_a_config_nginx_accepts(platform_stack, sw
 def routed_project(platform_stack, swap_registry):
     """A project with an echoing backend and frontend, live behind the test nginx."""
     name = f"r{secrets.token_hex(3)}"
-    registry = swap_registry(SEED_EXAMPLE.replace("filter-ical", name))
+    registry = swap_registry(DEPLOYMENT_EXAMPLE.replace("filter-ical", name))
     project = registry.project(name)
     network = network_name(name, "production")
     docker.ensure_network(network, network_labels(name, "production"))
@@ -172,13 +158,13 @@ def test_staging_is_a_502_when_its_containers_are_down(platform_stack, routed_pr
 
 def test_reload_restores_the_previous_files_when_nginx_rejects(platform_stack, swap_registry):
     settings = platform_stack.settings
-    registry = swap_registry(SEED_EXAMPLE)
+    registry = swap_registry(DEPLOYMENT_EXAMPLE)
     generated = settings.conf_dir / "filter-ical.de.conf"
     before = generated.read_bytes()
     broken = settings.conf_dir / "zz-hand-written.conf"
     broken.write_text("this is not nginx;\n")
     try:
-        changed = yaml.safe_load(SEED_EXAMPLE)
+        changed = yaml.safe_load(DEPLOYMENT_EXAMPLE)
         changed["projects"]["filter-ical"]["containers"]["backend"]["port"] = 4000
         settings.projects_file.write_text(yaml.safe_dump(changed))
         with pytest.raises(PlatformError, match=r"zz-hand-written\.conf:1.*previous files restored"):

@@ -12,27 +12,9 @@ from platform_deploy.config import load_registry
 from platform_deploy.config.model import DEFAULT_ENV_FILE, DEFAULT_HEALTH_TIMEOUT, DEFAULT_RATE
 from platform_deploy.config.yamlsafe import MAX_EXPANDED_NODES, MAX_FILE_BYTES
 from platform_deploy.errors import ConfigError, PlatformError
+from seed import DEPLOYMENT_EXAMPLE, SEED_DOC
 
 F = "config/projects.yml"
-
-# seed/DEPLOYMENT.md, section "Nginx Configuration", verbatim.
-DEPLOYMENT_EXAMPLE = """\
-projects:
-  filter-ical:
-    domains:
-      production: filter-ical.de
-      staging: staging.filter-ical.de
-    containers:
-      backend:
-        name: filter-ical-backend
-        port: 3000
-        api_locations: ["/api", "/domains", "/calendars", "/admin"]
-      frontend:
-        name: filter-ical-frontend
-        port: 80
-"""
-
-SEED_DOC = Path("/work/shared/seed/DEPLOYMENT.md")
 
 
 def example():

@@ -15,27 +15,12 @@ from platform_deploy.errors import PlatformError
 from platform_deploy.nginx import files
 from platform_deploy.nginx.render import MARKER, render_project, render_registry
 from platform_deploy.settings import Settings
+from seed import DEPLOYMENT_EXAMPLE
 
 HERE = Path(__file__).resolve().parent
 GOLDEN = HERE / "golden"
 SNIPPETS = HERE.parents[1] / "platform" / "nginx" / "snippets"
 
-# seed/DEPLOYMENT.md, section "Nginx Configuration", verbatim.
-DEPLOYMENT_EXAMPLE = """\
-projects:
-  filter-ical:
-    domains:
-      production: filter-ical.de
-      staging: staging.filter-ical.de
-    containers:
-      backend:
-        name: filter-ical-backend
-        port: 3000
-        api_locations: ["/api", "/domains", "/calendars", "/admin"]
-      frontend:
-        name: filter-ical-frontend
-        port: 80
-"""
 
 # Rate limit, a wildcard domain, several domains per environment, nginx.api_locations.
 SHOP = """\
