@@ -1,0 +1,71 @@
+"""Zero failed requests: constant load through platform-nginx across many deploys and failures.
+
+    .venv/bin/python bench/bench_zero_downtime.py [--deploys 10] [--rate 25]
+
+Keep-alive and new-connection-per-request clients send GET /, GET /api/version
+and POST /api/items at a constant rate each (latency counted from when a
+request was due, so stalls are not hidden), while the benchmark runs
+successful deploys and one failing deploy of each kind (health, smoke,
+migration, pull). Prints requests served, failed (must be 0), and latency
+p50/p99 while deploys run against steady state.
+"""
+
+import argparse
+import time
+
+from benchstack import Quiet, bench_stack
+from loadgen import Load
+from platform_deploy.deploy import pipeline
+from platform_deploy.errors import PlatformError
+
+FAILING = {"health": "broken-health", "smoke": "broken-smoke", "migration": "broken-migration",
+           "pull": "no-such-tag"}
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--deploys", type=int, default=10)
+    parser.add_argument("--rate", type=float, default=25.0, help="requests per second per client")
+    args = parser.parse_args()
+    plan = [("ok", "v2" if index % 2 == 0 else "v3") for index in range(args.deploys)]
+    for position, (kind, tag) in enumerate(FAILING.items()):
+        plan.insert(2 + position * 3, (kind, tag))
+
+    with bench_stack() as stack:
+        deploy = lambda tag: pipeline.Deployment(stack.settings, stack.registry, stack.project, "production",
+                                                 pipeline.Options(tag=tag), Quiet()).run()
+        deploy("v1")
+        windows, outcomes = [], []
+        with Load(stack.http_port, stack.host, post_path="/api/items", rate_per_client=args.rate,
+                  max_seconds=1800) as load:
+            time.sleep(3)
+            for kind, tag in plan:
+                started = time.monotonic()
+                try:
+                    deploy(tag)
+                    outcomes.append(f"{tag}: deployed")
+                except PlatformError:
+                    outcomes.append(f"{tag}: failed as intended ({kind}), rolled back")
+                windows.append((started, time.monotonic()))
+            time.sleep(3)
+        result = load.result
+
+    during = [(due, seconds) for due, seconds in result.latencies if any(a <= due < b for a, b in windows)]
+    steady = [(due, seconds) for due, seconds in result.latencies if not any(a <= due < b for a, b in windows)]
+
+    def percentile(samples, fraction):
+        values = sorted(seconds for _, seconds in samples)
+        return values[min(len(values) - 1, int(fraction * len(values)))] * 1000 if values else 0.0
+
+    print("\n".join(outcomes))
+    print(f"requests served: {result.ok}, failed: {result.failed} {dict(result.reasons) or ''}")
+    print(f"versions seen: {dict(result.versions)}")
+    print(f"latency during deploys: p50 {percentile(during, .5):.1f} ms, p99 {percentile(during, .99):.1f} ms "
+          f"({len(during)} requests)")
+    print(f"latency steady state:   p50 {percentile(steady, .5):.1f} ms, p99 {percentile(steady, .99):.1f} ms "
+          f"({len(steady)} requests)")
+    return 1 if result.failed else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
