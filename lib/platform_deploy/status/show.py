@@ -1,0 +1,42 @@
+"""Answer `status`: check the names, read the state, shape it, render it."""
+
+import json
+
+from ..backup import layout
+from ..errors import PlatformError
+from ..state import manifest as manifest_file
+from . import data, health, metrics, read, text
+
+VIEWS = {"current": text.current, "history": text.history, "rollback": text.rollback}
+
+
+def view(settings, registry, project_name: str, environment: str, which: str = "current") -> dict:
+    """The data of one view (see ``VIEWS``) of project/environment."""
+    project = registry.project(project_name)
+    project.check_environment(environment)
+    if which == "rollback":
+        # Backups first: a damaged manifest must not hide what can be restored.
+        metas, others = read.backups(settings, project_name, environment)
+        if metas or others or read.load_manifest(settings, project_name, environment) is not None:
+            directory = layout.backup_dir(settings, project_name, environment)
+            return data.rollback_view(project_name, environment, str(directory), metas, others)
+    loaded = read.load_manifest(settings, project_name, environment)
+    if loaded is None:
+        raise PlatformError(f"{project_name}/{environment} has never been deployed (no "
+                            f"{manifest_file.path(settings, project_name, environment)}); "
+                            f"deploy it with ./lib/deploy.sh {project_name} {environment}")
+    loaded = {**loaded, "project": project_name, "environment": environment}
+    if which == "history":
+        return data.history_view(loaded)
+    backup = read.backup_meta(settings, project_name, environment,
+                              (loaded.get("current_deployment") or {}).get("backup"))
+    return data.current_view(loaded, backup, health.live_health(project, environment))
+
+
+def render(which: str, shaped: dict, as_json: bool = False) -> str:
+    return json.dumps(shaped, indent=2) if as_json else VIEWS[which](shaped)
+
+
+def all_metrics(settings) -> list:
+    """Metrics of every project/environment with a manifest or backups."""
+    return metrics.collect(read.all_manifests(settings), read.backup_names(settings))

@@ -1,0 +1,126 @@
+"""Render the status views as text for a terminal (pure)."""
+
+from .data import WENT_LIVE
+
+DOCKER_UNREACHABLE = "health unknown (Docker not reachable)"
+
+
+def seconds(value) -> str:
+    return "?" if value is None else f"{value:.1f}s"
+
+
+def outcome(attempt: dict) -> str:
+    return attempt["status"].replace("_", " ")
+
+
+def failure_text(attempt: dict) -> str:
+    step = attempt["failed_step"]
+    where = f"step {step['step']} {step['name']}" if step else None
+    reason = attempt["failure"] or (step["detail"] if step else None)
+    return " ".join(": ".join(part for part in (where, reason) if part).split())  # one line, for the table
+
+
+def _field(label: str, value: str) -> str:
+    return f"  {label:<14}{value}"
+
+
+def current(view: dict) -> str:
+    lines = [f"{view['project']}/{view['environment']}"]
+    now = view["current"]
+    if now is None:
+        lines.append(_field("deployed", "nothing has gone live yet"))
+    else:
+        lines.append(_field("deployed at", f"{now['deployed_at'] or '?'} by {now['deployed_by'] or '?'}"))
+        lines.append(_field("version", now["version"] or "?"))
+        lines.append(_field("git sha", now["git_sha"] or "unknown"))
+        lines.append(_field("backup", now["backup"] or "none (first deploy or --skip-backup)"))
+        if now["database_backup"]:
+            lines.append(_field("database", now["database_backup"]))
+        lines.extend(_images(now["images"]))
+    last = view["last_attempt"]
+    if last is not None:
+        lines.append(_field("last attempt", f"{outcome(last)} in {seconds(last['duration_seconds'])} "
+                                            f"({last['version'] or '?'}, {last['deployed_at'] or '?'})"))
+        if last["status"] not in WENT_LIVE and failure_text(last):
+            lines.append(_field("", f"failed at {failure_text(last)}"))
+        for action in last["rollback"]:
+            lines.append(_field("", f"rollback: {action}"))
+    lines.extend(_health(view["health"]))
+    return "\n".join(lines)
+
+
+def _images(images: list[dict]) -> list[str]:
+    if not images:
+        return [_field("images", "none recorded")]
+    width = max(len(image["role"]) for image in images)
+    return [_field("images" if index == 0 else "",
+                   f"{image['role']:<{width}}  {image['image']}  {image['digest'] or '(no digest)'}")
+            for index, image in enumerate(images)]
+
+
+def _health(health: dict) -> list[str]:
+    if not health["reachable"]:
+        return [_field("health", DOCKER_UNREACHABLE)]
+    rows = []
+    for index, row in enumerate(health["containers"]):
+        if row["status"] is None:
+            state = "absent"
+        else:
+            state = f"{row['status']}, {row['health'] or 'no healthcheck'}"
+        rows.append(_field("health" if index == 0 else "", f"{row['container']}: {state}"))
+    return rows or [_field("health", "no containers configured")]
+
+
+def history(view: dict) -> str:
+    entries = view["history"]
+    head = f"{view['project']}/{view['environment']}: {len(entries)} attempt(s) kept, newest first (* = live)"
+    table = [("", "DEPLOYED AT", "VERSION", "STATUS", "DURATION", "BY", "FAILURE")]
+    for entry in entries:
+        table.append(("*" if entry["current"] else "", entry["deployed_at"] or "?", entry["version"] or "?",
+                      outcome(entry), seconds(entry["duration_seconds"]), entry["deployed_by"] or "?",
+                      failure_text(entry) if entry["status"] not in WENT_LIVE else ""))
+    return "\n".join([head, *_table(table)])
+
+
+def rollback(view: dict) -> str:
+    backups, where = view["backups"], f"{view['project']}/{view['environment']}"
+    others = (f"; {view['not_restorable']} other backup(s) cannot be restored (see invoke backup.list "
+              f"--project {view['project']} --env {view['environment']})") if view["not_restorable"] else ""
+    if not backups:
+        return f"{where}: no backups to restore in {view['directory']}{others}"
+    lines = [f"{where}: {len(backups)} backup(s) can be restored, newest first{others}"]
+    for backup in backups:
+        contents = [f"{role} {image}" for role, image in backup["images"].items()]
+        if backup["database_backup"]:
+            contents.append(f"database {backup['database_backup']}")
+        made = f"{backup['created_at'] or '?'} by {backup['created_by'] or '?'}"
+        if backup["reason"]:
+            made += f" ({backup['reason']})"
+        lines.append(f"  {backup['name']}  {made}, {backup['verified'] or 'not verified'}")
+        lines.append(f"    contains: {', '.join(contents) or 'nothing recorded'}")
+        lines.extend(f"    {command}" for command in backup["restore"])
+        if backup["database_backup"]:
+            lines.append("    (add --with-database to either command to restore the database too)")
+    return "\n".join(lines)
+
+
+def _table(rows: list[tuple]) -> list[str]:
+    widths = [max(len(str(row[column])) for row in rows) for column in range(len(rows[0]))]
+    return [("  " + "  ".join(f"{cell:<{width}}" for cell, width in zip(row, widths))).rstrip() for row in rows]
+
+
+def metrics_table(metrics) -> str:
+    if not metrics:
+        return "no deployments or backups recorded yet"
+    rows = [("PROJECT/ENV", "ATTEMPTS", "LIVE", "ROLLED BACK", "MEDIAN", "P95", "BACKUPS", "RESTORES",
+             "SWITCH OK/FAILED")]
+    for m in metrics:
+        rows.append((f"{m.project}/{m.environment}", str(m.attempts), _share(m.succeeded, m.success_ratio),
+                     _share(m.rollbacks, m.rollback_ratio), seconds(m.duration_median), seconds(m.duration_p95),
+                     f"{m.backups_created} ({m.backups_on_disk} kept)", str(m.restores),
+                     f"{m.switches_ok}/{m.switches_failed}"))
+    return "\n".join([*_table(rows), "  (over the last 10 attempts each manifest keeps)"])
+
+
+def _share(count: int, ratio: float | None) -> str:
+    return f"{count} ({ratio:.0%})" if ratio is not None else str(count)

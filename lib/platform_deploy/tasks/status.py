@@ -1,0 +1,39 @@
+"""status: what is deployed where, the history of attempts, restorable backups, and deploy metrics."""
+
+from invoke import Exit, task
+
+from ..fsutil import write_atomic
+from ..status import prometheus as prometheus_format
+from ..status import show, text
+from .common import registry_from, settings_from, user_errors, warn
+
+
+@task(default=True, help={
+    "project": "project name from config/projects.yml",
+    "env": "environment: staging or production",
+    "history": "every kept attempt, newest first, failed and rolled back ones included",
+    "rollback": "the backups that can be restored, with the command that restores each",
+    "json": "print the same data as JSON",
+})
+@user_errors
+def status(ctx, project, env, history=False, rollback=False, json=False):
+    """Show the current deployment, last attempt and live health of a project/environment."""
+    if history and rollback:
+        raise Exit("error: choose one of --history and --rollback", code=2)
+    which = "history" if history else "rollback" if rollback else "current"
+    settings = settings_from(ctx)
+    print(show.render(which, show.view(settings, registry_from(settings), project, env, which), as_json=json))
+
+
+@task(help={"prometheus": "also write the metrics to FILE (*.prom) in Prometheus text format, atomically, "
+                          "for node_exporter's textfile collector"})
+@user_errors
+def metrics(ctx, prometheus=None):
+    """Deploy duration (median, p95), success and rollback rates, backups, restores, traffic switches."""
+    collected = show.all_metrics(settings_from(ctx))
+    print(text.metrics_table(collected))
+    if prometheus:
+        if not prometheus.endswith(".prom"):
+            warn(f"{prometheus}: node_exporter's textfile collector only reads files ending in .prom")
+        write_atomic(prometheus, prometheus_format.render(collected), durable=False)
+        print(f"wrote {prometheus}")
