@@ -205,7 +205,7 @@ def attach_project_networks(settings, registry):
     """Create missing project networks and connect both services to each; return what changed."""
     created, connections = [], []
     for network, labels in project_networks(registry):
-        if docker.ensure_network(network, labels):
+        if docker.ensure_network(network, labels, settings.subnet_pool):
             created.append(network)
         for container in containers(settings):
             if docker.connect_network(container, network):

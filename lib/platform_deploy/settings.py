@@ -22,6 +22,10 @@ class Settings:
     postgres_container: str = "postgres-platform"
     network: str = "platform"
     min_free_gb: float = 5.0        # pre-flight: free space needed for Docker data and backups
+    # Project networks get a /24 each from here: Docker's default pools hold only ~30 networks.
+    subnet_pool: str = "10.213.0.0/16"
+    backup_keep: int = 10           # backup retention: keep the newest N ...
+    backup_max_age_days: float = 30.0   # ... and none older than this (the live one's backup stays)
 
     @property
     def projects_file(self) -> Path:
@@ -55,11 +59,12 @@ class Settings:
 def _convert(field, raw):
     if field.type is Path:
         return Path(raw).expanduser().resolve()
-    if field.type is float:
+    if field.type in (float, int):
         try:
-            return float(raw)
+            return field.type(raw)
         except ValueError:
             from .errors import ConfigError
 
-            raise ConfigError([f"setting {field.name} (PLATFORM_{field.name.upper()}): {raw!r} is not a number"])
+            kind = "a number" if field.type is float else "a whole number"
+            raise ConfigError([f"setting {field.name} (PLATFORM_{field.name.upper()}): {raw!r} is not {kind}"])
     return str(raw)

@@ -5,6 +5,7 @@ see SDK objects. Docker errors become PlatformError with a message saying what
 to do.
 """
 
+import ipaddress
 from functools import lru_cache
 
 from ..errors import PlatformError
@@ -107,17 +108,45 @@ def logs_tail(container_name: str, lines: int = 5) -> str:
     return output.decode("utf-8", "replace").strip()
 
 
-def ensure_network(name: str, labels: dict | None = None) -> bool:
-    """Create the bridge network ``name`` with ``labels`` unless it exists; True when created."""
+def ensure_network(name: str, labels: dict | None = None, subnet_pool: str | None = None) -> bool:
+    """Create the bridge network ``name`` with ``labels`` unless it exists; True when created.
+
+    With ``subnet_pool`` (e.g. "10.213.0.0/16") the network gets the first free /24 of it,
+    so a server is not limited to the ~30 networks of Docker's default address pools.
+    """
     if _network_named(name) is not None:
         return False
-    try:
-        client().networks.create(name, driver="bridge", labels=dict(labels or {}), check_duplicate=True)
-    except _errors().APIError as error:
-        if _network_named(name) is not None:  # created concurrently by someone else
-            return False
-        raise PlatformError(f"cannot create network {name}: {_short(error)}") from None
-    return True
+    for subnet in _free_subnets(subnet_pool) if subnet_pool else [None]:
+        try:
+            client().networks.create(name, driver="bridge", labels=dict(labels or {}), check_duplicate=True,
+                                     ipam=_ipam(subnet))
+            return True
+        except _errors().APIError as error:
+            if _network_named(name) is not None:  # created concurrently by someone else
+                return False
+            if subnet is not None and "overlap" in str(error):
+                continue  # taken since we looked: try the next one
+            raise PlatformError(f"cannot create network {name}: {_short(error)}") from None
+    raise PlatformError(f"cannot create network {name}: no free /24 left in {subnet_pool}; "
+                        "set PLATFORM_SUBNET_POOL to a larger range")
+
+
+def _ipam(subnet):
+    if subnet is None:
+        return None
+    import docker
+
+    return docker.types.IPAMConfig(pool_configs=[docker.types.IPAMPool(subnet=str(subnet))])
+
+
+def _free_subnets(pool: str):
+    network = ipaddress.ip_network(pool)
+    used = [ipaddress.ip_network(config["Subnet"])
+            for existing in client().networks.list()
+            for config in ((existing.attrs.get("IPAM") or {}).get("Config") or [])
+            if config.get("Subnet") and ":" not in config["Subnet"]]
+    candidates = network.subnets(new_prefix=24) if network.prefixlen <= 24 else [network]
+    return [subnet for subnet in candidates if not any(subnet.overlaps(other) for other in used)]
 
 
 def _network_named(name: str):
