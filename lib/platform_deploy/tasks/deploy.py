@@ -2,12 +2,10 @@
 
 from invoke import task
 
-from ..deploy import pipeline
-from ..deploy import recover as recovery
-from ..deploy.plan import make_plan, new_deploy_id
-from ..report import ConsoleReport
-from ..state.lock import DeployLock
 from .common import registry_from, settings_from, user_errors
+
+# The pipeline and its Docker client are imported inside the tasks: every other
+# command (status above all) loads this module too and must stay fast.
 
 
 @task(default=True, help={
@@ -21,6 +19,10 @@ from .common import registry_from, settings_from, user_errors
 @user_errors
 def deploy(ctx, project, env="staging", tag="latest", force=False, skip_backup=False, dry_run=False):
     """Deploy a project: new containers beside the live ones, checked, then traffic switched."""
+    from ..deploy import pipeline
+    from ..deploy.plan import make_plan, new_deploy_id
+    from ..report import ConsoleReport
+
     settings = settings_from(ctx)
     registry = registry_from(settings)
     if dry_run:
@@ -34,6 +36,10 @@ def deploy(ctx, project, env="staging", tag="latest", force=False, skip_backup=F
 @user_errors
 def recover(ctx, project, env):
     """Clean up after a killed deploy: finish its switch or undo it (deploy does this itself first)."""
+    from ..deploy import recover as recovery
+    from ..report import ConsoleReport
+    from ..state.lock import DeployLock
+
     settings = settings_from(ctx)
     registry_from(settings).project(project).check_environment(env)
     with DeployLock(settings, project, env):
