@@ -2,12 +2,13 @@
 
 from invoke import Collection
 
-from platform_deploy.tasks import deploy, nginx
+from platform_deploy.tasks import backup, deploy, nginx
 from platform_deploy.tasks import platform as platform_tasks
 from platform_deploy.tasks import status
 
 namespace = Collection()
 namespace.add_collection(Collection.from_module(deploy))
+namespace.add_collection(Collection.from_module(backup))
 namespace.add_collection(Collection.from_module(nginx))
 namespace.add_collection(Collection.from_module(platform_tasks, name="platform"))
 namespace.add_collection(Collection.from_module(status))

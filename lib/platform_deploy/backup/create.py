@@ -1,68 +1,157 @@
-"""Create a backup before a deploy: tag the live images and write the .meta.
+"""Create a backup of what a project/environment runs now: volumes, database, config, images, .meta.
 
-Layout under $PLATFORM_BACKUPS_DIR/<project>/<environment>/:
-    backup_YYYYMMDD_HHMMSS/        payload (0700)
-    backup_YYYYMMDD_HHMMSS.meta    JSON metadata (0600), readable with `cat`
-Image tags are <repository>:<backup name>-<environment>, so staging and
-production never share one.
+Order: volume archives, database dump, config copies (the payload, hashed as it
+is written), then the image tags, then the .meta, written last and atomically:
+a backup without its .meta does not exist. Anything failing half-way (a full
+disk, a failed pg_dump, an interrupt) removes everything made so far, image
+tags included, and raises a PlatformError; the deploy that asked for the backup
+then stops before it changes anything.
+
+Volume archives are taken while the live containers run: files written during
+the archive may be caught half-way. Data that must be consistent belongs in
+PostgreSQL, whose dump is a consistent snapshot.
 """
 
+import errno
 import json
-import os
+import shutil
+import time
 from datetime import datetime, timezone
 from pathlib import Path
 
+from ..errors import PlatformError
 from ..fsutil import write_atomic
 from ..runtime import containers
+from . import configfiles, database, layout, volumes
+from .layout import backup_dir, image_tag, reserve_name
+from .payload import PayloadWriter
+
+FORMAT = 1
+DEPLOY, MANUAL, PRE_RESTORE = "deploy", "manual", "pre-restore"
+REVISION_LABEL = "org.opencontainers.image.revision"
 
 
-def backup_dir(settings, project: str, environment: str) -> Path:
-    return Path(settings.backups_dir) / project / environment
+def create(settings, plan, created_by: str, git_sha: str | None, *, project, reason: str = DEPLOY,
+           include_database: bool = True) -> dict | None:
+    """Back up ``plan``'s project/environment; return the .meta, or None when there is nothing to back up.
 
-
-def reserve_name(directory: Path, now: datetime | None = None) -> str:
-    """A fresh backup name; mkdir is atomic, so two backups in one second get different names."""
-    directory.mkdir(parents=True, exist_ok=True, mode=0o700)
-    stamp = f"backup_{(now or datetime.now(timezone.utc)):%Y%m%d_%H%M%S}"
-    for suffix in [""] + [f"_{n}" for n in range(2, 100)]:
-        try:
-            (directory / (stamp + suffix)).mkdir(mode=0o700)
-            return stamp + suffix
-        except FileExistsError:
-            continue
-    raise RuntimeError(f"more than 99 backups in one second in {directory}")
-
-
-def image_tag(name: str, environment: str) -> str:
-    return f"{name}-{environment}"
-
-
-def create(settings, plan, created_by: str, git_sha: str | None) -> dict | None:
-    """Back up what serves now; None when nothing is live yet (first deploy)."""
-    live = {role.role: (role, containers.inspect(role.live_name)) for role in plan.roles}
-    live = {name: (role, state) for name, (role, state) in live.items() if state is not None}
-    if not live:
+    Before a deploy (``reason`` DEPLOY) there is nothing to back up until something
+    is live; a manual or pre-restore backup also takes volumes and the database alone.
+    """
+    environment = plan.environment
+    volumes.remove_leftover_helpers(plan.project, environment)
+    live = {role.role: (role, state) for role in plan.roles
+            if (state := containers.inspect(role.live_name)) is not None}
+    volumes_here = {name: mount for name, mount in volumes.project_volumes(plan).items()
+                    if containers.volume_exists(name)}
+    target, database_note = _database(settings, project, environment, include_database)
+    if not live and (reason == DEPLOY or not (volumes_here or target)):
         return None
-    directory = backup_dir(settings, plan.project, plan.environment)
-    name = reserve_name(directory)
-    tag = image_tag(name, plan.environment)
-    images = {}
-    for role_name, (role, state) in live.items():
-        repository = state.image_ref.rsplit(":", 1)[0] if ":" in state.image_ref.rsplit("/", 1)[-1] \
-            else state.image_ref
-        containers.tag(state.image_id, repository, tag)
-        images[role_name] = {"image": f"{repository}:{tag}", "image_id": state.image_id,
-                             "was": state.image_ref, "container": state.name}
-    meta = {
-        "name": name,
-        "project": plan.project,
-        "environment": plan.environment,
-        "created_at": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "created_by": created_by,
-        "git_sha": git_sha,
-        "deploy_id": plan.deploy_id,
-        "images": images,
-    }
-    write_atomic(directory / f"{name}.meta", json.dumps(meta, indent=2) + "\n", mode=0o600)
-    os.chmod(directory, 0o700)
+    directory = backup_dir(settings, plan.project, environment)
+    try:
+        name = reserve_name(directory, taken=lambda candidate: any(
+            containers.image_info(f"{role.repository}:{image_tag(candidate, environment)}") is not None
+            for role, _ in live.values()))
+    except OSError as error:
+        raise PlatformError(f"cannot make a backup in {directory}: {_os_reason(error, directory)}") from None
+    started = time.monotonic()
+    writer = PayloadWriter(layout.payload_path(directory, name))
+    made_tags: list[str] = []
+    try:
+        meta = {
+            "format": FORMAT,
+            "name": name,
+            "project": plan.project,
+            "environment": environment,
+            "created_at": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "created_by": created_by,
+            "git_sha": git_sha,
+            "deploy_id": None if reason == MANUAL else plan.deploy_id,
+            "reason": reason,
+            "volumes": _archive_volumes(settings, plan, volumes_here, writer),
+            "database": _dump(target, writer),
+            "database_note": database_note,
+            "config": configfiles.save(settings, project, environment, writer),
+        }
+        writer.sync_dirs()
+        meta["images"] = _tag_images(live, name, environment, writer, made_tags)
+        meta["git_sha"] = git_sha or next((image["revision"] for image in meta["images"].values()
+                                          if image.get("revision")), None)
+        meta["files"] = writer.files
+        meta["total_bytes"] = writer.total_bytes
+        meta["duration_seconds"] = round(time.monotonic() - started, 2)
+        write_atomic(layout.meta_path(directory, name), json.dumps(meta, indent=2) + "\n", mode=0o600)
+        (writer.root / layout.PENDING_TAGS).unlink(missing_ok=True)
+    except BaseException as error:
+        discard(directory, name, made_tags)
+        if isinstance(error, OSError):
+            raise PlatformError(f"could not write {name} (removed again): {_os_reason(error, directory)}") from None
+        if isinstance(error, PlatformError):
+            raise PlatformError(f"could not make {name} (removed again): {error}") from None
+        raise
     return meta
+
+
+def _database(settings, project, environment, include: bool):
+    target = database.target(settings, project, environment)
+    if target is None:
+        return None, "the project declares no database"
+    if not include:
+        return None, "not included (not needed for this backup)"
+    if not database.exists(target):
+        return None, f"database {target.database} did not exist yet"
+    return target, None
+
+
+def _archive_volumes(settings, plan, found: dict, writer) -> dict:
+    records = {}
+    for volume, mount in sorted(found.items()):
+        relative = f"{layout.VOLUMES}/{volume}.tar"
+        volumes.archive(settings, plan, volume, writer, relative)
+        records[volume] = {"file": relative, "mount": mount, "bytes": writer.files[relative]["bytes"]}
+    return records
+
+
+def _dump(target, writer) -> dict | None:
+    if target is None:
+        return None
+    relative = f"{layout.DATABASE}/{target.database}.dump"
+    database.dump(target, writer, relative)
+    return {"container": target.container, "database": target.database, "role": target.role,
+            "file": relative, "format": "custom", "bytes": writer.files[relative]["bytes"]}
+
+
+def _tag_images(live: dict, name: str, environment: str, writer, made_tags: list) -> dict:
+    """Tag each live image as <repository>:<name>-<environment>; the tags are noted first, for cleanup."""
+    tag_name = image_tag(name, environment)
+    planned = [[f"{role.repository}:{tag_name}", state.image_id] for role, state in live.values()]
+    write_atomic(writer.root / layout.PENDING_TAGS, json.dumps(planned), mode=0o600)
+    images = {}
+    for role_name, (role, state) in sorted(live.items()):
+        containers.tag(state.image_id, role.repository, tag_name)
+        made_tags.append(f"{role.repository}:{tag_name}")
+        _, digest, labels = containers.image_info(state.image_id) or (state.image_id, None, {})
+        images[role_name] = {"image": f"{role.repository}:{tag_name}", "image_id": state.image_id,
+                             "digest": digest, "was": state.image_ref, "container": state.name,
+                             "revision": labels.get(REVISION_LABEL)}
+    return images
+
+
+def discard(directory, name: str, tags) -> None:
+    """Remove a backup entirely: its .meta first (so it stops existing), its payload, its image tags."""
+    layout.meta_path(directory, name).unlink(missing_ok=True)
+    shutil.rmtree(layout.payload_path(directory, name), ignore_errors=True)
+    for reference in tags:
+        containers.untag(reference)
+
+
+def _os_reason(error: OSError, directory) -> str:
+    """What went wrong on disk and what to do, in one phrase."""
+    project, environment = Path(directory).parts[-2:]
+    if error.errno is None:   # not the file system: requests' transport errors (Docker) are OSErrors too
+        return f"the connection to the Docker engine failed ({' '.join(str(error).split())[:200]}); try again"
+    if error.errno in (errno.ENOSPC, errno.EDQUOT):
+        return (f"no space left on the device of {directory}; free space there "
+                f"(invoke backup.prune --project {project} --env {environment})")
+    where = f" ({error.filename})" if error.filename else ""
+    return f"{error.strerror or error}{where}; check that the backups directory is writable by this user"

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from .. import notify
 from ..backup import create as backup
+from ..backup import prune as backup_prune
 from ..errors import PlatformError
 from ..nginx import files, live
 from ..runtime import containers, docker
@@ -34,6 +35,7 @@ class Options:
     force: bool = False
     skip_backup: bool = False
     pull: bool = True          # False: the tag is local only (a restore deploys backup_* tags)
+    restored_from: str | None = None   # set by backup.restore: recorded in the manifest, kept by prune
 
 
 class DeployFailed(PlatformError):
@@ -168,7 +170,7 @@ class Deployment:
         if self.options.skip_backup:
             return "skipped (--skip-backup)"
         try:
-            meta = backup.create(self.settings, self.plan, self.by, self.git_sha)
+            meta = backup.create(self.settings, self.plan, self.by, self.git_sha, project=self.project)
         except PlatformError as error:
             if not self.options.force:
                 raise PlatformError(f"backup failed: {error}") from None
@@ -266,8 +268,10 @@ class Deployment:
         return domain, has_certificate(self.plan.domains[0].removeprefix("*."))
 
     def _cleanup(self) -> str:
+        pruned = backup_prune.after_deploy(self.settings, self.plan.project, self.plan.environment,
+                                           protect=(self.attempt.backup, self.options.restored_from))
         reclaimed = containers.prune_dangling()
-        return f"dangling images: {reclaimed / 1e6:.1f} MB reclaimed"
+        return f"{pruned}; dangling images: {reclaimed / 1e6:.1f} MB reclaimed"
 
     # -- failure ---------------------------------------------------------------------------------
 
@@ -316,6 +320,7 @@ class Deployment:
             "migrations": a.migrations,
             "forced": a.forced,
             "skip_backup": self.options.skip_backup,
+            "restored_from": self.options.restored_from,
             "failure": a.failure,
             "rollback": a.rollback,
         }

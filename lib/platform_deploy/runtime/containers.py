@@ -203,3 +203,171 @@ def prune_dangling() -> int:
     """Remove dangling images; return bytes reclaimed."""
     result = client().images.prune(filters={"dangling": True})
     return result.get("SpaceReclaimed") or 0
+
+
+# Volumes, helper containers and streamed exec (backups) -------------------------------------------
+
+HELPER_MOUNT = "/platform-volume"   # where a helper container sees the volume; archives hold platform-volume/...
+EXEC_OUTPUT_KEPT = 64 * 1024        # bytes of a streamed exec's messages kept for the error message
+ARCHIVE_CHUNK = 1024 * 1024         # largest piece of a volume archive held at once
+
+
+def volume_exists(name: str) -> bool:
+    try:
+        client().volumes.get(name)
+    except _errors().NotFound:
+        return False
+    return True
+
+
+def _helper(volume: str, image: str, labels: dict, command: list[str]) -> str:
+    """Create (not start) a container from a local ``image`` with ``volume`` at HELPER_MOUNT; no network."""
+    api = client().api
+    try:
+        created = api.create_container(
+            image, command=command, entrypoint=[], labels=labels, volumes=[HELPER_MOUNT],
+            host_config=api.create_host_config(binds={volume: {"bind": HELPER_MOUNT, "mode": "rw"}},
+                                               network_mode="none"))
+    except _errors().APIError as error:
+        raise PlatformError(f"cannot create a helper container for volume {volume}: {_short(error)}") from None
+    return created["Id"]
+
+
+def _remove_helper(container_id: str) -> None:
+    try:
+        client().api.remove_container(container_id, force=True)
+    except _errors().NotFound:
+        pass
+
+
+def archive_volume(volume: str, image: str, labels: dict, write) -> None:
+    """Stream a tar of ``volume`` (entries ``platform-volume/...``) to ``write(chunk)``.
+
+    The archive is read through a created, never started helper container from
+    ``image`` (already local: nothing is pulled); the volume itself is not changed.
+    """
+    helper = _helper(volume, image, labels, ["true"])
+    try:
+        try:
+            stream, _ = client().api.get_archive(helper, HELPER_MOUNT, chunk_size=ARCHIVE_CHUNK)
+        except _errors().APIError as error:
+            raise PlatformError(f"cannot read volume {volume}: {_short(error)}") from None
+        try:
+            for chunk in stream:
+                write(chunk)
+        finally:
+            stream.close()
+    finally:
+        _remove_helper(helper)
+
+
+def replace_volume_contents(volume: str, image: str, labels: dict, chunks) -> None:
+    """Empty ``volume``, then extract the tar given as ``chunks`` (entries ``platform-volume/...``) into it.
+
+    ``image`` must have ``sh`` and ``find`` (the helper runs them to empty the volume).
+    Ownership, modes and links in the archive are kept.
+    """
+    api = client().api
+    helper = _helper(volume, image, labels, ["sh", "-c", f"find {HELPER_MOUNT} -mindepth 1 -delete"])
+    try:
+        try:
+            api.start(helper)
+            code = api.wait(helper, timeout=600).get("StatusCode")
+        except _errors().APIError as error:
+            raise PlatformError(f"cannot empty volume {volume}: {_short(error)}") from None
+        if code != 0:
+            output = api.logs(helper).decode("utf-8", "replace")
+            raise PlatformError(f"cannot empty volume {volume}: {' '.join(output.split())[:300]}")
+        try:
+            if not api.put_archive(helper, "/", chunks):
+                raise PlatformError(f"Docker refused the archive for volume {volume}")
+        except _errors().APIError as error:
+            raise PlatformError(f"cannot write volume {volume}: {_short(error)}") from None
+    finally:
+        _remove_helper(helper)
+
+
+def exec_to(name: str, argv: list[str], write, environment: dict | None = None) -> tuple[int, str]:
+    """Run ``argv`` in a running container, streaming its stdout to ``write(chunk)``.
+
+    Return (exit code, stderr); ``environment`` is passed to the process, never shown.
+    """
+    api = client().api
+    try:
+        exec_id = api.exec_create(name, argv, stdout=True, stderr=True, environment=environment)["Id"]
+        stream = api.exec_start(exec_id, stream=True, demux=True)
+    except _errors().NotFound:
+        raise PlatformError(f"container {name!r} does not exist") from None
+    except _errors().APIError as error:
+        raise PlatformError(f"{name}: cannot run {argv[0]}: {_short(error)}") from None
+    messages = bytearray()
+    try:
+        for out, err in stream:
+            if out:
+                write(out)
+            if err and len(messages) < EXEC_OUTPUT_KEPT:
+                messages += err
+    finally:
+        stream.close()
+    return _exit_code(exec_id), messages.decode("utf-8", "replace")
+
+
+def exec_from(name: str, argv: list[str], chunks, environment: dict | None = None) -> tuple[int, str]:
+    """Run ``argv`` in a running container with ``chunks`` (bytes) as its stdin; return (exit code, output)."""
+    import socket
+    import threading
+
+    api = client().api
+    try:
+        exec_id = api.exec_create(name, argv, stdin=True, stdout=True, stderr=True,
+                                  environment=environment)["Id"]
+        connection = api.exec_start(exec_id, socket=True)
+    except _errors().NotFound:
+        raise PlatformError(f"container {name!r} does not exist") from None
+    except _errors().APIError as error:
+        raise PlatformError(f"{name}: cannot run {argv[0]}: {_short(error)}") from None
+    raw = getattr(connection, "_sock", connection)
+    received = bytearray()
+
+    def read_output():  # read while writing: a process blocked on a full output pipe stops reading stdin
+        while True:
+            data = raw.recv(65536)
+            if not data:
+                return
+            if len(received) < EXEC_OUTPUT_KEPT:
+                received.extend(data)
+
+    reader = threading.Thread(target=read_output, daemon=True)
+    reader.start()
+    try:
+        for chunk in chunks:
+            raw.sendall(chunk)
+        raw.shutdown(socket.SHUT_WR)
+        reader.join()
+    except (BrokenPipeError, ConnectionResetError):
+        reader.join(timeout=10)   # the process ended early; its output says why
+    finally:
+        connection.close()
+    return _exit_code(exec_id), _demux(bytes(received))
+
+
+def _exit_code(exec_id: str, timeout: float = 30) -> int:
+    import time
+
+    deadline = time.monotonic() + timeout
+    while True:
+        info = client().api.exec_inspect(exec_id)
+        if not info.get("Running") or time.monotonic() > deadline:
+            code = info.get("ExitCode")
+            return -1 if code is None else code
+        time.sleep(0.05)
+
+
+def _demux(data: bytes) -> str:
+    """The payload of Docker's multiplexed stream frames (8-byte header each), as text."""
+    parts, offset = [], 0
+    while offset + 8 <= len(data):
+        size = int.from_bytes(data[offset + 4:offset + 8], "big")
+        parts.append(data[offset + 8:offset + 8 + size])
+        offset += 8 + size
+    return b"".join(parts).decode("utf-8", "replace")

@@ -1,0 +1,178 @@
+"""The backups of a project/environment on disk: list, read, verify (no Docker here).
+
+A backup exists once its .meta exists (it is written last). A payload directory
+without a .meta is what an interrupted backup left; prune removes it.
+"""
+
+import json
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+from ..errors import PlatformError
+from ..fsutil import write_atomic
+from . import layout, payload
+
+MAX_PROBLEMS_KEPT = 5
+
+
+@dataclass(frozen=True)
+class Backup:
+    name: str
+    directory: Path
+    meta: dict | None           # None when the .meta cannot be read
+    unreadable: str | None = None
+
+    @property
+    def meta_file(self) -> Path:
+        return layout.meta_path(self.directory, self.name)
+
+    @property
+    def payload_dir(self) -> Path:
+        return layout.payload_path(self.directory, self.name)
+
+    def file(self, relative: str) -> Path:
+        return self.payload_dir / relative
+
+    @property
+    def created_at(self) -> str | None:
+        return (self.meta or {}).get("created_at")
+
+    @property
+    def total_bytes(self) -> int:
+        return int((self.meta or {}).get("total_bytes") or 0)
+
+    @property
+    def images(self) -> dict:
+        return (self.meta or {}).get("images") or {}
+
+    @property
+    def database(self) -> dict | None:
+        return (self.meta or {}).get("database")
+
+    @property
+    def volumes(self) -> dict:
+        return (self.meta or {}).get("volumes") or {}
+
+
+def backups(settings, project: str, environment: str) -> list[Backup]:
+    """Every backup with a .meta, newest first."""
+    directory = layout.backup_dir(settings, project, environment)
+    names = [p.name[: -len(layout.META_SUFFIX)] for p in directory.glob(f"backup_*{layout.META_SUFFIX}")]
+    return [read(directory, name) for name in sorted(filter(layout.is_name, names), key=layout.sort_key,
+                                                     reverse=True)]
+
+
+def orphans(settings, project: str, environment: str) -> list[Path]:
+    """Payload directories without a .meta: left by a backup that was interrupted."""
+    directory = layout.backup_dir(settings, project, environment)
+    return sorted(p for p in directory.glob("backup_*") if p.is_dir() and layout.is_name(p.name)
+                  and not layout.meta_path(directory, p.name).exists())
+
+
+def read(directory: Path, name: str) -> Backup:
+    try:
+        meta = json.loads(layout.meta_path(directory, name).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:
+        return Backup(name, Path(directory), None, f"unreadable .meta ({getattr(error, 'strerror', None) or error})")
+    if not isinstance(meta, dict):
+        return Backup(name, Path(directory), None, "unreadable .meta (not a JSON object)")
+    return Backup(name, Path(directory), meta)
+
+
+def resolve(settings, project: str, environment: str, name: str | None) -> Backup:
+    """The backup called ``name``, or the newest when ``name`` is None."""
+    directory = layout.backup_dir(settings, project, environment)
+    if name is None:
+        found = backups(settings, project, environment)
+        if not found:
+            raise PlatformError(f"no backups of {project}/{environment} in {directory}")
+        return found[0]
+    layout.check_name(name, project, environment)
+    if not layout.meta_path(directory, name).exists():
+        hint = ("it is incomplete (interrupted); " if layout.payload_path(directory, name).is_dir() else "")
+        raise PlatformError(f"backup {name} of {project}/{environment} not found in {directory}; {hint}list the "
+                            f"backups with: invoke backup.list --project {project} --env {environment}")
+    return read(directory, name)
+
+
+def verify_files(backup: Backup) -> list[str]:
+    """Everything wrong with the backup's files: missing, resized, changed, unreadable archives."""
+    if backup.meta is None:
+        return [f"{backup.meta_file.name}: {backup.unreadable}"]
+    files = backup.meta.get("files")
+    if not isinstance(files, dict):
+        return [f"{backup.meta_file.name}: made by an older version (images only, no checksums)"]
+    if not backup.payload_dir.is_dir():
+        return [f"{backup.payload_dir}: missing"]
+    problems = []
+    for relative, expected in sorted(files.items()):
+        path = backup.file(relative)
+        problem = payload.check_file(path, expected if isinstance(expected, dict) else {})
+        if problem is None and relative.startswith(layout.VOLUMES + "/"):
+            problem = payload.check_volume_archive(path)
+        if problem is None and relative.startswith(layout.DATABASE + "/"):
+            problem = payload.check_dump(path)
+        if problem:
+            problems.append(f"{relative}: {problem}")
+    referenced = [info.get("file") for info in backup.volumes.values()]
+    referenced += [(backup.database or {}).get("file")] if backup.database else []
+    problems += [f"{relative}: listed in the .meta without a checksum" for relative in referenced
+                 if relative not in files]
+    return problems
+
+
+def verify_files_present(backup: Backup) -> list[str]:
+    """A quick look (no reading) that every file of a verified backup is still there with its size."""
+    if backup.meta is None or not backup.meta_file.is_file():
+        return [f"{backup.meta_file.name}: missing"]
+    problems = []
+    for relative, expected in sorted((backup.meta.get("files") or {}).items()):
+        try:
+            size = backup.file(relative).stat().st_size
+        except OSError:
+            problems.append(f"{relative}: missing")
+            continue
+        if size != expected.get("bytes"):
+            problems.append(f"{relative}: {size} bytes, expected {expected.get('bytes')}")
+    return problems
+
+
+def verify(backup: Backup, image_present) -> list[str]:
+    """verify_files plus the images: ``image_present(image_id)`` says whether one is still local."""
+    problems = verify_files(backup)
+    for role, image in sorted(backup.images.items()):
+        if not image_present(image.get("image_id")):
+            problems.append(f"image of {role} ({image.get('image')}, {str(image.get('image_id'))[:19]}) is no "
+                            "longer on this machine")
+    return problems
+
+
+def record_verification(backup: Backup, problems: list[str], now: datetime | None = None) -> None:
+    """Keep the outcome in the .meta, for `backup.list`."""
+    if backup.meta is None:
+        return
+    meta = dict(backup.meta)
+    meta["verification"] = {
+        "at": (now or datetime.now(timezone.utc)).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "ok": not problems,
+        "problems": problems[:MAX_PROBLEMS_KEPT],
+    }
+    write_atomic(backup.meta_file, json.dumps(meta, indent=2) + "\n", mode=0o600)
+
+
+def verified_state(backup: Backup) -> str:
+    """One word or phrase for the list: ok/FAILED with the date, or not verified."""
+    if backup.meta is None:
+        return "UNREADABLE"
+    if not isinstance(backup.meta.get("files"), dict):
+        return "old format"
+    verification = backup.meta.get("verification")
+    if not isinstance(verification, dict):
+        return "not verified"
+    return f"{'ok' if verification.get('ok') else 'FAILED'} {verification.get('at', '?')}"
+
+
+def describe(problems: list[str]) -> str:
+    more = f" (and {len(problems) - 1} more problem(s))" if len(problems) > 1 else ""
+    return f"{problems[0]}{more}"

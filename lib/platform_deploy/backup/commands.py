@@ -1,0 +1,98 @@
+"""What the backup tasks do: take the lock where they change something, call the library, format results."""
+
+import os
+
+from ..deploy.plan import deployed_by, make_plan, new_deploy_id
+from ..errors import PlatformError
+from ..runtime import containers
+from ..state.lock import DeployLock
+from . import catalog, layout
+from . import create as creating
+from . import prune as pruning
+
+
+def create(settings, registry, project_name: str, environment: str) -> dict:
+    project = registry.project(project_name)
+    plan = make_plan(project, environment, "latest", new_deploy_id())
+    with DeployLock(settings, project_name, environment):
+        git_sha = os.environ.get("GIT_SHA") or os.environ.get("GITHUB_SHA")
+        meta = creating.create(settings, plan, deployed_by(), git_sha, project=project, reason=creating.MANUAL)
+    if meta is None:
+        raise PlatformError(f"nothing to back up: {project_name}/{environment} has no live containers, volumes "
+                            "or database")
+    return meta
+
+
+def describe_created(settings, meta: dict) -> str:
+    directory = layout.backup_dir(settings, meta["project"], meta["environment"])
+    parts = [f"{len(meta['volumes'])} volume(s)", f"{len(meta['images'])} image(s)",
+             f"database {meta['database']['database']}" if meta["database"] else "no database dump"]
+    return (f"created {meta['name']} of {meta['project']}/{meta['environment']}: {', '.join(parts)}, "
+            f"{_size(meta['total_bytes'])} in {directory}")
+
+
+def table(settings, project: str, environment: str, backups: list) -> str:
+    directory = layout.backup_dir(settings, project, environment)
+    incomplete = catalog.orphans(settings, project, environment)
+    if not backups and not incomplete:
+        return f"{project}/{environment}: no backups in {directory}"
+    rows = [("NAME", "CREATED (UTC)", "SIZE", "IMAGES", "DATABASE", "VERIFIED", "REASON")]
+    for backup in backups:
+        rows.append((backup.name, backup.created_at or "?", _size(backup.total_bytes), str(len(backup.images)),
+                     "yes" if backup.database else "no", catalog.verified_state(backup),
+                     (backup.meta or {}).get("reason") or "?"))
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    lines = [f"{project}/{environment}: {len(backups)} backup(s) in {directory}, newest first"]
+    lines += ["  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip() for row in rows]
+    lines += [f"{path.name}  INCOMPLETE (interrupted; backup.prune removes it)" for path in incomplete]
+    return "\n".join(lines)
+
+
+def verify(settings, project: str, environment: str, name: str | None, say) -> int:
+    """Verify one backup or all; say() one line each; return how many failed."""
+    chosen = ([catalog.resolve(settings, project, environment, name)] if name
+              else catalog.backups(settings, project, environment))
+    if not chosen:
+        raise PlatformError(f"no backups of {project}/{environment} in "
+                            f"{layout.backup_dir(settings, project, environment)}")
+    failed = 0
+    for backup in chosen:
+        problems = catalog.verify(backup, _image_present)
+        if backup.meta_file.exists():      # not pruned meanwhile
+            catalog.record_verification(backup, problems)
+        if problems:
+            failed += 1
+            say(f"{backup.name}: FAILED")
+            for problem in problems:
+                say(f"  {problem}")
+        else:
+            say(f"{backup.name}: ok ({len(backup.meta['files'])} files, {_size(backup.total_bytes)}, "
+                f"{len(backup.images)} image(s))")
+    return failed
+
+
+def prune(settings, project: str, environment: str, keep, max_age_days, dry_run: bool) -> pruning.Result:
+    rules = pruning.policy(settings, keep, max_age_days)
+    with DeployLock(settings, project, environment):
+        return pruning.prune(settings, project, environment, rules, dry_run=dry_run)
+
+
+def describe_pruned(result: pruning.Result, dry_run: bool) -> str:
+    verb = "would remove" if dry_run else "removed"
+    lines = [f"{verb} {d.name} ({d.reason})" for d in result.decisions if d.remove]
+    lines += [f"kept    {d.name} ({d.reason})" for d in result.decisions if not d.remove]
+    lines += [f"removed incomplete {name}" for name in result.orphans_removed]
+    lines.append("dry run: nothing removed" if dry_run else result.summary())
+    return "\n".join(lines)
+
+
+def _image_present(image_id) -> bool:
+    return bool(image_id) and containers.image_info(image_id) is not None
+
+
+def _size(size: int) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if size < 1000 or unit == "GB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1000
+    return f"{size:.1f} GB"

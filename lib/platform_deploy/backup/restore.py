@@ -1,0 +1,197 @@
+"""Restore a backup: verify it, save the current state, write the backup's data, deploy its images.
+
+The restore is a deploy of the backup's image tags through the pipeline (pull
+off: the tags are local), so it gets the same checks and zero-downtime switch:
+  1  pre-flight
+  2  under the deploy lock: save the current state as a new backup (reason
+     pre-restore), then write the backup's volumes, env files and, with
+     --with-database, its database
+  3-7 candidates from the backup's images start on the restored data, pass
+     health and smoke tests, take the traffic; the manifest records the deploy
+     with restored_from.
+Volumes are restored in place while the live containers keep running (Docker
+cannot swap a volume under a running container, and stopping them would be
+downtime): for the seconds until the switch, the old version sees the restored
+files. If anything fails, the pipeline's rollback keeps the old version serving
+and the saved state is written back, so it serves its own data again.
+
+Nothing changes before the backup is verified (every checksum, every archive,
+every image) and found to fit the project as it is configured now.
+The projects.yml entry saved in the backup is never applied: its path is printed.
+"""
+
+from dataclasses import dataclass, field
+
+from ..deploy import pipeline
+from ..errors import PlatformError
+from ..runtime import containers
+from . import catalog, configfiles, database, layout, volumes
+from .create import PRE_RESTORE, create
+
+
+KINDS = {"volume": "volume", "env": "env file", "database": "database"}
+
+
+@dataclass(frozen=True)
+class RestorePlan:
+    volumes: dict                # {volume: archive path in the payload} to restore
+    env_files: dict              # {relative path: stored path}
+    database: bool
+    notes: tuple = field(default=())
+
+
+def plan_restore(backup: catalog.Backup, deploy_plan, with_database: bool) -> RestorePlan:
+    """What the restore writes, or a PlatformError when the backup does not fit the project now (pure)."""
+    name = backup.name
+    missing = [role.role for role in deploy_plan.roles if role.role not in backup.images]
+    if missing:
+        raise PlatformError(f"backup {name} has no image for {', '.join(missing)} (the project's containers "
+                            "changed since, or nothing of it was live); nothing was changed; restore another backup")
+    if with_database and not backup.database:
+        why = (backup.meta or {}).get("database_note") or "none was made"
+        raise PlatformError(f"backup {name} has no database dump ({why}); nothing was changed; "
+                            "restore it without --with-database")
+    wanted = volumes.project_volumes(deploy_plan)
+    restore = {volume: info["file"] for volume, info in sorted(backup.volumes.items()) if volume in wanted}
+    notes = [f"volume {volume} is not used by the project any more: not restored"
+             for volume in sorted(backup.volumes) if volume not in wanted]
+    notes += [f"volume {volume} is not in the backup: left as it is" for volume in sorted(wanted)
+              if volume not in backup.volumes]
+    if backup.database and not with_database:
+        notes.append(f"database {backup.database.get('database')} not restored (pass --with-database for that)")
+    env_files = {relative: stored for relative, stored in
+                 ((backup.meta or {}).get("config") or {}).get("env_files", {}).items() if stored}
+    return RestorePlan(restore, env_files, with_database, tuple(notes))
+
+
+class RestoreDeployment(pipeline.Deployment):
+    """A deploy of a backup's images whose step 2 saves the current state and writes the backup's data."""
+
+    def __init__(self, settings, registry, project_name, environment, backup, with_database, report):
+        options = pipeline.Options(tag=layout.image_tag(backup.name, environment), pull=False,
+                                   restored_from=backup.name)
+        super().__init__(settings, registry, project_name, environment, options, report)
+        self.backup = backup
+        self.restore_plan = plan_restore(backup, self.plan, with_database)
+        if with_database:
+            self._database_target()   # refuses now, before anything changes, when none is declared
+        self.git_sha = (backup.meta or {}).get("git_sha") or self.git_sha
+        self.saved = None          # catalog.Backup of the state before the restore
+        self.changed = []          # ("volume" | "env" | "database", what), in the order written
+
+    def _backup(self) -> str:
+        backup, plan = self.backup, self.plan
+        problems = catalog.verify_files_present(backup)
+        if problems:
+            raise PlatformError(f"backup {backup.name} changed since it was verified: {catalog.describe(problems)}")
+        for role in plan.roles:   # the tag the pipeline deploys must name the image the backup recorded
+            recorded, present = backup.images[role.role]["image_id"], containers.image_info(role.image)
+            if present is None or present[0] != recorded:
+                containers.tag(recorded, role.repository, plan.tag)
+        saved = create(self.settings, plan, self.by, None, project=self.project, reason=PRE_RESTORE,
+                       include_database=self.restore_plan.database)
+        if saved is not None:
+            self.saved = catalog.read(layout.backup_dir(self.settings, plan.project, plan.environment),
+                                      saved["name"])
+            self.attempt.backup = saved["name"]
+        try:
+            self._write_data()
+        except OSError as error:   # a payload file, or the Docker connection (requests' errors are OSErrors)
+            raise PlatformError(f"writing the data of {backup.name} failed: "
+                                f"{' '.join(str(error).split())[:200]}") from None
+        before = f"state before saved as {self.attempt.backup}" if saved else "nothing to save before"
+        return f"{before}; restored from {backup.name}: {self._written()}"
+
+    def _write_data(self) -> None:
+        backup, plan, todo = self.backup, self.plan, self.restore_plan
+        for volume, relative in todo.volumes.items():
+            self.changed.append(("volume", volume))
+            volumes.restore(self.settings, plan.project, plan.environment, volume, backup.file(relative))
+        for relative in todo.env_files:
+            self.changed.append(("env", relative))
+        configfiles.restore_env_files(self.settings, {"env_files": todo.env_files}, backup.payload_dir)
+        if todo.database:
+            self.changed.append(("database", backup.database["database"]))
+            database.restore(self._database_target(), backup.file(backup.database["file"]))
+
+    def _database_target(self) -> database.Target:
+        target = database.target(self.settings, self.project, self.plan.environment)
+        if target is None:
+            raise PlatformError(f"{self.plan.project} declares no database for {self.plan.environment} any more; "
+                                "nothing was changed; restore without --with-database")
+        return target
+
+    def _written(self) -> str:
+        return ", ".join(f"{KINDS[kind]} {what}" for kind, what in self.changed) or "images only"
+
+    def _fail(self, reason, started, error):
+        try:
+            return super()._fail(reason, started, error)
+        except BaseException as failed:
+            note = self._put_back()
+            if note:
+                self.report.line(note)
+            if isinstance(failed, pipeline.DeployFailed) and note:
+                raise pipeline.DeployFailed(f"{failed}; {note}") from None
+            raise
+
+    def _put_back(self) -> str:
+        """Write the saved state back over what the restore changed; return what happened."""
+        if not self.changed:
+            return ""
+        if self.saved is None:
+            return f"the data of {self.backup.name} stays in place (there was nothing to save before)"
+        saved, done, failed = self.saved, [], []
+        saved_env = ((saved.meta or {}).get("config") or {}).get("env_files") or {}
+        for kind, what in reversed(self.changed):
+            try:
+                if kind == "volume" and what in saved.volumes:
+                    volumes.restore(self.settings, self.plan.project, self.plan.environment, what,
+                                    saved.file(saved.volumes[what]["file"]))
+                elif kind == "env" and saved_env.get(what):
+                    configfiles.restore_env_files(self.settings, {"env_files": {what: saved_env[what]}},
+                                                  saved.payload_dir)
+                elif kind == "env":
+                    configfiles.remove_env_file(self.settings, what)   # it did not exist before
+                elif kind == "database" and saved.database:
+                    database.restore(self._database_target(), saved.file(saved.database["file"]))
+                else:
+                    continue
+                done.append(f"{KINDS[kind]} {what}")
+            except (PlatformError, OSError) as problem:
+                failed.append(f"{KINDS[kind]} {what} ({problem})")
+        if failed:
+            return (f"FAILED to put back {'; '.join(failed)}: restore {saved.name} by hand "
+                    f"(invoke backup.restore --project {self.plan.project} --env {self.plan.environment} "
+                    f"--backup {saved.name}{' --with-database' if self.restore_plan.database else ''})")
+        return f"data put back from {saved.name}: {', '.join(done)}" if done else ""
+
+
+def restore(settings, registry, project_name: str, environment: str, name: str | None, with_database: bool,
+            report) -> dict:
+    """Restore backup ``name`` (the newest when None); return the manifest entry of its deploy."""
+    project = registry.project(project_name)
+    project.check_environment(environment)
+    backup = catalog.resolve(settings, project_name, environment, name)
+    report.line(f"verifying {backup.name} of {project_name}/{environment} ...")
+    problems = catalog.verify(backup, lambda image_id: bool(image_id) and containers.image_info(image_id) is not None)
+    catalog.record_verification(backup, problems)
+    if problems:
+        raise PlatformError(f"backup {backup.name} of {project_name}/{environment} cannot be restored: "
+                            f"{catalog.describe(problems)}; nothing was changed; see invoke backup.verify "
+                            f"--project {project_name} --env {environment} --backup {backup.name}, "
+                            f"or restore another backup (invoke backup.list)")
+    deployment = RestoreDeployment(settings, registry, project_name, environment, backup, with_database, report)
+    for note in deployment.restore_plan.notes:
+        report.line(f"note: {note}")
+    entry_file = backup.file(configfiles.ENTRY)
+    try:
+        entry = deployment.run()
+    finally:
+        if entry_file.is_file():
+            report.line(f"the backup's projects.yml entry is in {entry_file} (not applied; compare it with "
+                        f"{settings.relative(settings.projects_file)})")
+    if deployment.saved is not None:
+        report.line(f"restored {backup.name}; the state before is {deployment.saved.name} "
+                    f"(restore that one to undo)")
+    return entry

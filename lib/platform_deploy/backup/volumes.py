@@ -1,0 +1,57 @@
+"""Named volumes of a project/environment: archived through the Docker API, restored in place.
+
+The helper containers come from the platform nginx container's image: it is on
+every platform host (nothing is pulled) and has the `sh` and `find` that
+emptying a volume needs. They are created with no network, labelled, and
+removed at once. Archiving never starts one; restoring starts one only to
+empty the volume.
+"""
+
+from pathlib import Path
+
+from ..errors import PlatformError
+from ..runtime import containers
+from . import payload
+
+HELPER_ROLE = "backup-helper"
+
+
+def helper_image(settings) -> str:
+    state = containers.inspect(settings.nginx_container)
+    if state is None:
+        raise PlatformError(f"container {settings.nginx_container} does not exist, and its image runs the "
+                            "backup helper containers; start the platform with `invoke platform.up`")
+    return state.image_id
+
+
+def helper_labels(project: str, environment: str) -> dict:
+    return {"platform.project": project, "platform.environment": environment, "platform.role": HELPER_ROLE}
+
+
+def remove_leftover_helpers(project: str, environment: str) -> int:
+    """Remove helper containers a killed backup or restore left behind; the caller holds the lock."""
+    leftovers = containers.find(helper_labels(project, environment))
+    for state in leftovers:
+        containers.remove(state.id)
+    return len(leftovers)
+
+
+def project_volumes(plan) -> dict[str, str]:
+    """{docker volume name: mount path} of the plan's containers (a volume shared by two roles once)."""
+    found = {}
+    for role in plan.roles:
+        for volume, mount in role.volumes:
+            found.setdefault(volume, mount)
+    return found
+
+
+def archive(settings, plan, volume: str, writer: payload.PayloadWriter, relative: str) -> None:
+    with writer.open(relative) as write:
+        containers.archive_volume(volume, helper_image(settings), helper_labels(plan.project, plan.environment),
+                                  write)
+
+
+def restore(settings, project: str, environment: str, volume: str, archive_file: Path) -> None:
+    """Replace the contents of ``volume`` with ``archive_file`` (already verified)."""
+    containers.replace_volume_contents(volume, helper_image(settings), helper_labels(project, environment),
+                                       payload.read_chunks(archive_file))

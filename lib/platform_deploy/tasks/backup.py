@@ -1,0 +1,78 @@
+"""backup: create, list, verify, restore and prune the backups of a project/environment."""
+
+from invoke import Exit, task
+
+from ..backup import catalog, commands
+from ..report import ConsoleReport
+from .common import registry_from, settings_from, user_errors
+
+PROJECT = "project name from config/projects.yml"
+ENV = "environment (staging or production)"
+
+
+@task(help={"project": PROJECT, "env": ENV})
+@user_errors
+def create(ctx, project, env):
+    """Back up volumes, database, config and images of what runs now."""
+    settings = settings_from(ctx)
+    meta = commands.create(settings, registry_from(settings), project, env)
+    print(commands.describe_created(settings, meta))
+
+
+@task(name="list", help={"project": PROJECT, "env": ENV})
+@user_errors
+def list_(ctx, project, env):
+    """List the backups, newest first: time, size, images, database dump, verification."""
+    settings = settings_from(ctx)
+    registry_from(settings).project(project).check_environment(env)
+    print(commands.table(settings, project, env, catalog.backups(settings, project, env)))
+
+
+@task(help={"project": PROJECT, "env": ENV})
+@user_errors
+def latest(ctx, project, env):
+    """Print only the newest backup's name (exit 1 when there is none)."""
+    settings = settings_from(ctx)
+    registry_from(settings).project(project).check_environment(env)
+    print(catalog.resolve(settings, project, env, None).name)
+
+
+@task(help={"project": PROJECT, "env": ENV, "backup": "the backup to check (default: all of them)"})
+@user_errors
+def verify(ctx, project, env, backup=None):
+    """Check every checksum, archive and image of a backup (or of all)."""
+    settings = settings_from(ctx)
+    registry_from(settings).project(project).check_environment(env)
+    failed = commands.verify(settings, project, env, backup, print)
+    if failed:
+        raise Exit(f"error: {failed} backup(s) of {project}/{env} failed verification; do not restore them", code=1)
+
+
+@task(help={
+    "project": PROJECT, "env": ENV,
+    "backup": "backup name, e.g. backup_20250106_120000 (default: the newest)",
+    "with-database": "also restore the database from the backup's dump (the current one is saved first)",
+})
+@user_errors
+def restore(ctx, project, env, backup=None, with_database=False):
+    """Restore a backup: verify it, save the current state, restore the data, deploy its images."""
+    from ..backup import restore as restoring   # imports the deploy pipeline
+
+    settings = settings_from(ctx)
+    restoring.restore(settings, registry_from(settings), project, env, backup or None, with_database,
+                      ConsoleReport())
+
+
+@task(help={
+    "project": PROJECT, "env": ENV,
+    "keep": "keep the newest N backups (default: backup_keep in invoke.yaml, 10)",
+    "max-age-days": "remove backups older than D days (default: backup_max_age_days in invoke.yaml, 30)",
+    "dry-run": "show what would be removed; remove nothing",
+})
+@user_errors
+def prune(ctx, project, env, keep=None, max_age_days=None, dry_run=False):
+    """Remove old backups (never the newest or the live deployment's), their payload and image tags."""
+    settings = settings_from(ctx)
+    registry_from(settings).project(project).check_environment(env)
+    result = commands.prune(settings, project, env, keep, max_age_days, dry_run)
+    print(commands.describe_pruned(result, dry_run))
