@@ -11,24 +11,14 @@ import argparse
 import os
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 from registry import synthetic_registry
+from timing import median_seconds
 
 REPO = Path(__file__).resolve().parents[1]
-
-
-def timed(command, env, runs):
-    samples = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        subprocess.run(command, env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        samples.append(time.perf_counter() - start)
-    return statistics.median(samples)
 
 
 def main():
@@ -52,11 +42,11 @@ def main():
         cold = []
         for _ in range(args.runs):
             shutil.rmtree(root / "platform", ignore_errors=True)
-            cold.append(timed(generate, env, 1))
-        warm = timed(generate, env, args.runs)
-        baseline = timed(["python3", "-c", "pass"], env, args.runs * 2)
-        listing = timed(invoke + ["--list"], env, args.runs * 2)
-        shim = timed(["python3", str(REPO / "lib" / "generate-nginx-configs.py"), "--dry-run",
+            cold.append(median_seconds(generate, env, 1))
+        warm = median_seconds(generate, env, args.runs)
+        baseline = median_seconds(["python3", "-c", "pass"], env, args.runs * 2)
+        listing = median_seconds(invoke + ["--list"], env, args.runs * 2)
+        shim = median_seconds(["python3", str(REPO / "lib" / "generate-nginx-configs.py"), "--dry-run",
                       "--project", "project-0000"], env_one, args.runs * 2)
 
     print(f"nginx.generate, {args.projects} projects, empty conf.d: {statistics.median(cold):.2f} s (target < 2 s)")

@@ -12,12 +12,10 @@ socket, which is the "health unknown" path.
 import argparse
 import json
 import os
-import statistics
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
+from timing import median_seconds
 
 REPO = Path(__file__).resolve().parents[1]
 PROJECTS_YML = """\
@@ -51,15 +49,6 @@ def entry(index: int) -> dict:
     }
 
 
-def timed(command, env, runs) -> float:
-    samples = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        subprocess.run(command, env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        samples.append(time.perf_counter() - start)
-    return statistics.median(samples)
-
-
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=10)
@@ -77,10 +66,10 @@ def main():
         env = dict(os.environ, PLATFORM_ROOT=str(root), PLATFORM_DEPLOYMENTS_DIR=str(root / "deployments"),
                    PLATFORM_BACKUPS_DIR=str(root / "backups"))
         shim = [str(REPO / "lib" / "deployment-status.sh"), "bench", "production"]
-        baseline = timed(["python3", "-c", "pass"], env, args.runs * 2)
-        status = timed(shim, env, args.runs)
-        no_docker = timed(shim, dict(env, DOCKER_HOST="unix:///nonexistent"), args.runs)
-        history_view = timed(shim + ["--history"], env, args.runs)
+        baseline = median_seconds(["python3", "-c", "pass"], env, args.runs * 2)
+        status = median_seconds(shim, env, args.runs)
+        no_docker = median_seconds(shim, dict(env, DOCKER_HOST="unix:///nonexistent"), args.runs)
+        history_view = median_seconds(shim + ["--history"], env, args.runs)
 
     print(f"python3 -c pass: {baseline * 1000:.0f} ms")
     for label, seconds in (("deployment-status.sh bench production", status),

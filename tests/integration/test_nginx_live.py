@@ -2,7 +2,6 @@
 
 import http.client
 import secrets
-import shutil
 import subprocess
 import time
 

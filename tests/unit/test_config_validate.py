@@ -3,7 +3,6 @@
 import copy
 import re
 import time
-from pathlib import Path
 
 import pytest
 import yaml

@@ -10,17 +10,9 @@ from platform_deploy.errors import PlatformError
 from platform_deploy.runtime.containers import ContainerState
 from platform_deploy.settings import Settings
 from platform_deploy.status import data, health, metrics, prometheus, show, text
+from seed import DEPLOYMENT_EXAMPLE
 
-PROJECTS_YML = b"""\
-projects:
-  filter-ical:
-    domains:
-      production: filter-ical.de
-      staging: staging.filter-ical.de
-    containers:
-      backend: {name: filter-ical-backend, port: 3000}
-      frontend: {name: filter-ical-frontend, port: 80}
-"""
+PROJECTS_YML = DEPLOYMENT_EXAMPLE.encode()
 REACHABLE = {"reachable": True, "containers": [
     {"role": "backend", "container": "filter-ical-backend-production", "status": "running", "health": "healthy"},
     {"role": "frontend", "container": "filter-ical-frontend-production", "status": "running", "health": None},

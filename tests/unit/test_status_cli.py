@@ -10,19 +10,11 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from seed import DEPLOYMENT_EXAMPLE
 
 REPO = Path(__file__).resolve().parents[2]
 SHIM = REPO / "lib" / "deployment-status.sh"
-PROJECTS_YML = """\
-projects:
-  filter-ical:
-    domains:
-      production: filter-ical.de
-      staging: staging.filter-ical.de
-    containers:
-      backend: {name: filter-ical-backend, port: 3000}
-      frontend: {name: filter-ical-frontend, port: 80}
-"""
+PROJECTS_YML = DEPLOYMENT_EXAMPLE
 LIVE = {"deploy_id": "20250105120000-ab05", "version": "v5", "deployed_at": "2025-01-05T12:00:00Z",
         "deployed_by": "github-actions", "git_sha": "abc5", "backup": "backup_20250105_115900",
         "images": {"backend": "ghcr.io/user/filter-ical-backend:v5"},

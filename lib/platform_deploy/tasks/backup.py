@@ -2,9 +2,10 @@
 
 from invoke import Exit, task
 
-from ..backup import catalog, commands
-from ..report import ConsoleReport
 from .common import registry_from, settings_from, user_errors
+
+# The backup library (and through it the Docker SDK) is imported inside each task:
+# every invoke command loads this module and must stay fast.
 
 PROJECT = "project name from config/projects.yml"
 ENV = "environment (staging or production)"
@@ -14,6 +15,8 @@ ENV = "environment (staging or production)"
 @user_errors
 def create(ctx, project, env):
     """Back up volumes, database, config and images of what runs now."""
+    from ..backup import commands
+
     settings = settings_from(ctx)
     meta = commands.create(settings, registry_from(settings), project, env)
     print(commands.describe_created(settings, meta))
@@ -23,6 +26,8 @@ def create(ctx, project, env):
 @user_errors
 def list_(ctx, project, env):
     """List the backups, newest first: time, size, images, database dump, verification."""
+    from ..backup import catalog, commands
+
     settings = settings_from(ctx)
     registry_from(settings).project(project).check_environment(env)
     print(commands.table(settings, project, env, catalog.backups(settings, project, env)))
@@ -32,6 +37,8 @@ def list_(ctx, project, env):
 @user_errors
 def latest(ctx, project, env):
     """Print only the newest backup's name (exit 1 when there is none)."""
+    from ..backup import catalog
+
     settings = settings_from(ctx)
     registry_from(settings).project(project).check_environment(env)
     print(catalog.resolve(settings, project, env, None).name)
@@ -41,6 +48,8 @@ def latest(ctx, project, env):
 @user_errors
 def verify(ctx, project, env, backup=None):
     """Check every checksum, archive and image of a backup (or of all)."""
+    from ..backup import commands
+
     settings = settings_from(ctx)
     registry_from(settings).project(project).check_environment(env)
     failed = commands.verify(settings, project, env, backup, print)
@@ -56,7 +65,8 @@ def verify(ctx, project, env, backup=None):
 @user_errors
 def restore(ctx, project, env, backup=None, with_database=False):
     """Restore a backup: verify it, save the current state, restore the data, deploy its images."""
-    from ..backup import restore as restoring   # imports the deploy pipeline
+    from ..backup import restore as restoring
+    from ..report import ConsoleReport
 
     settings = settings_from(ctx)
     restoring.restore(settings, registry_from(settings), project, env, backup or None, with_database,
@@ -72,6 +82,8 @@ def restore(ctx, project, env, backup=None, with_database=False):
 @user_errors
 def prune(ctx, project, env, keep=None, max_age_days=None, dry_run=False):
     """Remove old backups (never the newest or the live deployment's), their payload and image tags."""
+    from ..backup import commands
+
     settings = settings_from(ctx)
     registry_from(settings).project(project).check_environment(env)
     result = commands.prune(settings, project, env, keep, max_age_days, dry_run)
