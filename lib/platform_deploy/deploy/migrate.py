@@ -25,7 +25,8 @@ def _has_alembic(name: str) -> bool:
 
 
 def current_revision(name: str) -> str | None:
-    code, output = containers.exec_run(name, ["alembic", "current"])
+    # Empty output would read as "base", and a rollback would then downgrade to base: all tables gone.
+    code, output = containers.exec_run(name, ["alembic", "current"], output_expected=True)
     if code != 0:
         raise CheckFailed(f"{name}: `alembic current` failed: {_tail(output)}")
     revisions = [m.group(1) for line in output.splitlines() if (m := _REVISION.match(line.strip()))]
@@ -41,12 +42,15 @@ def command_for(role) -> str | None:
     return role.migrations
 
 
-def run(role) -> Migration | None:
+def run(role, started=None) -> Migration | None:
+    """Run the role's migration command; ``started(migration)`` is called just before it runs."""
     command = command_for(role)
     if command is None:
         return None
     alembic = _has_alembic(role.new_name)
     before = current_revision(role.new_name) if alembic else None
+    if started is not None:
+        started(Migration(role.new_name, command, alembic, before, None))
     code, output = containers.exec_run(role.new_name, shlex.split(command))
     if code != 0:
         raise MigrationFailed(Migration(role.new_name, command, alembic, before, None),

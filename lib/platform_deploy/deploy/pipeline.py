@@ -9,8 +9,10 @@ The journal records each change before it is made; a deploy killed at any
 instant is finished or undone by `recover` on the next run.
 """
 
+import functools
 import os
 import signal
+import threading
 import time
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
@@ -84,13 +86,17 @@ class Deployment:
             started = time.monotonic()
             notify.notify(self.settings, "start", plan.project, plan.environment,
                           version=plan.tag, deploy_id=plan.deploy_id, deployed_by=self.by)
-            previous_handler = signal.signal(signal.SIGTERM, _raise_interrupted)
+            # Python lets only the main thread set signal handlers; a deploy run from another
+            # thread (a test, an embedding program) goes without the SIGTERM rollback.
+            in_main_thread = threading.current_thread() is threading.main_thread()
+            previous_handler = signal.signal(signal.SIGTERM, _raise_interrupted) if in_main_thread else None
             try:
                 self._steps()
             except BaseException as error:  # anything, a bug included, must leave the live version serving
                 return self._fail(_reason(error), started, error)
             finally:
-                signal.signal(signal.SIGTERM, previous_handler)
+                if in_main_thread:
+                    signal.signal(signal.SIGTERM, previous_handler)
             entry = self._entry("success", started)
             manifest.record(self.settings, plan.project, plan.environment, entry, current=True)
             journal.clear(self.settings, plan.project, plan.environment)
@@ -224,17 +230,21 @@ class Deployment:
         self._journal("migrate")
         done = []
         for role in self.plan.roles:
+            # Journaled before the command runs, too: the command goes on inside the container
+            # when this process is killed, and recovery must still be able to reverse it.
+            remember = functools.partial(self._remember_migration, len(self.attempt.migrations))
             try:
-                result = migrate.run(role)
+                result = migrate.run(role, started=remember)
             except migrate.MigrationFailed as error:
-                self._remember_migration(error.migration)
+                remember(error.migration)
                 raise
             if result is not None:
-                self._remember_migration(result)
+                remember(result)
                 done.append(f"{role.role}: {result.before or 'base'} -> {result.after or '?'}")
         return "; ".join(done) or "none"
 
-    def _remember_migration(self, migration):
+    def _remember_migration(self, slot: int, migration):
+        del self.attempt.migrations[slot:]
         self.attempt.migrations.append(asdict(migration))
         self._journal("migrate")
 

@@ -30,7 +30,7 @@ def http_get(settings, url: str, host_header: str | None = None, resolve: str | 
         argv += ["-H", f"Host: {host_header}"]
     if resolve:
         argv += ["--resolve", resolve]
-    code, output = containers.exec_run(settings.nginx_container, argv + [url])
+    code, output = containers.exec_run(settings.nginx_container, argv + [url], output_expected=True)
     body, _, status = output.rpartition("\n")
     status = status.strip()
     if code != 0 or not status.isdigit():

@@ -9,10 +9,13 @@ import getpass
 import json
 import os
 import socket
+import time
 from datetime import datetime, timezone
 
 from ..errors import PlatformError
 from .paths import state_dir
+
+HOLDER_WAIT_SECONDS = 1.0
 
 
 def holder() -> dict:
@@ -36,7 +39,7 @@ class DeployLock:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            who = self._describe(handle.read())
+            who = self._describe_holder(handle)
             handle.close()
             raise PlatformError(f"{self.name} is locked by {who}; wait for that deploy to finish") from None
         handle.truncate()
@@ -45,13 +48,25 @@ class DeployLock:
         self._handle = handle
         return self
 
+    @classmethod
+    def _describe_holder(cls, handle) -> str:
+        """Who holds the lock. A holder writes this just after it gets the lock, so a deploy
+        refused at that instant finds the file still empty: read again for a moment."""
+        deadline = time.monotonic() + HOLDER_WAIT_SECONDS
+        while True:
+            handle.seek(0)
+            who = cls._describe(handle.read())
+            if who is not None or time.monotonic() > deadline:
+                return who or "another process"
+            time.sleep(0.05)
+
     @staticmethod
-    def _describe(text: str) -> str:
+    def _describe(text: str) -> str | None:
         try:
             info = json.loads(text)
             return f"pid {info['pid']} ({info['user']}@{info['host']}, since {info['since']})"
         except (ValueError, KeyError, TypeError):
-            return "another process"
+            return None
 
     def __exit__(self, *exc):
         self._handle.seek(0)

@@ -1,0 +1,87 @@
+"""Zero downtime, measured: constant load through the stack's nginx while a project is
+deployed three times and one deploy fails and rolls back. Not one request may fail.
+
+Load (bench/loadgen.py): 4 keep-alive clients and 2 clients opening a new connection per
+request, each at a constant rate, sending GET /, GET /api/version and POST /api/items
+(which writes to the project's database), bounded in time.
+"""
+
+import re
+import threading
+import time
+
+import pytest
+from deploy_support import demo_images, projects, run  # noqa: F401  (fixtures)
+from loadgen import Load
+
+pytestmark = pytest.mark.integration
+
+RATE_PER_CLIENT = 20.0   # requests/s each; 6 clients share the 2 cores with the deploys
+MAX_SECONDS = 150        # the load stops by itself even if a deploy hangs
+
+
+class RecordingLoad(Load):
+    """Load that also keeps (time, method, path, outcome) of each failed request, to say when it failed."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.failures = []
+        self._failures_lock = threading.Lock()
+
+    def _request(self, connection, method, path, body):
+        outcome, version = super()._request(connection, method, path, body)
+        if outcome != "ok":
+            with self._failures_lock:
+                self.failures.append((time.monotonic(), time.time(), method, path, outcome))
+        return outcome, version
+
+
+def explain(project, load, timeline) -> str:
+    """Where the failed requests fell among the deploy steps, and what nginx logged."""
+    lines = [f"{at - timeline[0][0]:7.2f}s {what}" for at, what in timeline]
+    lines += [f"{at - timeline[0][0]:7.2f}s FAILED {method} {path}: {outcome}"
+              for at, _, method, path, outcome in load.failures[:40]]
+    # nginx's error lines from the seconds before each failed request (its log has 1 s resolution)
+    failed_seconds = {time.strftime("%Y/%m/%d %H:%M:%S", time.gmtime(wall - back))
+                      for _, wall, *_ in load.failures for back in range(0, 4)}
+    logs = run(["docker", "logs", "--since", "10m", project.settings.nginx_container])
+    errors = [line for line in (logs.stdout + logs.stderr).splitlines()
+              if ("[error]" in line or "[warn]" in line) and line[:19] in failed_seconds]
+    # access log lines of the failed requests: which upstream addresses nginx tried, and for how long
+    answered_5xx = [line for line in logs.stdout.splitlines()
+                    if f'"{project.domain("production")}"' in line and re.search(r'HTTP/1.1" 5\d\d ', line)]
+    return "\n".join(sorted(lines, key=lambda line: float(line.split("s ", 1)[0])) + ["nginx:"] + errors[:60]
+                     + answered_5xx[:20])
+
+
+def test_no_request_fails_across_three_deploys_and_a_rollback(projects):
+    project = projects()
+    first = project.deploy("v1")
+    assert first.ok, first.error
+    outcomes = []
+    timeline = [(time.monotonic(), "load starts")]
+    with RecordingLoad(project.stack.http_port, project.domain("production"), paths=("/", "/api/version"),
+                       post_path="/api/items", keepalive_clients=4, fresh_clients=2,
+                       rate_per_client=RATE_PER_CLIENT, max_seconds=MAX_SECONDS) as load:
+        time.sleep(1)
+        for tag in ("v2", "broken-smoke", "v3", "v2"):
+            timeline.append((time.monotonic(), f"deploy {tag} starts"))
+            outcome = project.deploy(tag)
+            timeline += [(at, f"  {line}") for at, line in outcome.timed if line.startswith("[")]
+            outcomes.append((tag, outcome.ok, outcome.error))
+        time.sleep(1)
+        ended_by_deadline = time.monotonic() >= load.deadline
+    result = load.result
+    print(f"load: {result.ok} requests answered, {result.failed} failed {dict(result.reasons)}; "
+          f"versions seen {dict(result.versions)}; p99 latency {result.percentile(0.99) * 1000:.0f} ms")
+    assert [(tag, ok) for tag, ok, _ in outcomes] == [("v2", True), ("broken-smoke", False), ("v3", True),
+                                                      ("v2", True)], outcomes
+    assert not ended_by_deadline, "the deploys outlasted the load: requests during the last ones were not measured"
+    assert result.failed == 0, f"{result.failed} failed requests: {dict(result.reasons)}\n" + \
+        explain(project, load, timeline)
+    assert result.ok > 1000
+    assert {"v1", "v2", "v3"} <= set(result.versions), result.versions
+    assert "broken-smoke" not in result.versions, "user traffic reached the candidate that failed its smoke test"
+    assert project.serving() == ("v2", "v2")
+    statuses = [entry["status"] for entry in project.manifest()["deployment_history"]]
+    assert statuses == ["success", "success", "rolled_back", "success", "success"]
