@@ -200,6 +200,7 @@ def main() -> int:
     if FAIL_MODE not in ("", "health", "smoke"):
         log(f"unknown FAIL_MODE {FAIL_MODE!r} (expected health, smoke or crash)")
         return 2
+    ThreadingHTTPServer.request_queue_size = 128  # socketserver's default of 5 drops connections under load
     server = ThreadingHTTPServer(("0.0.0.0", PORT), Handler)
     server.daemon_threads = True
 

@@ -206,7 +206,8 @@ class Deployment:
 
     def _start(self) -> str:
         plan = self.plan
-        docker.ensure_network(plan.network, network_labels(plan.project, plan.environment))
+        docker.ensure_network(plan.network, network_labels(plan.project, plan.environment),
+                              self.settings.subnet_pool)
         for service in self._platform_services():
             docker.connect_network(service, plan.network)
         env = {role.role: preflight.read_env(self.settings, self.project, plan.environment,
