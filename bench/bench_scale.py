@@ -22,6 +22,7 @@ from platform_deploy.config import load_registry
 from platform_deploy.config.load import parse_registry
 from platform_deploy.deploy import pipeline
 from platform_deploy.nginx import files, live
+from platform_deploy.runtime import containers
 from registry import synthetic_registry
 
 FRONTEND_IMAGE = "127.0.0.1:5000/demo-frontend:v1"
@@ -49,6 +50,20 @@ def start_tenants(stack, tenants: dict):
         subprocess.run(["docker", "run", "-d", "--name", f"{spec['containers']['frontend']['name']}-production",
                         "--network", f"{name}-production", "--label", f"platform.project={name}",
                         FRONTEND_IMAGE], check=True, capture_output=True)
+
+
+def wait_tenants_healthy(tenants: dict, timeout: float = 300) -> None:
+    """Measure a settled machine, not the start-up burst of 100 containers."""
+    names = [f"{spec['containers']['frontend']['name']}-production" for spec in tenants.values()]
+    deadline = time.monotonic() + timeout
+    def healthy(name):
+        state = containers.inspect(name)
+        return state is not None and state.health == "healthy"
+
+    while not all(healthy(name) for name in names):
+        if time.monotonic() > deadline:
+            raise RuntimeError("tenant containers not healthy in time")
+        time.sleep(1)
 
 
 def remove_tenants(tenants: dict):
@@ -88,6 +103,7 @@ def main():
         try:
             attach = timed(lambda: platform_services.attach_project_networks(settings, registry))
             start_tenants(stack, tenants)
+            wait_tenants_healthy(tenants)
             live.generate_and_reload(settings, registry)
             crowded = median_deploy_seconds(stack, registry, args.deploys)
         finally:
