@@ -234,6 +234,10 @@ def test_two_deploys_of_the_same_environment_at_once_one_is_refused(projects):
 
 KILL_POINTS = {
     # name: (when to SIGKILL, versions users may get right after, how to clean up, version after it)
+    # Backup written, images being pulled: nothing has changed for users yet.
+    "during-pull": ("pull", {"v1"}, "recover", "v1"),
+    # Candidates being created beside the live containers.
+    "while-starting": ("start", {"v1"}, "next-deploy", "v1"),
     # After "start candidates", while the candidate backend runs `alembic upgrade head`: the
     # command goes on in the container after the deploy died; recovery must still reverse it.
     "during-migration": ("alembic upgrade", {"v1"}, "recover", "v1"),
