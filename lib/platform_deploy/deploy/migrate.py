@@ -8,7 +8,12 @@ from ..runtime import containers
 from .probes import CheckFailed
 
 AUTO_COMMAND = "alembic upgrade head"
-_REVISION = re.compile(r"^([0-9A-Za-z_]+)(?: \((?:head|effective head|mergepoint|branchpoint)\))*\s*$")
+# `alembic current --verbose` prints this header on stdout even at base. Docker 20.10 sometimes
+# loses a busy exec's stdout while its stderr (alembic's INFO lines) arrives: without the
+# header, "no revision" is not believable, and a rollback to "base" would drop every table.
+_HEADER = re.compile(r"^Current revision\(s\) for ", re.MULTILINE)
+_REV_LINE = re.compile(r"^Rev: ([0-9A-Za-z_]+)", re.MULTILINE)
+READ_ATTEMPTS = 3
 
 
 @dataclass(frozen=True)
@@ -25,12 +30,15 @@ def _has_alembic(name: str) -> bool:
 
 
 def current_revision(name: str) -> str | None:
-    # Empty output would read as "base", and a rollback would then downgrade to base: all tables gone.
-    code, output = containers.exec_run(name, ["alembic", "current"], output_expected=True)
-    if code != 0:
-        raise CheckFailed(f"{name}: `alembic current` failed: {_tail(output)}")
-    revisions = [m.group(1) for line in output.splitlines() if (m := _REVISION.match(line.strip()))]
-    return ",".join(revisions) or None
+    """The database's Alembic revision as the container sees it; None at base (no revision yet)."""
+    for _ in range(READ_ATTEMPTS):
+        code, output = containers.exec_run(name, ["alembic", "current", "--verbose"], output_expected=True)
+        if code != 0:
+            raise CheckFailed(f"{name}: `alembic current` failed: {_tail(output)}")
+        if _HEADER.search(output):
+            return ",".join(_REV_LINE.findall(output)) or None
+    raise CheckFailed(f"{name}: `alembic current --verbose` answered {READ_ATTEMPTS} times without its "
+                      "'Current revision(s) for' line; cannot tell the database's revision")
 
 
 def command_for(role) -> str | None:
