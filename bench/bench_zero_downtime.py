@@ -5,8 +5,8 @@
 Keep-alive and new-connection-per-request clients send GET /, GET /api/version
 and POST /api/items at a constant rate each (latency counted from when a
 request was due, so stalls are not hidden), while the benchmark runs
-successful deploys and one failing deploy of each kind (health, smoke,
-migration, pull). Prints requests served, failed (must be 0), and latency
+successful deploys, one failing deploy of each kind (health, smoke,
+migration, pull) and, last, a restore of the newest backup. Prints requests served, failed (must be 0), and latency
 p50/p99 while deploys run against steady state.
 """
 
@@ -15,6 +15,7 @@ import time
 
 from benchstack import Quiet, bench_stack
 from loadgen import Load
+from platform_deploy.backup import restore as restoring
 from platform_deploy.deploy import pipeline
 from platform_deploy.errors import PlatformError
 
@@ -30,10 +31,16 @@ def main():
     plan = [("ok", "v2" if index % 2 == 0 else "v3") for index in range(args.deploys)]
     for position, (kind, tag) in enumerate(FAILING.items()):
         plan.insert(2 + position * 3, (kind, tag))
+    plan.append(("restore", None))
 
     with bench_stack() as stack:
-        deploy = lambda tag: pipeline.Deployment(stack.settings, stack.registry, stack.project, "production",
-                                                 pipeline.Options(tag=tag), Quiet()).run()
+        def deploy(tag):
+            if tag is None:  # the newest backup: the state before the last deploy
+                return restoring.restore(stack.settings, stack.registry, stack.project, "production", None,
+                                         False, Quiet())
+            return pipeline.Deployment(stack.settings, stack.registry, stack.project, "production",
+                                       pipeline.Options(tag=tag), Quiet()).run()
+
         deploy("v1")
         windows, outcomes = [], []
         with Load(stack.http_port, stack.host, post_path="/api/items", rate_per_client=args.rate,
@@ -41,11 +48,13 @@ def main():
             time.sleep(3)
             for kind, tag in plan:
                 started = time.monotonic()
+                what = tag or "restore of the newest backup"
                 try:
                     deploy(tag)
-                    outcomes.append(f"{tag}: deployed")
-                except PlatformError:
-                    outcomes.append(f"{tag}: failed as intended ({kind}), rolled back")
+                    outcomes.append(f"{what}: deployed")
+                except PlatformError as error:
+                    outcomes.append(f"{what}: failed ({kind}), rolled back" if kind in FAILING
+                                    else f"{what}: FAILED: {error}")
                 windows.append((started, time.monotonic()))
             time.sleep(3)
         result = load.result
@@ -64,7 +73,8 @@ def main():
           f"({len(during)} requests)")
     print(f"latency steady state:   p50 {percentile(steady, .5):.1f} ms, p99 {percentile(steady, .99):.1f} ms "
           f"({len(steady)} requests)")
-    return 1 if result.failed else 0
+    unexpected = [line for line in outcomes if ": FAILED: " in line]
+    return 1 if result.failed or unexpected else 0
 
 
 if __name__ == "__main__":

@@ -4,6 +4,8 @@ import os
 import tempfile
 from pathlib import Path
 
+PARTIAL_PREFIX, PARTIAL_SUFFIX = ".tmp-", ".partial"
+
 
 def write_atomic(path: Path, data: bytes | str, mode: int = 0o644, durable: bool = True) -> None:
     """Write ``data`` to ``path`` so readers see the old file or the new one, never a partial one.
@@ -15,7 +17,7 @@ def write_atomic(path: Path, data: bytes | str, mode: int = 0o644, durable: bool
     if isinstance(data, str):
         data = data.encode("utf-8")
     # A short temporary name: path.name may already be near the 255-byte limit.
-    fd, temp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".partial")
+    fd, temp = tempfile.mkstemp(dir=path.parent, prefix=PARTIAL_PREFIX, suffix=PARTIAL_SUFFIX)
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
@@ -27,3 +29,15 @@ def write_atomic(path: Path, data: bytes | str, mode: int = 0o644, durable: bool
     except BaseException:
         Path(temp).unlink(missing_ok=True)
         raise
+
+
+def remove_partials(directory: Path) -> list[str]:
+    """Remove the temporary files of writes that were killed half-way in ``directory``; return their names.
+
+    Only safe while no other process writes there (the caller holds the lock).
+    """
+    removed = []
+    for temp in Path(directory).glob(f"{PARTIAL_PREFIX}*{PARTIAL_SUFFIX}"):
+        temp.unlink(missing_ok=True)
+        removed.append(temp.name)
+    return removed

@@ -62,6 +62,10 @@ class PlatformStack:
             "PLATFORM_CERTBOT_VOLUME": self.certbot_volume,
         }
 
+    def responsive(self) -> bool:
+        """Both platform services healthy and nginx answering."""
+        return is_responsive(self)
+
     @property
     def registry(self):
         return load_registry(self.settings.projects_file)

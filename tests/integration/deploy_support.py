@@ -17,7 +17,9 @@ import io
 import json
 import os
 import secrets
+import shutil
 import subprocess
+import tempfile
 import threading
 import time
 from contextlib import contextmanager
@@ -27,8 +29,11 @@ from pathlib import Path
 import pytest
 import yaml
 
+from platform_deploy.backup import catalog
+from platform_deploy.backup import restore as restoring
 from platform_deploy.config import load_registry
-from platform_deploy.deploy.pipeline import DeployFailed, Deployment, Options
+from platform_deploy.deploy.pipeline import Deployment, Options
+from platform_deploy.errors import PlatformError
 from platform_deploy.nginx import live
 from platform_deploy.report import ConsoleReport
 
@@ -37,6 +42,7 @@ REPO = Path(__file__).resolve().parents[2]
 REGISTRY = f"127.0.0.1:{os.environ.get('REGISTRY_PORT', '5000')}"
 DEMO_PROJECTS = REPO / "examples" / "demo" / "projects.yml"
 ENVIRONMENTS = ("production", "staging")
+BASE_IMAGE = "platform-base:bookworm"   # every demo image is built FROM it, so it is local
 # Notifications must stay local: a configured webhook would be contacted by every deploy.
 OUTSIDE_VARS = ("SLACK_WEBHOOK_URL", "PLATFORM_WEBHOOK_URL", "GIT_SHA", "GITHUB_SHA", "DEPLOYED_BY")
 _yml_lock = threading.Lock()
@@ -74,7 +80,7 @@ class Outcome:
     ok: bool
     entry: dict | None     # the manifest entry run() returned (success only)
     output: str            # the console report
-    error: str | None      # the DeployFailed summary
+    error: str | None      # the one-line error (DeployFailed's summary for a deploy)
     timed: list            # (time.monotonic(), line) of each report line, as it was printed
 
 
@@ -173,16 +179,24 @@ class DemoProject:
 
     def deploy(self, tag: str, env: str = "production", **options) -> Outcome:
         """One real deploy through the pipeline, in this process."""
+        return self._outcome(f"deploy {self.name}/{env} {tag} {options or ''}", lambda report: Deployment(
+            self.settings, self.registry(), self.name, env, Options(tag=tag, **options), report).run())
+
+    def restore(self, backup: str | None = None, env: str = "production", with_database: bool = False) -> Outcome:
+        """`invoke backup.restore` in this process: the newest backup when ``backup`` is None."""
+        return self._outcome(f"restore {self.name}/{env} {backup or 'newest'}", lambda report: restoring.restore(
+            self.settings, self.registry(), self.name, env, backup, with_database, report))
+
+    @staticmethod
+    def _outcome(title: str, action) -> Outcome:
         out = TimedStream()
-        deployment = Deployment(self.settings, self.registry(), self.name, env, Options(tag=tag, **options),
-                                ConsoleReport(out))
         try:
-            entry = deployment.run()
-        except DeployFailed as error:
+            entry = action(ConsoleReport(out))
+        except PlatformError as error:
             outcome = Outcome(False, None, out.getvalue(), str(error), out.timed)
         else:
             outcome = Outcome(True, entry, out.getvalue(), None, out.timed)
-        print(f"--- deploy {self.name}/{env} {tag} {options or ''}\n{outcome.output}")
+        print(f"--- {title}\n{outcome.output}")
         return outcome
 
     def subprocess_env(self) -> dict:
@@ -291,6 +305,70 @@ class DemoProject:
         return output or None
 
 
+class VolumeProject(DemoProject):
+    """The demo project with a data volume in the backend and a served volume in the frontend."""
+
+    def entry(self) -> dict:
+        entry = super().entry()
+        entry["containers"]["backend"]["volumes"] = {f"{self.name}-data": "/data"}
+        entry["containers"]["frontend"]["volumes"] = {f"{self.name}-files": "/usr/share/demo-frontend/files"}
+        return entry
+
+    def volume(self, which: str, env: str = "production") -> str:
+        return f"{self.name}-{which}-{env}"
+
+    def in_volume(self, which: str, script: str) -> str:
+        """Run ``script`` (sh) in a throw-away container with the volume at /v; return its output."""
+        result = run(["docker", "run", "--rm", "--network", "none", "--label", f"platform.project={self.name}",
+                      "-v", f"{self.volume(which)}:/v", "--entrypoint", "sh", BASE_IMAGE, "-c", script], timeout=300)
+        assert result.returncode == 0, result.stderr
+        return result.stdout
+
+    def fingerprint(self, which: str) -> str:
+        """Every entry of a volume: path, owner, mode, size, type, link target, and each file's SHA-256."""
+        return self.in_volume(which, "cd /v && find . -printf '%p %U:%G %m %s %y %l\\n' | sort && "
+                                     "find . -type f -print0 | sort -z | xargs -0 -r sha256sum")
+
+    def rows(self) -> str:
+        code, output = self.psql(self.databases["production"], "SELECT * FROM items ORDER BY id")
+        assert code == 0, output
+        return output
+
+    def live_image_ids(self) -> dict:
+        return {c["role"]: run(["docker", "inspect", "--format", "{{.Image}}", name]).stdout.strip()
+                for name, c in self.containers().items() if "-next-" not in name}
+
+    def backups(self, env: str = "production") -> list[str]:
+        return [b.name for b in catalog.backups(self.settings, self.name, env)]
+
+    def remove(self) -> list[str]:
+        problems = super().remove()
+        for which in ("data", "files"):
+            for env in ("production", "staging"):
+                run(["docker", "volume", "rm", "-f", self.volume(which, env)])
+        shutil.rmtree(Path(self.settings.backups_dir) / self.name, ignore_errors=True)
+        return problems
+
+
+def no_candidates(project) -> bool:
+    return not [name for name in project.containers() if "-next-" in name]
+
+
+@contextmanager
+def tiny_filesystem(size: str):
+    """A tmpfs of ``size`` (e.g. "2m") mounted on a new directory, unmounted afterwards."""
+    mount = Path(tempfile.mkdtemp(prefix="tiny-fs-"))
+    mounted = run(["mount", "-t", "tmpfs", "-o", f"size={size},mode=0700", "tmpfs", str(mount)])
+    if mounted.returncode != 0:
+        mount.rmdir()
+        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.strip()}")
+    try:
+        yield mount
+    finally:
+        run(["umount", str(mount)])
+        mount.rmdir()
+
+
 @contextmanager
 def project_in(stack):
     """A DemoProject added to ``stack``; removed afterwards, also when the test failed."""
@@ -305,14 +383,14 @@ def project_in(stack):
 
 @pytest.fixture(scope="module")
 def projects(platform_stack, demo_images):
-    """``projects()`` makes a new DemoProject; all are removed when the module ends."""
+    """``projects(kind=DemoProject)`` makes a new project; all are removed when the module ends."""
     with pytest.MonkeyPatch.context() as patch:
         for name in OUTSIDE_VARS:
             patch.delenv(name, raising=False)
         made = []
 
-        def make() -> DemoProject:
-            project = DemoProject(platform_stack)
+        def make(kind=DemoProject) -> DemoProject:
+            project = kind(platform_stack)
             made.append(project)
             project.add()
             return project

@@ -12,12 +12,11 @@ import hashlib
 import io
 import json
 import re
-import shutil
-import tempfile
 from pathlib import Path
 
 import pytest
-from deploy_support import OUTSIDE_VARS, REPO, DemoProject, demo_images, run  # noqa: F401  (fixture)
+from deploy_support import (BASE_IMAGE, REPO, VolumeProject, demo_images, projects, run,  # noqa: F401
+                            tiny_filesystem)
 
 from platform_deploy.backup import catalog, commands, layout
 from platform_deploy.backup.create import create
@@ -28,77 +27,21 @@ from platform_deploy.report import ConsoleReport
 
 pytestmark = pytest.mark.integration
 
-BASE_IMAGE = "platform-base:bookworm"   # every demo image is built FROM it, so it is local
 ENV = "production"
 
 
-class VolumeProject(DemoProject):
-    """The demo project with a data volume in the backend and a served volume in the frontend."""
-
-    def entry(self) -> dict:
-        entry = super().entry()
-        entry["containers"]["backend"]["volumes"] = {f"{self.name}-data": "/data"}
-        entry["containers"]["frontend"]["volumes"] = {f"{self.name}-files": "/usr/share/demo-frontend/files"}
-        return entry
-
-    def volume(self, which: str, env: str = ENV) -> str:
-        return f"{self.name}-{which}-{env}"
-
-    def in_volume(self, which: str, script: str) -> str:
-        """Run ``script`` (sh) in a throw-away container with the volume at /v; return its output."""
-        result = run(["docker", "run", "--rm", "--network", "none", "--label", f"platform.project={self.name}",
-                      "-v", f"{self.volume(which)}:/v", "--entrypoint", "sh", BASE_IMAGE, "-c", script], timeout=300)
-        assert result.returncode == 0, result.stderr
-        return result.stdout
-
-    def fingerprint(self, which: str) -> str:
-        """Every entry of a volume: path, owner, mode, size, type, link target, and each file's SHA-256."""
-        return self.in_volume(which, "cd /v && find . -printf '%p %U:%G %m %s %y %l\\n' | sort && "
-                                     "find . -type f -print0 | sort -z | xargs -0 -r sha256sum")
-
-    def rows(self) -> str:
-        code, output = self.psql(self.databases[ENV], "SELECT * FROM items ORDER BY id")
-        assert code == 0, output
-        return output
-
-    def live_image_ids(self) -> dict:
-        return {c["role"]: run(["docker", "inspect", "--format", "{{.Image}}", name]).stdout.strip()
-                for name, c in self.containers().items() if "-next-" not in name}
-
-    def backups(self, env: str = ENV) -> list[str]:
-        return [b.name for b in catalog.backups(self.settings, self.name, env)]
-
-    def remove(self) -> list[str]:
-        problems = super().remove()
-        for which in ("data", "files"):
-            for env in ("production", "staging"):
-                run(["docker", "volume", "rm", "-f", self.volume(which, env)])
-        shutil.rmtree(Path(self.settings.backups_dir) / self.name, ignore_errors=True)
-        return problems
-
-
 @pytest.fixture(scope="module")
-def make_project(platform_stack, demo_images):
+def make_project(projects):
     """``make_project()``: a VolumeProject serving v2 (after v1, so a deploy backup exists)."""
-    with pytest.MonkeyPatch.context() as patch:
-        for name in OUTSIDE_VARS:
-            patch.delenv(name, raising=False)
-        made = []
 
-        def make() -> VolumeProject:
-            project = VolumeProject(platform_stack)
-            made.append(project)
-            project.add()
-            for tag in ("v1", "v2"):
-                outcome = project.deploy(tag)
-                assert outcome.ok, outcome.error
-            return project
+    def make() -> VolumeProject:
+        project = projects(VolumeProject)
+        for tag in ("v1", "v2"):
+            outcome = project.deploy(tag)
+            assert outcome.ok, outcome.error
+        return project
 
-        yield make
-        problems = []
-        for project in made:
-            problems += project.remove()
-        assert not problems, f"cleanup left: {problems}"
+    return make
 
 
 @pytest.fixture(scope="module")
@@ -320,16 +263,8 @@ def test_missing_backup_and_bad_names_are_refused(project):
 
 @pytest.fixture
 def tiny_backups_dir():
-    """A 2 MiB tmpfs as the backups directory (unmounted afterwards)."""
-    mount = Path(tempfile.mkdtemp(prefix="tiny-backups-"))
-    mounted = run(["mount", "-t", "tmpfs", "-o", "size=2m,mode=0700", "tmpfs", str(mount)])
-    if mounted.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.strip()}")
-    try:
+    with tiny_filesystem("2m") as mount:
         yield mount
-    finally:
-        run(["umount", str(mount)])
-        mount.rmdir()
 
 
 def test_disk_full_during_backup_aborts_the_deploy_and_leaves_nothing(project, tiny_backups_dir):

@@ -8,10 +8,9 @@ the demo images in the local registry; all of it is removed afterwards.
 import json
 import re
 import threading
-import time
 
 import pytest
-from deploy_support import REGISTRY, LineReader, demo_images, projects, run, wait_for  # noqa: F401  (fixtures)
+from deploy_support import REGISTRY, demo_images, no_candidates, projects, run, wait_for  # noqa: F401  (fixtures)
 
 from platform_deploy.errors import PlatformError
 
@@ -19,10 +18,6 @@ pytestmark = pytest.mark.integration
 
 SEED_KEYS = {"version", "deployed_at", "deployed_by", "git_sha", "backup", "images"}
 TIMESTAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
-
-
-def no_candidates(project) -> bool:
-    return not [name for name in project.containers() if "-next-" in name]
 
 
 def test_first_and_second_deploy_go_live_with_manifest_migrations_and_backup(projects):
@@ -228,90 +223,6 @@ def test_two_deploys_of_the_same_environment_at_once_one_is_refused(projects):
     assert done[0].ok, done[0].error
     assert project.serving() == ("v1", "v1")
     assert len(project.manifest()["deployment_history"]) == 1
-
-
-# -- a deploy killed at any instant -----------------------------------------------------------------
-
-KILL_POINTS = {
-    # name: (when to SIGKILL, versions users may get right after, how to clean up, version after it)
-    # Backup written, images being pulled: nothing has changed for users yet.
-    "during-pull": ("pull", {"v1"}, "recover", "v1"),
-    # Candidates being created beside the live containers.
-    "while-starting": ("start", {"v1"}, "next-deploy", "v1"),
-    # After "start candidates", while the candidate backend runs `alembic upgrade head`: the
-    # command goes on in the container after the deploy died; recovery must still reverse it.
-    "during-migration": ("alembic upgrade", {"v1"}, "recover", "v1"),
-    # Old containers draining, candidates holding the live names as aliases.
-    "while-switching": ("switching", {"v1", "v2"}, "next-deploy", "v1"),
-    # Traffic confirmed on the candidates, renames not done.
-    "after-switch": ("switched", {"v2"}, "recover", "v2"),
-}
-
-
-def migration_running(project) -> bool:
-    journal = project.journal() or {}
-    if journal.get("phase") != "migrate":
-        return False
-    backend = next(role["new_name"] for role in journal["roles"] if role["role"] == "backend")
-    return "alembic upgrade" in run(["docker", "top", backend]).stdout
-
-
-@pytest.mark.parametrize("point", list(KILL_POINTS))
-def test_deploy_killed_mid_way_leaves_the_site_up_and_is_cleaned_up(projects, point):
-    marker, served_after_kill, cleanup, expected = KILL_POINTS[point]
-    project = projects()
-    assert project.deploy("v1").ok
-    process = project.shim("production", "--tag", "v2")
-    reader = LineReader(process)
-    try:
-        if marker == "alembic upgrade":  # the migration command runs in the candidate backend
-            reached = lambda: migration_running(project)  # noqa: E731
-        else:
-            reached = lambda: (project.journal() or {}).get("phase") == marker  # noqa: E731
-        wait_for(lambda: reached() or process.poll() is not None, timeout=90, interval=0.02, what=marker)
-        assert process.poll() is None, f"the deploy ended before {marker}:\n{reader.text()}"
-        process.kill()
-        process.wait(timeout=30)
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
-    print(reader.text())
-    assert project.journal() is not None, "the killed deploy left no journal"
-    if marker == "alembic upgrade":
-        assert reader.has("] start candidates  OK"), reader.text()
-
-    # Killed: users are still served, the manifest is still valid JSON.
-    for _ in range(3):
-        assert set(project.serving()) <= served_after_kill
-        time.sleep(0.3)
-    assert project.manifest()["current_deployment"]["version"] == "v1"
-
-    if cleanup == "recover":
-        recovered = project.invoke("deploy.recover", "--project", project.name, "--env", "production")
-        print(recovered.stdout, recovered.stderr)
-        assert recovered.returncode == 0, recovered.stdout + recovered.stderr
-        assert "found interrupted deploy" in recovered.stdout
-        assert project.journal() is None
-        assert project.serving() == (expected, expected)
-        assert project.revision() == {"v1": "0001", "v2": "0002"}[expected]
-        manifest = project.manifest()
-        assert manifest["deployment_history"][0]["status"] == (
-            "interrupted_completed" if expected == "v2" else "interrupted_rolled_back")
-        assert manifest["current_deployment"]["version"] == expected
-        assert no_candidates(project)
-        assert sorted(project.containers()) == [project.live_name("backend"), project.live_name("frontend")]
-
-    following = project.deploy("v3")
-    assert following.ok, following.error
-    if cleanup == "next-deploy":
-        assert "found interrupted deploy" in following.output
-        statuses = [entry["status"] for entry in project.manifest()["deployment_history"]]
-        assert statuses[:2] == ["success", "interrupted_rolled_back"], statuses
-    assert project.serving() == ("v3", "v3")
-    assert project.revision() == "0002"
-    assert no_candidates(project)
-    assert sorted(project.containers()) == [project.live_name("backend"), project.live_name("frontend")]
 
 
 # -- staging and production are isolated ------------------------------------------------------------

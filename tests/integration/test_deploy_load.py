@@ -1,5 +1,6 @@
 """Zero downtime, measured: constant load through the stack's nginx while a project is
-deployed three times and one deploy fails and rolls back. Not one request may fail.
+deployed three times, one deploy fails and rolls back, and a backup is restored. Not one
+request may fail.
 
 Load (bench/loadgen.py): 4 keep-alive clients and 2 clients opening a new connection per
 request, each at a constant rate, sending GET /, GET /api/version and POST /api/items
@@ -54,7 +55,7 @@ def explain(project, load, timeline) -> str:
                      + answered_5xx[:20])
 
 
-def test_no_request_fails_across_three_deploys_and_a_rollback(projects):
+def test_no_request_fails_across_deploys_a_rollback_and_a_restore(projects):
     project = projects()
     first = project.deploy("v1")
     assert first.ok, first.error
@@ -64,9 +65,10 @@ def test_no_request_fails_across_three_deploys_and_a_rollback(projects):
                        post_path="/api/items", keepalive_clients=4, fresh_clients=2,
                        rate_per_client=RATE_PER_CLIENT, max_seconds=MAX_SECONDS) as load:
         time.sleep(1)
-        for tag in ("v2", "broken-smoke", "v3", "v2"):
-            timeline.append((time.monotonic(), f"deploy {tag} starts"))
-            outcome = project.deploy(tag)
+        for tag in ("v2", "broken-smoke", "v3", "v2", "restore"):
+            timeline.append((time.monotonic(), f"{tag} starts"))
+            # the restore goes back to the newest backup: the one taken while v3 was live
+            outcome = project.restore() if tag == "restore" else project.deploy(tag)
             timeline += [(at, f"  {line}") for at, line in outcome.timed if line.startswith("[")]
             outcomes.append((tag, outcome.ok, outcome.error))
         time.sleep(1)
@@ -75,13 +77,14 @@ def test_no_request_fails_across_three_deploys_and_a_rollback(projects):
     print(f"load: {result.ok} requests answered, {result.failed} failed {dict(result.reasons)}; "
           f"versions seen {dict(result.versions)}; p99 latency {result.percentile(0.99) * 1000:.0f} ms")
     assert [(tag, ok) for tag, ok, _ in outcomes] == [("v2", True), ("broken-smoke", False), ("v3", True),
-                                                      ("v2", True)], outcomes
+                                                      ("v2", True), ("restore", True)], outcomes
     assert not ended_by_deadline, "the deploys outlasted the load: requests during the last ones were not measured"
     assert result.failed == 0, f"{result.failed} failed requests: {dict(result.reasons)}\n" + \
         explain(project, load, timeline)
     assert result.ok > 1000
     assert {"v1", "v2", "v3"} <= set(result.versions), result.versions
     assert "broken-smoke" not in result.versions, "user traffic reached the candidate that failed its smoke test"
-    assert project.serving() == ("v2", "v2")
-    statuses = [entry["status"] for entry in project.manifest()["deployment_history"]]
-    assert statuses == ["success", "success", "rolled_back", "success", "success"]
+    assert project.serving() == ("v3", "v3")
+    history = project.manifest()["deployment_history"]
+    assert [entry["status"] for entry in history] == ["success"] * 3 + ["rolled_back"] + ["success"] * 2
+    assert history[0]["restored_from"] == history[1]["backup"], history[:2]   # newest first

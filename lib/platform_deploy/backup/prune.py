@@ -120,6 +120,12 @@ def prune(settings, project: str, environment: str, rules: Policy, protect=(), d
             tags = [(image.get("image"), image.get("image_id")) for image in backup.images.values()]
             result.freed_bytes += _size(backup.meta_file) + _size(backup.payload_dir)
             result.tags_removed += _remove(backup.directory, backup.name, tags)
+    return remove_orphans(settings, project, environment, result)
+
+
+def remove_orphans(settings, project: str, environment: str, result: Result | None = None) -> Result:
+    """Remove what interrupted backups left (payloads without a .meta, their image tags); the caller holds the lock."""
+    result = result or Result()
     for directory in catalog.orphans(settings, project, environment):
         result.freed_bytes += _size(directory)
         result.tags_removed += _remove(directory.parent, directory.name, _pending_tags(directory))

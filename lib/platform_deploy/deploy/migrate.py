@@ -87,5 +87,7 @@ class MigrationFailed(CheckFailed):
 
 
 def _tail(output: str) -> str:
-    lines = [line for line in output.strip().splitlines() if line.strip()]
+    # SQLAlchemy ends its errors with a "(Background on this error at: <url>)" line: no news there.
+    lines = [line for line in output.strip().splitlines()
+             if line.strip() and not line.startswith("(Background on this error")]
     return " | ".join(lines[-2:])[:300]

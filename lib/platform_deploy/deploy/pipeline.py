@@ -125,11 +125,9 @@ class Deployment:
         status, detail = "ok", ""
         try:
             detail = action() or ""
-        except PlatformError as error:
-            status, detail = "failed", str(error)
-            raise
-        except BaseException:
-            status, detail = "interrupted", "interrupted"
+        except BaseException as error:
+            status = "interrupted" if isinstance(error, (Interrupted, KeyboardInterrupt)) else "failed"
+            detail = _reason(error)
             raise
         finally:
             seconds = round(time.monotonic() - started, 2)
@@ -292,13 +290,14 @@ class Deployment:
         self.attempt.failure = reason
         if changed:
             rollback_started = time.monotonic()
-            self.attempt.rollback = recover.undo(self.settings, plan, self.phase, self.old_names,
-                                                 self.attempt.migrations)
+            self.attempt.rollback = self._roll_back()
         rollback_ok = not any(line.startswith("FAILED") for line in self.attempt.rollback)
         if changed:
             self.report.step("rollback", "rollback", "ok" if rollback_ok else "failed",
                              round(time.monotonic() - rollback_started, 2), "; ".join(self.attempt.rollback))
-        journal.clear(self.settings, plan.project, plan.environment)
+        if rollback_ok:
+            journal.clear(self.settings, plan.project, plan.environment)
+        # else the journal stays: `deploy.recover` (or the next deploy) finishes the rollback
         status = "aborted" if not changed else ("rolled_back" if rollback_ok else "rollback_failed")
         entry = self._entry(status, started)
         manifest.record(self.settings, plan.project, plan.environment, entry, current=False)
@@ -306,10 +305,21 @@ class Deployment:
                       version=plan.tag, deploy_id=plan.deploy_id, failure=reason, status=status)
         summary = (f"deploy of {plan.project}/{plan.environment} {plan.tag!r} {status.replace('_', ' ')}: "
                    f"{reason}; serving {self._serving()}")
+        if not rollback_ok:
+            summary += (f"; once that is fixed run `invoke deploy.recover --project {plan.project} "
+                        f"--env {plan.environment}` (the next deploy also does it)")
         self.report.summary(summary)
-        if not isinstance(error, (PlatformError, Interrupted, KeyboardInterrupt)):
+        expected = isinstance(error, (PlatformError, Interrupted, KeyboardInterrupt)) or docker.engine_failure(error)
+        if not expected:
             raise error  # a bug: keep its traceback
         raise DeployFailed(summary) from None
+
+    def _roll_back(self) -> list[str]:
+        try:
+            return recover.undo(self.settings, self.plan, self.phase, self.old_names, self.attempt.migrations,
+                                final=False)
+        except Exception as error:  # noqa: BLE001 - the Docker engine gone, say: recover retries later
+            return [f"FAILED: rollback stopped: {_reason(error)}"]
 
     # -- reporting -------------------------------------------------------------------------------
 
@@ -339,7 +349,10 @@ class Deployment:
     def _serving(self) -> str:
         serving = []
         for role in self.plan.roles:
-            state = containers.inspect(role.live_name)
+            try:
+                state = containers.inspect(role.live_name)
+            except Exception as error:  # noqa: BLE001 - only a description; the failure is reported already
+                return f"unknown ({_reason(error)})"
             if state is not None and state.status == "running":
                 serving.append(f"{role.live_name} ({state.image_ref})")
         return ", ".join(serving) or "nothing (no live containers)"
@@ -352,6 +365,8 @@ def _now() -> str:
 def _reason(error: BaseException) -> str:
     if isinstance(error, PlatformError):
         return str(error)
+    if (lost := docker.engine_failure(error)) is not None:
+        return str(lost)
     if isinstance(error, (Interrupted, KeyboardInterrupt)):
         return "interrupted"
     return f"internal error: {type(error).__name__}: {error}"

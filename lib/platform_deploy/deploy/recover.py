@@ -9,9 +9,12 @@ import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
+from ..backup import layout, prune, volumes
 from ..errors import PlatformError
+from ..fsutil import remove_partials
 from ..runtime import containers, docker
 from ..state import journal, manifest
+from ..state.paths import state_dir
 from . import migrate, switch
 
 
@@ -33,26 +36,42 @@ class JournalPlan:
 EXPOSED_PHASES = ("switching", "switched")
 
 
-def undo(settings, plan, phase: str, old_names, migrations) -> list[str]:
-    """Put the live version back in charge; return what was done (lines starting FAILED need a human)."""
+def undo(settings, plan, phase: str, old_names, migrations, final: bool = True) -> list[str]:
+    """Put the live version back in charge; return what was done (lines starting FAILED need a human).
+
+    A migration that cannot be reversed now (PostgreSQL down, say) is final for
+    ``recover``; a failing deploy (``final=False``) instead keeps the candidates,
+    stopped, so a later ``recover`` can still run the downgrade with their scripts.
+    """
     actions = []
     if phase in EXPOSED_PHASES:
         switch.hand_back(plan, old_names)
         actions.append(f"traffic back on {', '.join(old_names) or 'nothing (first deploy)'}")
+    reversed_ok = True
     for migration in reversed(migrations):
-        actions.append(_reverse(plan, phase, migration))
+        done, action = _reverse(plan, phase, migration)
+        reversed_ok = reversed_ok and done
+        if not done:
+            action += ("; restore it from the backup's dump (invoke backup.restore --with-database)" if final
+                       else "; will retry")
+        actions.append(action)
+    names = ", ".join(role.new_name for role in plan.roles)
+    if not reversed_ok and not final:
+        for role in plan.roles:
+            containers.stop(role.new_name)
+        actions.append(f"FAILED: kept {names} (stopped) to reverse the migration with their scripts")
+        return actions
     for role in plan.roles:
         containers.remove(role.new_name)
-    actions.append(f"removed {', '.join(role.new_name for role in plan.roles)}")
+    actions.append(f"removed {names}")
     return actions
 
 
-def _reverse(plan, phase, migration: dict) -> str:
+def _reverse(plan, phase, migration: dict) -> tuple[bool, str]:
     name = migration["container"]
     state = containers.inspect(name)
     if state is None:
-        return (f"FAILED: cannot reverse `{migration['command']}`: {name} is gone; restore the database "
-                "from the backup's dump (invoke backup.restore --with-database)")
+        return False, f"FAILED: cannot reverse `{migration['command']}`: {name} is gone"
     if state.status != "running":
         if phase in EXPOSED_PHASES:  # it still carries the live alias: drop it before starting it again
             containers.disconnect(plan.network, name)
@@ -64,9 +83,8 @@ def _reverse(plan, phase, migration: dict) -> str:
     try:
         target = migrate.reverse(migrate.Migration(**migration))
     except PlatformError as error:
-        return (f"FAILED: database NOT restored: {error}; restore it from the backup's dump "
-                "(invoke backup.restore --with-database)")
-    return f"database downgraded to {target}"
+        return False, f"FAILED: database NOT restored: {error}"
+    return True, f"database downgraded to {target}"
 
 
 def _wait_running(name, timeout=30):
@@ -76,6 +94,20 @@ def _wait_running(name, timeout=30):
         if state is not None and state.status == "running":
             return
         time.sleep(0.2)
+
+
+def remove_leftovers(settings, project: str, environment: str) -> list[str]:
+    """What a process killed outside a journaled step leaves: half-written files, backup debris."""
+    found = []
+    for directory in (state_dir(settings, project, environment), layout.backup_dir(settings, project, environment)):
+        found += [f"removed half-written {directory / name}" for name in remove_partials(directory)]
+    helpers = volumes.remove_leftover_helpers(project, environment)
+    if helpers:
+        found.append(f"removed {helpers} backup helper container(s) of an interrupted backup")
+    incomplete = prune.remove_orphans(settings, project, environment).orphans_removed
+    if incomplete:
+        found.append(f"removed incomplete backup(s) {', '.join(incomplete)}")
+    return found
 
 
 def _finish_switch(plan, old_names) -> list[str]:
@@ -90,6 +122,8 @@ def _finish_switch(plan, old_names) -> list[str]:
 
 def recover(settings, project: str, environment: str, report) -> bool:
     """Clean up after a killed deploy of project/environment; False when there was none."""
+    for line in remove_leftovers(settings, project, environment):
+        report.line(line)
     entry = journal.read(settings, project, environment)
     if entry is None:
         return False

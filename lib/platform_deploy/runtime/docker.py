@@ -30,6 +30,26 @@ def _short(error) -> str:
     return " ".join(str(error).split())[:200]
 
 
+def engine_failure(error: BaseException) -> PlatformError | None:
+    """The PlatformError to show when ``error`` means the Docker engine went away mid-command, else None.
+
+    The SDK does not wrap transport errors: a daemon stopped or restarting
+    surfaces as requests' ConnectionError (or a bare DockerException).
+    """
+    import sys
+
+    if "docker" not in sys.modules:  # nothing talked to Docker, so this cannot be its error
+        return None
+    import docker
+    import requests
+
+    if isinstance(error, requests.exceptions.ConnectionError) or (
+            isinstance(error, docker.errors.DockerException) and not isinstance(error, docker.errors.APIError)):
+        return PlatformError(f"lost the connection to the Docker engine ({_short(error)}); "
+                             "check that it runs (bin/start-docker starts it)")
+    return None
+
+
 def _errors():
     import docker
 

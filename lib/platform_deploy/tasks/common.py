@@ -8,6 +8,7 @@ from invoke import Exit
 
 from ..config import load_registry
 from ..errors import PlatformError
+from ..runtime.docker import engine_failure
 from ..settings import Settings
 
 
@@ -24,7 +25,8 @@ def warn(message: str) -> None:
 
 
 def user_errors(function):
-    """Turn a PlatformError into ``invoke.Exit`` (message, exit 1, no traceback unless --debug)."""
+    """Turn a PlatformError (or the Docker engine going away) into ``invoke.Exit``: message, exit 1,
+    no traceback unless --debug."""
 
     @functools.wraps(function)
     def wrapper(*args, **kwargs):
@@ -34,5 +36,10 @@ def user_errors(function):
             if logging.getLogger("invoke").isEnabledFor(logging.DEBUG):
                 raise
             raise Exit(f"error: {error}" if "\n" not in str(error) else str(error), code=1) from None
+        except Exception as error:
+            lost = engine_failure(error)
+            if lost is None or logging.getLogger("invoke").isEnabledFor(logging.DEBUG):
+                raise
+            raise Exit(f"error: {lost}", code=1) from None
 
     return wrapper

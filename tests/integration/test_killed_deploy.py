@@ -1,0 +1,196 @@
+"""A deploy SIGKILLed at any instant: users keep being served, the manifest stays valid JSON,
+cleanup (`deploy.recover`, or the next deploy) leaves nothing behind, and the next deploy works.
+
+Two kinds of points. KILL_POINTS are moments inside a step, each with the exact outcome
+it must lead to. BOUNDARIES kill the process as soon as a step reports OK, and
+killing mid-way through the pre-flight and the backup covers the time before the
+journal exists; there the outcome is checked by its invariants (the old or the new
+version, whole, matching the manifest and the database), because a SIGKILL lands a
+few milliseconds after the marker, possibly inside the next step.
+"""
+
+import re
+import time
+
+import pytest
+from deploy_support import (LineReader, VolumeProject, demo_images, no_candidates, projects,  # noqa: F401
+                            run, wait_for)
+
+from platform_deploy.backup import catalog
+from platform_deploy.errors import PlatformError
+from platform_deploy.state.lock import DeployLock
+
+pytestmark = pytest.mark.integration
+
+REVISIONS = {"v1": "0001", "v2": "0002", "v3": "0002"}
+
+
+def killed_at(project, reached, what: str, *args) -> LineReader:
+    """Deploy v2 through lib/deploy.sh and SIGKILL it once ``reached(reader)`` is true."""
+    process = project.shim("production", "--tag", "v2", *args)
+    reader = LineReader(process)
+    try:
+        wait_for(lambda: reached(reader) or process.poll() is not None, timeout=90, interval=0.02, what=what)
+        assert process.poll() is None, f"the deploy ended before {what}:\n{reader.text()}"
+        process.kill()
+        process.wait(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    print(reader.text())
+    return reader
+
+
+KILL_POINTS = {
+    # name: (when to SIGKILL, versions users may get right after, how to clean up, version after it)
+    # Backup written, images being pulled: nothing has changed for users yet.
+    "during-pull": ("pull", {"v1"}, "recover", "v1"),
+    # Candidates being created beside the live containers.
+    "while-starting": ("start", {"v1"}, "next-deploy", "v1"),
+    # After "start candidates", while the candidate backend runs `alembic upgrade head`: the
+    # command goes on in the container after the deploy died; recovery must still reverse it.
+    "during-migration": ("alembic upgrade", {"v1"}, "recover", "v1"),
+    # Old containers draining, candidates holding the live names as aliases.
+    "while-switching": ("switching", {"v1", "v2"}, "next-deploy", "v1"),
+    # Traffic confirmed on the candidates, renames not done.
+    "after-switch": ("switched", {"v2"}, "recover", "v2"),
+}
+
+
+def migration_running(project) -> bool:
+    journal = project.journal() or {}
+    if journal.get("phase") != "migrate":
+        return False
+    backend = next(role["new_name"] for role in journal["roles"] if role["role"] == "backend")
+    return "alembic upgrade" in run(["docker", "top", backend]).stdout
+
+
+@pytest.mark.parametrize("point", list(KILL_POINTS))
+def test_deploy_killed_mid_way_leaves_the_site_up_and_is_cleaned_up(projects, point):
+    marker, served_after_kill, cleanup, expected = KILL_POINTS[point]
+    project = projects()
+    assert project.deploy("v1").ok
+    if marker == "alembic upgrade":  # the migration command runs in the candidate backend
+        reader = killed_at(project, lambda _: migration_running(project), marker)
+    else:
+        reader = killed_at(project, lambda _: (project.journal() or {}).get("phase") == marker, marker)
+    assert project.journal() is not None, "the killed deploy left no journal"
+    if marker == "alembic upgrade":
+        assert reader.has("] start candidates  OK"), reader.text()
+
+    # Killed: users are still served, the manifest is still valid JSON.
+    for _ in range(3):
+        assert set(project.serving()) <= served_after_kill
+        time.sleep(0.3)
+    assert project.manifest()["current_deployment"]["version"] == "v1"
+
+    if cleanup == "recover":
+        recovered = project.invoke("deploy.recover", "--project", project.name, "--env", "production")
+        print(recovered.stdout, recovered.stderr)
+        assert recovered.returncode == 0, recovered.stdout + recovered.stderr
+        assert "found interrupted deploy" in recovered.stdout
+        assert project.journal() is None
+        assert project.serving() == (expected, expected)
+        assert project.revision() == {"v1": "0001", "v2": "0002"}[expected]
+        manifest = project.manifest()
+        assert manifest["deployment_history"][0]["status"] == (
+            "interrupted_completed" if expected == "v2" else "interrupted_rolled_back")
+        assert manifest["current_deployment"]["version"] == expected
+        assert no_candidates(project)
+        assert sorted(project.containers()) == [project.live_name("backend"), project.live_name("frontend")]
+
+    following = project.deploy("v3")
+    assert following.ok, following.error
+    if cleanup == "next-deploy":
+        assert "found interrupted deploy" in following.output
+        statuses = [entry["status"] for entry in project.manifest()["deployment_history"]]
+        assert statuses[:2] == ["success", "interrupted_rolled_back"], statuses
+    assert project.serving() == ("v3", "v3")
+    assert project.revision() == "0002"
+    assert no_candidates(project)
+    assert sorted(project.containers()) == [project.live_name("backend"), project.live_name("frontend")]
+
+
+# -- killed at every step boundary, and before the journal exists -----------------------------------
+
+STEPS = ("pre-flight", "backup", "pull", "start candidates", "migrations", "health", "smoke tests",
+         "switch traffic", "cleanup")
+
+
+def step_done(name: str):
+    line = re.compile(rf"^\[\s*[0-9.]+\] {re.escape(name)}\s+OK\b")
+    return lambda reader: any(line.match(text) for text in list(reader.lines))
+
+
+def holds_lock(project, pid: int) -> bool:
+    """The deploy process took the lock and has not finished the pre-flight yet."""
+    try:
+        return f'"pid": {pid}' in (project.state_dir("production") / "deploy.lock").read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return False
+
+
+def mid_backup(project) -> bool:
+    """A volume archive is being written: a payload with bytes in it and no .meta yet."""
+    return any(tar.stat().st_size > 0 for orphan in catalog.orphans(project.settings, project.name, "production")
+               for tar in orphan.glob("volumes/*.tar"))
+
+
+def leftovers(project) -> list[str]:
+    """What a finished deploy must not leave: candidates, helpers, networks, journal, lock, temp files."""
+    found = [f"container {name}" for name in project.containers()
+             if name not in (project.live_name("backend"), project.live_name("frontend"))]
+    networks = run(["docker", "network", "ls", "-q", "--filter", f"label=platform.project={project.name}"])
+    if len(networks.stdout.split()) != 1:
+        found.append(f"networks {networks.stdout.split()} (want only production's)")
+    if project.journal() is not None:
+        found.append("journal")
+    try:
+        with DeployLock(project.settings, project.name, "production"):
+            pass
+    except PlatformError as error:
+        found.append(f"lock: {error}")
+    for directory in (project.state_dir("production"), project.backups_dir("production")):
+        found += [f"temp file {temp}" for temp in directory.rglob(".tmp-*")]
+    found += [f"incomplete backup {orphan.name}"
+              for orphan in catalog.orphans(project.settings, project.name, "production")]
+    return found
+
+
+def users_are_served(project, versions) -> None:
+    for _ in range(3):
+        assert set(project.serving()) <= versions
+        time.sleep(0.3)
+
+
+@pytest.mark.parametrize("point", ["before pre-flight ends", "mid-backup",
+                                   *(f"after {step}" for step in STEPS)])
+def test_deploy_killed_anywhere_keeps_the_site_up_and_leaves_nothing(projects, point):
+    project = projects(VolumeProject)
+    assert project.deploy("v1").ok
+    if point == "mid-backup":  # enough data that the kill lands while the volume is being archived
+        project.in_volume("data", "head -c 300000000 /dev/zero > /v/big")
+        reader = killed_at(project, lambda _: mid_backup(project), point)
+    elif point == "before pre-flight ends":
+        reader = killed_at(project, lambda r: holds_lock(project, r.process.pid) and not r.has("] pre-flight"), point)
+    else:
+        reader = killed_at(project, step_done(point.removeprefix("after ")), point)
+
+    users_are_served(project, {"v1", "v2"})
+    before_cleanup = project.manifest()  # valid JSON, whatever instant the kill hit
+    assert before_cleanup["current_deployment"]["version"] in ("v1", "v2")
+
+    recovered = project.invoke("deploy.recover", "--project", project.name, "--env", "production")
+    print(recovered.stdout, recovered.stderr)
+    assert recovered.returncode == 0, recovered.stdout + recovered.stderr
+    version = project.manifest()["current_deployment"]["version"]
+    assert project.serving() == (version, version), reader.text()
+    assert project.revision() == REVISIONS[version]
+    assert not leftovers(project), leftovers(project)
+
+    following = project.deploy("v3")
+    assert following.ok, following.error
+    assert project.serving() == ("v3", "v3")
+    assert project.revision() == "0002"
+    assert not leftovers(project), leftovers(project)
