@@ -127,25 +127,54 @@ def recover(project) -> str:
     return result.stdout
 
 
-def test_postgres_down_during_the_migration_step_rolls_back(projects):
-    project = projects()
-    assert project.deploy("v1").ok
+def with_postgres_stopped_at(project, tag: str, reached) -> tuple:
+    """Deploy ``tag`` in the background, stop PostgreSQL once ``reached(reader)``; start it again after."""
     postgres = project.settings.postgres_container
-    process, reader = deploy_in_background(project, "v2")
+    process, reader = deploy_in_background(project, tag)
     try:
-        wait_for(lambda: (project.journal() or {}).get("phase") == "start" or process.poll() is not None,
-                 timeout=90, interval=0.02, what="candidates starting")
+        wait_for(lambda: reached(reader) or process.poll() is not None, timeout=90, interval=0.02,
+                 what=f"the moment to stop {postgres}")
         assert run(["docker", "stop", postgres], timeout=60).returncode == 0
         output = finished(process, reader)
     finally:
         run(["docker", "start", postgres])
-    assert process.returncode == 1
+    return process.returncode, output
+
+
+def test_postgres_down_during_the_migration_step_rolls_back(projects):
+    project = projects()
+    assert project.deploy("v1").ok
+    code, output = with_postgres_stopped_at(project, "v2", lambda _: (project.journal() or {}).get("phase") == "start")
+    assert code == 1
     assert "] migrations        FAILED" in output and "error: deploy of" in output
-    wait_for(lambda: project.stack.responsive(), timeout=90, what=f"{postgres} healthy again")
-    # The deploy could not tell whether the database changed: the journal stays for recover.
+    wait_for(project.stack.responsive, timeout=90, what="PostgreSQL healthy again")
+    # When the database went away after its revision was read, the deploy cannot tell whether
+    # the migration ran: the journal stays for recover.
     if project.manifest()["last_attempt"]["status"] == "rollback_failed":
         assert "invoke deploy.recover" in output and project.journal() is not None
         assert "found interrupted deploy" in recover(project)
+    assert settled(project) == "v1"
+    assert project.deploy("v2").ok
+    assert settled(project) == "v2"
+
+
+def test_database_gone_during_the_rollback_keeps_the_candidates_for_recover(projects):
+    project = projects()
+    assert project.deploy("v1").ok
+    # broken-health migrates 0001 -> 0002, then never turns healthy: the rollback must downgrade.
+    code, output = with_postgres_stopped_at(project, "broken-health", lambda r: r.has("] migrations        OK"))
+    assert code == 1
+    assert "rolled back" not in output and "rollback failed" in output
+    assert "FAILED: database NOT restored" in output and "invoke deploy.recover" in output
+    journal = project.journal()
+    assert journal is not None and journal["migrations"][0]["before"] == "0001"
+    kept = {name: c["status"] for name, c in project.containers().items() if "-next-" in name}
+    assert len(kept) == 2 and set(kept.values()) == {"exited"}, kept
+
+    wait_for(project.stack.responsive, timeout=90, what="PostgreSQL healthy again")
+    assert project.revision() == "0002"   # the candidate's migration is still in place
+    recovered = recover(project)
+    assert "found interrupted deploy" in recovered and "database downgraded to 0001" in recovered
     assert settled(project) == "v1"
     assert project.deploy("v2").ok
     assert settled(project) == "v2"
@@ -159,7 +188,7 @@ def test_platform_nginx_restarted_mid_deploy(projects):
              timeout=90, interval=0.02, what="the switch")
     assert run(["docker", "restart", "-t", "2", project.settings.nginx_container], timeout=60).returncode == 0
     output = finished(process, reader)
-    wait_for(lambda: project.stack.responsive(), timeout=90, what="nginx healthy again")
+    wait_for(project.stack.responsive, timeout=90, what="nginx healthy again")
     status = project.manifest()["last_attempt"]["status"]
     # Either outcome is right: the switch check went through the restarted nginx, or it did not and
     # traffic went back; what matters is a whole version serving and nothing left over.
@@ -207,7 +236,7 @@ def test_docker_engine_restarted_mid_deploy(projects):
     assert project.manifest()["last_attempt"]["status"] == "rollback_failed"
 
     # Containers come back with the engine (restart policy); the candidates never got the live names.
-    wait_for(lambda: project.stack.responsive(), timeout=180, what="the platform services back")
+    wait_for(project.stack.responsive, timeout=180, what="the platform services back")
     wait_for(lambda: serves(project, "v1"), timeout=120, what="v1 serving again")
     assert "found interrupted deploy" in recover(project)
     assert settled(project) == "v1"   # the migration was reversed with the candidate's scripts

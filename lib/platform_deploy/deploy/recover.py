@@ -53,7 +53,7 @@ def undo(settings, plan, phase: str, old_names, migrations, final: bool = True) 
         reversed_ok = reversed_ok and done
         if not done:
             action += ("; restore it from the backup's dump (invoke backup.restore --with-database)" if final
-                       else "; will retry")
+                       else "; deploy.recover tries again")
         actions.append(action)
     names = ", ".join(role.new_name for role in plan.roles)
     if not reversed_ok and not final:
