@@ -16,13 +16,14 @@ import urllib.parse
 import urllib.request
 from datetime import datetime, timezone
 
+from .redact import url_credentials
+
 EVENTS = ("start", "success", "failure", "rollback")
 SUMMARIES = {"start": "deploy started", "success": "deploy succeeded",
              "failure": "deploy failed", "rollback": "deploy rolled back"}
 LOG_NAME = "notifications.log"
 TIMEOUT = 5
 SENSITIVE_NAME = re.compile(r"SECRET|PASSWORD|TOKEN|KEY|DATABASE_URL", re.IGNORECASE)
-URL_CREDENTIALS = re.compile(r"(?<=://)[^/\s@]+@")
 MAX_SUMMARY_VALUE = 200
 
 
@@ -63,7 +64,7 @@ def _scrub(value):
         return [_scrub(item) for item in value]
     if value is None or isinstance(value, (bool, int, float)):
         return value
-    return URL_CREDENTIALS.sub("***@", str(value))
+    return url_credentials(str(value))
 
 
 def _append_log(path, record: dict) -> None:

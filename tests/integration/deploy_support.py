@@ -32,7 +32,7 @@ import yaml
 from platform_deploy.backup import catalog
 from platform_deploy.backup import restore as restoring
 from platform_deploy.config import load_registry
-from platform_deploy.deploy.pipeline import Deployment, Options
+from platform_deploy.deploy.pipeline import DeployFailed, Deployment, Options
 from platform_deploy.errors import PlatformError
 from platform_deploy.nginx import live
 from platform_deploy.report import ConsoleReport
@@ -42,6 +42,7 @@ REPO = Path(__file__).resolve().parents[2]
 REGISTRY = f"127.0.0.1:{os.environ.get('REGISTRY_PORT', '5000')}"
 DEMO_PROJECTS = REPO / "examples" / "demo" / "projects.yml"
 ENVIRONMENTS = ("production", "staging")
+REVISIONS = {"v1": "0001", "v2": "0002", "v3": "0002"}   # the Alembic head each demo tag needs
 BASE_IMAGE = "platform-base:bookworm"   # every demo image is built FROM it, so it is local
 # Notifications must stay local: a configured webhook would be contacted by every deploy.
 OUTSIDE_VARS = ("SLACK_WEBHOOK_URL", "PLATFORM_WEBHOOK_URL", "GIT_SHA", "GITHUB_SHA", "DEPLOYED_BY")
@@ -185,19 +186,37 @@ class DemoProject:
     def restore(self, backup: str | None = None, env: str = "production", with_database: bool = False) -> Outcome:
         """`invoke backup.restore` in this process: the newest backup when ``backup`` is None."""
         return self._outcome(f"restore {self.name}/{env} {backup or 'newest'}", lambda report: restoring.restore(
-            self.settings, self.registry(), self.name, env, backup, with_database, report))
+            self.settings, self.registry(), self.name, env, backup, with_database, report), failure=PlatformError)
 
     @staticmethod
-    def _outcome(title: str, action) -> Outcome:
+    def _outcome(title: str, action, failure=DeployFailed) -> Outcome:
+        """Run ``action(report)``; ``failure`` becomes an Outcome, any other error (a lock refusal) is raised."""
         out = TimedStream()
         try:
             entry = action(ConsoleReport(out))
-        except PlatformError as error:
+        except failure as error:
             outcome = Outcome(False, None, out.getvalue(), str(error), out.timed)
         else:
             outcome = Outcome(True, entry, out.getvalue(), None, out.timed)
         print(f"--- {title}\n{outcome.output}")
         return outcome
+
+    def recover(self, *args: str) -> str:
+        """`invoke deploy.recover` for production; its output (fails the test unless it exits 0)."""
+        result = self.invoke("deploy.recover", "--project", self.name, "--env", "production", *args)
+        print(result.stdout, result.stderr)
+        assert result.returncode == 0, result.stdout + result.stderr
+        return result.stdout
+
+    def settled(self) -> str:
+        """After cleanup: the version the manifest names serves whole, with its database revision, and no
+        candidate or journal is left. Returns that version."""
+        version = self.manifest()["current_deployment"]["version"]
+        assert self.serving() == (version, version)
+        assert self.revision() == REVISIONS[version]
+        assert self.journal() is None
+        assert sorted(self.containers()) == [self.live_name("backend"), self.live_name("frontend")]
+        return version
 
     def subprocess_env(self) -> dict:
         env = {k: v for k, v in os.environ.items() if k not in OUTSIDE_VARS}

@@ -18,17 +18,17 @@ import shutil
 import socket
 import time
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from deploy_support import (REPO, LineReader, demo_images, no_candidates, projects, run,  # noqa: F401
-                            tiny_filesystem, wait_for)
+from deploy_support import (REPO, LineReader, demo_images, projects, run, tiny_filesystem,  # noqa: F401
+                            wait_for)
 
 from platform_deploy.deploy.pipeline import DeployFailed, Deployment, Options
 from platform_deploy.report import ConsoleReport
 
 pytestmark = pytest.mark.integration
-REVISIONS = {"v1": "0001", "v2": "0002", "v3": "0002"}
 
 
 def closed_port() -> int:
@@ -109,26 +109,10 @@ def finished(process, reader, timeout=180) -> str:
     return output
 
 
-def settled(project) -> str:
-    """After cleanup: one whole version serves, the one the manifest names, with its database revision."""
-    version = project.manifest()["current_deployment"]["version"]
-    assert project.serving() == (version, version)
-    assert project.revision() == REVISIONS[version]
-    assert project.journal() is None
-    assert no_candidates(project)
-    assert sorted(project.containers()) == [project.live_name("backend"), project.live_name("frontend")]
-    return version
-
-
-def recover(project) -> str:
-    result = project.invoke("deploy.recover", "--project", project.name, "--env", "production")
-    print(result.stdout, result.stderr)
-    assert result.returncode == 0, result.stdout + result.stderr
-    return result.stdout
-
-
-def with_postgres_stopped_at(project, tag: str, reached) -> tuple:
-    """Deploy ``tag`` in the background, stop PostgreSQL once ``reached(reader)``; start it again after."""
+@contextmanager
+def postgres_stopped_during(project, tag: str, reached):
+    """Deploy ``tag`` in the background and stop PostgreSQL once ``reached(reader)``. Yields the deploy's
+    (exit code, output) while PostgreSQL is still down; starts it again afterwards."""
     postgres = project.settings.postgres_container
     process, reader = deploy_in_background(project, tag)
     try:
@@ -136,82 +120,104 @@ def with_postgres_stopped_at(project, tag: str, reached) -> tuple:
                  what=f"the moment to stop {postgres}")
         assert run(["docker", "stop", postgres], timeout=60).returncode == 0
         output = finished(process, reader)
+        yield process.returncode, output
     finally:
+        stop_in_any_case(process)
         run(["docker", "start", postgres])
-    return process.returncode, output
+    wait_for(project.stack.responsive, timeout=90, what=f"{postgres} healthy again")
+
+
+def stop_in_any_case(process) -> None:
+    if process.poll() is None:
+        process.kill()
+        process.wait()
 
 
 def test_postgres_down_during_the_migration_step_rolls_back(projects):
     project = projects()
     assert project.deploy("v1").ok
-    code, output = with_postgres_stopped_at(project, "v2", lambda _: (project.journal() or {}).get("phase") == "start")
-    assert code == 1
-    assert "] migrations        FAILED" in output and "error: deploy of" in output
-    wait_for(project.stack.responsive, timeout=90, what="PostgreSQL healthy again")
+    with postgres_stopped_during(project, "v2", lambda _: (project.journal() or {}).get("phase") == "start") as (
+            code, output):
+        assert code == 1
+        assert "] migrations        FAILED" in output and "error: deploy of" in output
     # When the database went away after its revision was read, the deploy cannot tell whether
     # the migration ran: the journal stays for recover.
     if project.manifest()["last_attempt"]["status"] == "rollback_failed":
         assert "invoke deploy.recover" in output and project.journal() is not None
-        assert "found interrupted deploy" in recover(project)
-    assert settled(project) == "v1"
+        assert "found interrupted deploy" in project.recover()
+    assert project.settled() == "v1"
     assert project.deploy("v2").ok
-    assert settled(project) == "v2"
+    assert project.settled() == "v2"
 
 
 def test_database_gone_during_the_rollback_keeps_the_candidates_for_recover(projects):
     project = projects()
     assert project.deploy("v1").ok
     # broken-health migrates 0001 -> 0002, then never turns healthy: the rollback must downgrade.
-    code, output = with_postgres_stopped_at(project, "broken-health", lambda r: r.has("] migrations        OK"))
-    assert code == 1
-    assert "rolled back" not in output and "rollback failed" in output
-    assert "FAILED: database NOT restored" in output and "invoke deploy.recover" in output
-    journal = project.journal()
-    assert journal is not None and journal["migrations"][0]["before"] == "0001"
-    kept = {name: c["status"] for name, c in project.containers().items() if "-next-" in name}
-    assert len(kept) == 2 and set(kept.values()) == {"exited"}, kept
+    with postgres_stopped_during(project, "broken-health", lambda r: r.has("] migrations        OK")) as (
+            code, output):
+        assert code == 1
+        assert "rolled back" not in output and "rollback failed" in output
+        assert "FAILED: database NOT restored" in output and "invoke deploy.recover" in output
+        journal = project.journal()
+        assert journal is not None and journal["migrations"][0]["before"] == "0001"
+        kept = {name: c["status"] for name, c in project.containers().items() if "-next-" in name}
+        assert len(kept) == 2 and set(kept.values()) == {"exited"}, kept
+        # Still down: recovery refuses to give up the candidates' scripts, and says what to do.
+        refused = project.invoke("deploy.recover", "--project", project.name, "--env", "production")
+        assert refused.returncode == 1 and "is not undone yet" in refused.stderr, refused.stderr
+        assert "--abandon" in refused.stderr and len(refused.stderr.strip().splitlines()) == 1
+        assert project.journal() is not None
 
-    wait_for(project.stack.responsive, timeout=90, what="PostgreSQL healthy again")
     assert project.revision() == "0002"   # the candidate's migration is still in place
-    recovered = recover(project)
+    recovered = project.recover()
     assert "found interrupted deploy" in recovered and "database downgraded to 0001" in recovered
-    assert settled(project) == "v1"
+    assert project.settled() == "v1"
     assert project.deploy("v2").ok
-    assert settled(project) == "v2"
+    assert project.settled() == "v2"
 
 
 def test_platform_nginx_restarted_mid_deploy(projects):
     project = projects()
     assert project.deploy("v1").ok
     process, reader = deploy_in_background(project, "v2")
-    wait_for(lambda: (project.journal() or {}).get("phase") == "switching" or process.poll() is not None,
-             timeout=90, interval=0.02, what="the switch")
-    assert run(["docker", "restart", "-t", "2", project.settings.nginx_container], timeout=60).returncode == 0
-    output = finished(process, reader)
+    try:
+        wait_for(lambda: (project.journal() or {}).get("phase") == "switching" or process.poll() is not None,
+                 timeout=90, interval=0.02, what="the switch")
+        assert run(["docker", "restart", "-t", "2", project.settings.nginx_container], timeout=60).returncode == 0
+        output = finished(process, reader)
+    finally:
+        stop_in_any_case(process)
     wait_for(project.stack.responsive, timeout=90, what="nginx healthy again")
     status = project.manifest()["last_attempt"]["status"]
     # Either outcome is right: the switch check went through the restarted nginx, or it did not and
     # traffic went back; what matters is a whole version serving and nothing left over.
     assert (process.returncode, status) in ((0, "success"), (1, "rolled_back")), output
-    assert settled(project) == ("v2" if status == "success" else "v1")
+    assert project.settled() == ("v2" if status == "success" else "v1")
     assert project.deploy("v3").ok
-    assert settled(project) == "v3"
+    assert project.settled() == "v3"
+
+
+SYSTEMD = Path("/run/systemd/system").is_dir()
 
 
 def restart_docker_engine(stopped):
-    """Stop the engine, call ``stopped()``, start the engine again."""
-    if Path("/run/systemd/system").is_dir():
-        run(["systemctl", "stop", "docker"], timeout=120)
+    """Stop the engine, call ``stopped()``, and start the engine again whatever happened."""
+    if SYSTEMD:  # the socket unit would start dockerd again at the next client call
+        run(["systemctl", "stop", "docker.socket", "docker.service"], timeout=180)
     else:
         run(["pkill", "-TERM", "-x", "dockerd"])
     try:
         wait_for(lambda: run(["docker", "info"], timeout=30).returncode != 0, timeout=120, what="dockerd to stop")
         stopped()
     finally:
-        if Path("/run/systemd/system").is_dir():
-            started = run(["systemctl", "start", "docker"], timeout=180)
+        if SYSTEMD:
+            started = run(["systemctl", "start", "docker.socket", "docker.service"], timeout=180)
         else:
-            wait_for(lambda: run(["pgrep", "-x", "dockerd"]).returncode != 0, timeout=120, what="dockerd to exit")
+            deadline = time.monotonic() + 120
+            while run(["pgrep", "-x", "dockerd"]).returncode == 0 and time.monotonic() < deadline:
+                time.sleep(0.5)
+            run(["pkill", "-KILL", "-x", "dockerd"])   # still there after 2 minutes: it must go
             started = run([str(REPO / "bin" / "start-docker")], timeout=180)
         assert started.returncode == 0, started.stdout + started.stderr
 
@@ -222,11 +228,14 @@ def test_docker_engine_restarted_mid_deploy(projects):
     project = projects()
     assert project.deploy("v1").ok
     process, reader = deploy_in_background(project, "v2")
-    wait_for(lambda: reader.has("] migrations        OK") or process.poll() is not None,
-             timeout=90, interval=0.02, what="the migration")
-    assert process.poll() is None, reader.text()
     outputs = []
-    restart_docker_engine(lambda: outputs.append(finished(process, reader, timeout=120)))
+    try:
+        wait_for(lambda: reader.has("] migrations        OK") or process.poll() is not None,
+                 timeout=90, interval=0.02, what="the migration")
+        assert process.poll() is None, reader.text()
+        restart_docker_engine(lambda: outputs.append(finished(process, reader, timeout=120)))
+    finally:
+        stop_in_any_case(process)
     output = outputs[0]
     assert process.returncode == 1
     assert "lost the connection to the Docker engine" in output
@@ -238,10 +247,10 @@ def test_docker_engine_restarted_mid_deploy(projects):
     # Containers come back with the engine (restart policy); the candidates never got the live names.
     wait_for(project.stack.responsive, timeout=180, what="the platform services back")
     wait_for(lambda: serves(project, "v1"), timeout=120, what="v1 serving again")
-    assert "found interrupted deploy" in recover(project)
-    assert settled(project) == "v1"   # the migration was reversed with the candidate's scripts
+    assert "found interrupted deploy" in project.recover()
+    assert project.settled() == "v1"   # the migration was reversed with the candidate's scripts
     assert project.deploy("v2").ok
-    assert settled(project) == "v2"
+    assert project.settled() == "v2"
 
 
 def serves(project, version: str) -> bool:

@@ -125,7 +125,7 @@ def prune(settings, project: str, environment: str, rules: Policy, protect=(), d
 
 def remove_orphans(settings, project: str, environment: str, result: Result | None = None) -> Result:
     """Remove what interrupted backups left (payloads without a .meta, their image tags); the caller holds the lock."""
-    result = result or Result()
+    result = Result() if result is None else result
     for directory in catalog.orphans(settings, project, environment):
         result.freed_bytes += _size(directory)
         result.tags_removed += _remove(directory.parent, directory.name, _pending_tags(directory))

@@ -4,6 +4,7 @@ import re
 import shlex
 from dataclasses import dataclass
 
+from ..redact import url_credentials
 from ..runtime import containers
 from .probes import CheckFailed
 
@@ -70,12 +71,16 @@ def run(role, started=None) -> Migration | None:
 def reverse(migration: Migration) -> str:
     """Downgrade to the revision recorded before, with the new image (it still has the scripts)."""
     if not migration.alembic:
-        raise CheckFailed(f"cannot reverse `{migration.command}` automatically (not Alembic)")
+        raise Irreversible(f"cannot reverse `{migration.command}` automatically (not Alembic)")
     target = migration.before or "base"
     code, output = containers.exec_run(migration.container, ["alembic", "downgrade", target])
     if code != 0:
         raise CheckFailed(f"`alembic downgrade {target}` failed (exit {code}): {_tail(output)}")
     return target
+
+
+class Irreversible(CheckFailed):
+    """No automatic way back exists (trying again will not help)."""
 
 
 class MigrationFailed(CheckFailed):
@@ -88,6 +93,7 @@ class MigrationFailed(CheckFailed):
 
 def _tail(output: str) -> str:
     # SQLAlchemy ends its errors with a "(Background on this error at: <url>)" line: no news there.
+    # Some of its errors quote the whole database URL: the password must not reach the manifest.
     lines = [line for line in output.strip().splitlines()
              if line.strip() and not line.startswith("(Background on this error")]
-    return " | ".join(lines[-2:])[:300]
+    return url_credentials(" | ".join(lines[-2:]))[:300]

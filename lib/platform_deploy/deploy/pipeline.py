@@ -23,6 +23,7 @@ from ..backup import create as backup
 from ..backup import prune as backup_prune
 from ..errors import PlatformError
 from ..nginx import files, live
+from ..redact import url_credentials
 from ..runtime import containers, docker
 from ..runtime.containers import ContainerSpec
 from ..state import journal, manifest
@@ -73,6 +74,7 @@ class Deployment:
         self.plan = make_plan(self.project, environment, options.tag, new_deploy_id())
         self.attempt = Attempt()
         self.old_names: list[str] = []
+        self.reversed: list[dict] = []   # migrations the rollback has undone (the journal drops them)
         self.phase = "started"
         self.by = deployed_by()
         self.git_sha = os.environ.get("GIT_SHA") or os.environ.get("GITHUB_SHA")
@@ -144,7 +146,7 @@ class Deployment:
             "network": self.plan.network,
             "roles": [{"role": r.role, "live_name": r.live_name, "new_name": r.new_name} for r in self.plan.roles],
             "old_names": self.old_names,
-            "migrations": self.attempt.migrations,
+            "migrations": self._unreversed(),
             "images": self.attempt.images,
             "backup": self.attempt.backup,
             "started_at": _now(),
@@ -242,6 +244,13 @@ class Deployment:
                 done.append(f"{role.role}: {result.before or 'base'} -> {result.after or '?'}")
         return "; ".join(done) or "none"
 
+    def _unreversed(self) -> list:
+        return [migration for migration in self.attempt.migrations if migration not in self.reversed]
+
+    def _forget_reversed(self, migration):
+        self.reversed.append(migration)
+        self._journal(self.phase)
+
     def _remember_migration(self, slot: int, migration):
         del self.attempt.migrations[slot:]
         self.attempt.migrations.append(asdict(migration))
@@ -286,40 +295,57 @@ class Deployment:
 
     def _fail(self, reason: str, started: float, error) -> dict:
         plan = self.plan
-        changed = self.phase != "started"
         self.attempt.failure = reason
-        if changed:
-            rollback_started = time.monotonic()
-            self.attempt.rollback = self._roll_back()
-        rollback_ok = not any(line.startswith("FAILED") for line in self.attempt.rollback)
-        if changed:
-            self.report.step("rollback", "rollback", "ok" if rollback_ok else "failed",
-                             round(time.monotonic() - rollback_started, 2), "; ".join(self.attempt.rollback))
-        if rollback_ok:
+        moved = self.phase == "switched"   # traffic moved and was confirmed: finish rather than undo
+        settled = True
+        if self.phase != "started":
+            settle_started = time.monotonic()
+            settled = self._settle(moved)
+            self.report.step("rollback", "finish the switch" if moved else "rollback",
+                             "ok" if self._settled_cleanly() else "failed",
+                             round(time.monotonic() - settle_started, 2), "; ".join(self.attempt.rollback))
+        if settled:
             journal.clear(self.settings, plan.project, plan.environment)
-        # else the journal stays: `deploy.recover` (or the next deploy) finishes the rollback
-        status = "aborted" if not changed else ("rolled_back" if rollback_ok else "rollback_failed")
+        # else the journal stays: `deploy.recover` (or the next deploy) finishes what is left
+        status = self._failure_status(moved, settled)
         entry = self._entry(status, started)
-        manifest.record(self.settings, plan.project, plan.environment, entry, current=False)
-        notify.notify(self.settings, "rollback" if changed else "failure", plan.project, plan.environment,
-                      version=plan.tag, deploy_id=plan.deploy_id, failure=reason, status=status)
+        manifest.record(self.settings, plan.project, plan.environment, entry,
+                        current=status == "interrupted_completed")
+        notify.notify(self.settings, "failure" if status == "aborted" else "rollback", plan.project,
+                      plan.environment, version=plan.tag, deploy_id=plan.deploy_id, failure=reason, status=status)
         summary = (f"deploy of {plan.project}/{plan.environment} {plan.tag!r} {status.replace('_', ' ')}: "
                    f"{reason}; serving {self._serving()}")
-        if not rollback_ok:
+        if not settled:
             summary += (f"; once that is fixed run `invoke deploy.recover --project {plan.project} "
                         f"--env {plan.environment}` (the next deploy also does it)")
         self.report.summary(summary)
-        expected = isinstance(error, (PlatformError, Interrupted, KeyboardInterrupt)) or docker.engine_failure(error)
-        if not expected:
+        expected = isinstance(error, (PlatformError, Interrupted, KeyboardInterrupt))
+        if not expected and docker.engine_failure(error) is None:
             raise error  # a bug: keep its traceback
         raise DeployFailed(summary) from None
 
-    def _roll_back(self) -> list[str]:
+    def _settle(self, moved: bool) -> bool:
+        """Finish the switch or roll back; False when that could not be completed now (recover will)."""
+        say = self.attempt.rollback.append
         try:
-            return recover.undo(self.settings, self.plan, self.phase, self.old_names, self.attempt.migrations,
-                                final=False)
+            if moved:
+                recover.finish_switch(self.plan, say)
+                return True
+            return recover.undo(self.plan, self.phase, self.old_names, self._unreversed(), say,
+                                reversed_one=self._forget_reversed)
         except Exception as error:  # noqa: BLE001 - the Docker engine gone, say: recover retries later
-            return [f"FAILED: rollback stopped: {_reason(error)}"]
+            say(f"FAILED: stopped: {_reason(error)}")
+            return False
+
+    def _settled_cleanly(self) -> bool:
+        return not any(line.startswith("FAILED") for line in self.attempt.rollback)
+
+    def _failure_status(self, moved: bool, settled: bool) -> str:
+        if self.phase == "started":
+            return "aborted"
+        if not settled or not self._settled_cleanly():
+            return "rollback_failed"
+        return "interrupted_completed" if moved else "rolled_back"
 
     # -- reporting -------------------------------------------------------------------------------
 
@@ -364,7 +390,7 @@ def _now() -> str:
 
 def _reason(error: BaseException) -> str:
     if isinstance(error, PlatformError):
-        return str(error)
+        return url_credentials(str(error))
     if (lost := docker.engine_failure(error)) is not None:
         return str(lost)
     if isinstance(error, (Interrupted, KeyboardInterrupt)):

@@ -20,6 +20,7 @@ from dotenv.parser import parse_stream
 from ..config.model import Registry
 from ..errors import PlatformError
 from ..nginx import files
+from ..redact import url_credentials
 
 DISK, SYNC, NGINX, ENV = "disk space", "platform repo sync", "nginx config", "environment variables"
 GB = 10**9  # decimal, like Settings.min_free_gb and df -H
@@ -31,7 +32,6 @@ REGENERATE = "python3 lib/generate-nginx-configs.py"
 PRUNE_HINT = "free up space or prune backups: invoke backup.prune"
 # Keep the user's ssh setup (deploy keys); drop GIT_DIR, GIT_INDEX_FILE & co. that a hook may have set.
 KEPT_GIT_VARS = ("GIT_SSH", "GIT_SSH_COMMAND", "GIT_SSH_VARIANT")
-URL_CREDENTIALS = re.compile(r"(?<=://)[^/\s@]+@")
 
 
 @dataclass(frozen=True)
@@ -117,7 +117,7 @@ class _GitResult:
         lines = [line.strip() for line in (self.err or self.out).splitlines() if line.strip()]
         first = lines[0] if lines else f"exit status {self.code}"
         first = re.sub(r"^(fatal|error): ", "", first)
-        return URL_CREDENTIALS.sub("***@", first)[:200]
+        return url_credentials(first)[:200]
 
 
 def check_repo_sync(root: Path) -> Check:

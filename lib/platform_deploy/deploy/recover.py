@@ -8,6 +8,7 @@ moved) or undoes it. `invoke deploy.recover` runs only the latter.
 import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from typing import NamedTuple
 
 from ..backup import layout, prune, volumes
 from ..errors import PlatformError
@@ -34,44 +35,55 @@ class JournalPlan:
 
 
 EXPOSED_PHASES = ("switching", "switched")
+RESTORE_ADVICE = "restore it from the backup's dump (invoke backup.restore --with-database)"
 
 
-def undo(settings, plan, phase: str, old_names, migrations, final: bool = True) -> list[str]:
-    """Put the live version back in charge; return what was done (lines starting FAILED need a human).
+class Reversal(NamedTuple):
+    done: bool
+    retryable: bool      # failed now, may work later (PostgreSQL down, say) with the same container
+    text: str
 
-    A migration that cannot be reversed now (PostgreSQL down, say) is final for
-    ``recover``; a failing deploy (``final=False``) instead keeps the candidates,
-    stopped, so a later ``recover`` can still run the downgrade with their scripts.
+
+def undo(plan, phase: str, old_names, migrations, say, reversed_one=lambda migration: None,
+         give_up: bool = False) -> bool:
+    """Put the live version back in charge, ``say``-ing each action (lines starting FAILED need a human).
+
+    Returns False when a migration could not be reversed yet but may be later: the
+    candidates are then kept, stopped, because their scripts do the downgrade. With
+    ``give_up`` they are removed anyway. ``reversed_one(migration)`` follows each
+    successful reversal, so the caller's journal can forget it.
     """
-    actions = []
     if phase in EXPOSED_PHASES:
         switch.hand_back(plan, old_names)
-        actions.append(f"traffic back on {', '.join(old_names) or 'nothing (first deploy)'}")
-    reversed_ok = True
+        say(f"traffic back on {', '.join(old_names) or 'nothing (first deploy)'}")
+    retry_later = False
     for migration in reversed(migrations):
-        done, action = _reverse(plan, phase, migration)
-        reversed_ok = reversed_ok and done
-        if not done:
-            action += ("; restore it from the backup's dump (invoke backup.restore --with-database)" if final
-                       else "; deploy.recover tries again")
-        actions.append(action)
+        reversal = _reverse(plan, phase, migration)
+        if reversal.done:
+            reversed_one(migration)
+            say(reversal.text)
+        elif reversal.retryable and not give_up:
+            retry_later = True
+            say(reversal.text)
+        else:
+            say(f"{reversal.text}; {RESTORE_ADVICE}")
     names = ", ".join(role.new_name for role in plan.roles)
-    if not reversed_ok and not final:
+    if retry_later:
         for role in plan.roles:
             containers.stop(role.new_name)
-        actions.append(f"FAILED: kept {names} (stopped) to reverse the migration with their scripts")
-        return actions
+        say(f"FAILED: kept {names} (stopped) for deploy.recover: their scripts reverse the migration")
+        return False
     for role in plan.roles:
         containers.remove(role.new_name)
-    actions.append(f"removed {names}")
-    return actions
+    say(f"removed {names}")
+    return True
 
 
-def _reverse(plan, phase, migration: dict) -> tuple[bool, str]:
+def _reverse(plan, phase, migration: dict) -> Reversal:
     name = migration["container"]
     state = containers.inspect(name)
     if state is None:
-        return False, f"FAILED: cannot reverse `{migration['command']}`: {name} is gone"
+        return Reversal(False, False, f"FAILED: cannot reverse `{migration['command']}`: {name} is gone")
     if state.status != "running":
         if phase in EXPOSED_PHASES:  # it still carries the live alias: drop it before starting it again
             containers.disconnect(plan.network, name)
@@ -82,9 +94,11 @@ def _reverse(plan, phase, migration: dict) -> tuple[bool, str]:
         _wait_running(name)
     try:
         target = migrate.reverse(migrate.Migration(**migration))
+    except migrate.Irreversible as error:
+        return Reversal(False, False, f"FAILED: database NOT restored: {error}")
     except PlatformError as error:
-        return False, f"FAILED: database NOT restored: {error}"
-    return True, f"database downgraded to {target}"
+        return Reversal(False, True, f"FAILED: database NOT restored: {error}")
+    return Reversal(True, False, f"database downgraded to {target}")
 
 
 def _wait_running(name, timeout=30):
@@ -110,18 +124,21 @@ def remove_leftovers(settings, project: str, environment: str) -> list[str]:
     return found
 
 
-def _finish_switch(plan, old_names) -> list[str]:
-    """Traffic had moved to the candidates: complete the renames the killed deploy did not get to."""
+def finish_switch(plan, say) -> None:
+    """Traffic had moved to the candidates: complete the renames an interrupted deploy did not get to."""
     for role in plan.roles:
         if containers.inspect(role.new_name) is None:
             continue  # already renamed
         containers.remove(role.live_name)
         containers.rename(role.new_name, role.live_name)
-    return [f"finished the switch: {', '.join(role.live_name for role in plan.roles)} serve the new version"]
+    say(f"finished the switch: {', '.join(role.live_name for role in plan.roles)} serve the new version")
 
 
-def recover(settings, project: str, environment: str, report) -> bool:
-    """Clean up after a killed deploy of project/environment; False when there was none."""
+def recover(settings, project: str, environment: str, report, give_up: bool = False) -> bool:
+    """Clean up after a killed deploy of project/environment; False when there was none.
+
+    Raises (keeping the journal) while a migration cannot be reversed yet, unless ``give_up``.
+    """
     for line in remove_leftovers(settings, project, environment):
         report.line(line)
     entry = journal.read(settings, project, environment)
@@ -133,14 +150,27 @@ def recover(settings, project: str, environment: str, report) -> bool:
     plan = JournalPlan(entry["network"], tuple(JournalRole(**role) for role in entry["roles"]))
     phase = entry["phase"]
     report.line(f"found interrupted deploy {entry['deploy_id']} (stopped during {phase}); cleaning up")
+    actions = []
+
+    def say(action):
+        actions.append(action)
+        report.line(f"  {action}")
+
+    def forget(migration):
+        entry["migrations"].remove(migration)
+        journal.write(settings, project, environment, entry)
+
     if phase == "switched":
-        actions = _finish_switch(plan, entry["old_names"])
+        finish_switch(plan, say)
         status = "interrupted_completed"
     else:
-        actions = undo(settings, plan, phase, entry["old_names"], entry["migrations"])
-        status = "interrupted_rolled_back"
-    for action in actions:
-        report.line(f"  {action}")
+        if not undo(plan, phase, entry["old_names"], list(entry["migrations"]), say, forget, give_up):
+            raise PlatformError(
+                f"{project}/{environment}: interrupted deploy {entry['deploy_id']} is not undone yet "
+                f"({'; '.join(a for a in actions if a.startswith('FAILED'))}); run `invoke deploy.recover "
+                f"--project {project} --env {environment}` again once that works, or add --abandon to remove "
+                f"its containers and restore the database from the backup instead")
+        status = "rollback_failed" if any(a.startswith("FAILED") for a in actions) else "interrupted_rolled_back"
     manifest.record(settings, project, environment, {
         "deploy_id": entry["deploy_id"],
         "version": entry["tag"],

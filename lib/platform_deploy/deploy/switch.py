@@ -16,6 +16,7 @@ only once traffic is confirmed.
 import time
 from concurrent.futures import ThreadPoolExecutor
 
+from ..errors import PlatformError
 from ..runtime import containers, docker
 
 # nginx `resolver ... valid=1s` counts in whole seconds of its clock: an answer cached during
@@ -68,6 +69,10 @@ def hand_back(plan, old_names, timeout=60) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline and not all(_serving(name) for name in old_names):
         time.sleep(0.25)
+    missing = [name for name in old_names if not _serving(name)]
+    if missing:  # stopping the candidates now would leave nothing serving
+        raise PlatformError(f"cannot hand traffic back: {', '.join(missing)} not serving after {timeout}s; "
+                            "the new containers keep serving")
     time.sleep(DNS_SETTLE_SECONDS)
     stop_all([role.new_name for role in plan.roles])
     time.sleep(DNS_SETTLE_SECONDS)

@@ -108,32 +108,37 @@ def run(spec: ContainerSpec) -> ContainerState:
 def start(name: str) -> None:
     container = _get(name)
     if container is not None:
-        container.start()
+        _change(f"start {name}", container.start)
 
 
 def stop(name: str, timeout: int = 10) -> None:
     container = _get(name)
     if container is not None and container.status in ("running", "restarting", "paused"):
-        try:
-            container.stop(timeout=timeout)
-        except _errors().NotFound:
-            pass
+        _change(f"stop {name}", lambda: container.stop(timeout=timeout))
 
 
 def remove(name: str) -> None:
     container = _get(name)
     if container is not None:
-        try:
-            container.remove(force=True)
-        except _errors().NotFound:
-            pass
+        _change(f"remove {name}", lambda: container.remove(force=True))
 
 
 def rename(name: str, new_name: str) -> None:
     container = _get(name)
     if container is None:
         raise PlatformError(f"container {name!r} does not exist")
-    container.rename(new_name)
+    _change(f"rename {name} to {new_name}", lambda: container.rename(new_name), missing_ok=False)
+
+
+def _change(what: str, call, missing_ok: bool = True) -> None:
+    """Run one container change; a refusal is a PlatformError (the container gone already is not, if ``missing_ok``)."""
+    try:
+        call()
+    except _errors().NotFound:
+        if not missing_ok:
+            raise PlatformError(f"cannot {what}: the container is gone") from None
+    except _errors().APIError as error:
+        raise PlatformError(f"cannot {what}: {_short(error)}") from None
 
 
 def file_exists(name: str, path: str) -> bool:

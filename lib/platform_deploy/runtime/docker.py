@@ -6,6 +6,7 @@ to do.
 """
 
 import ipaddress
+import sys
 from functools import lru_cache
 
 from ..errors import PlatformError
@@ -33,18 +34,16 @@ def _short(error) -> str:
 def engine_failure(error: BaseException) -> PlatformError | None:
     """The PlatformError to show when ``error`` means the Docker engine went away mid-command, else None.
 
-    The SDK does not wrap transport errors: a daemon stopped or restarting
-    surfaces as requests' ConnectionError (or a bare DockerException).
+    The SDK does not wrap transport errors: a daemon stopped or restarting surfaces
+    as one of requests' connection, timeout or broken-stream errors.
     """
-    import sys
-
-    if "docker" not in sys.modules:  # nothing talked to Docker, so this cannot be its error
+    if "requests" not in sys.modules:  # nothing talked to Docker, so this cannot be its error
         return None
-    import docker
     import requests
 
-    if isinstance(error, requests.exceptions.ConnectionError) or (
-            isinstance(error, docker.errors.DockerException) and not isinstance(error, docker.errors.APIError)):
+    transport = (requests.exceptions.ConnectionError, requests.exceptions.Timeout,
+                 requests.exceptions.ChunkedEncodingError)
+    if isinstance(error, transport):
         return PlatformError(f"lost the connection to the Docker engine ({_short(error)}); "
                              "check that it runs (bin/start-docker starts it)")
     return None

@@ -32,9 +32,11 @@ def deploy(ctx, project, env="staging", tag="latest", force=False, skip_backup=F
     pipeline.Deployment(settings, registry, project, env, options, ConsoleReport()).run()
 
 
-@task(help={"project": "project name", "env": "environment (staging or production)"})
+@task(help={"project": "project name", "env": "environment (staging or production)",
+            "abandon": "a migration cannot be reversed: remove the deploy's containers anyway "
+                       "(then restore the database from the backup)"})
 @user_errors
-def recover(ctx, project, env):
+def recover(ctx, project, env, abandon=False):
     """Clean up after a killed deploy: finish its switch or undo it (deploy does this itself first)."""
     from ..deploy import recover as recovery
     from ..report import ConsoleReport
@@ -43,7 +45,7 @@ def recover(ctx, project, env):
     settings = settings_from(ctx)
     registry_from(settings).project(project).check_environment(env)
     with DeployLock(settings, project, env):
-        if not recovery.recover(settings, project, env, ConsoleReport()):
+        if not recovery.recover(settings, project, env, ConsoleReport(), give_up=abandon):
             print(f"{project}/{env}: no interrupted deploy to clean up")
 
 
