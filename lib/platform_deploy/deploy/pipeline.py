@@ -311,8 +311,9 @@ class Deployment:
         entry = self._entry(status, started)
         manifest.record(self.settings, plan.project, plan.environment, entry,
                         current=status == "interrupted_completed")
-        notify.notify(self.settings, "failure" if status == "aborted" else "rollback", plan.project,
-                      plan.environment, version=plan.tag, deploy_id=plan.deploy_id, failure=reason, status=status)
+        event = {"aborted": "failure", "interrupted_completed": "success"}.get(status, "rollback")
+        notify.notify(self.settings, event, plan.project, plan.environment, version=plan.tag,
+                      deploy_id=plan.deploy_id, failure=reason, status=status)
         summary = (f"deploy of {plan.project}/{plan.environment} {plan.tag!r} {status.replace('_', ' ')}: "
                    f"{reason}; serving {self._serving()}")
         if not settled:
