@@ -70,13 +70,16 @@ def wait_tenants_running(tenants: dict, timeout: float = 300) -> None:
         time.sleep(1)
 
 
-def remove_tenants(tenants: dict):
+def remove_tenants(settings, tenants: dict):
     for name in tenants:
         ids = subprocess.run(["docker", "ps", "-aq", "--filter", f"label=platform.project={name}"],
                              capture_output=True, text=True).stdout.split()
         if ids:
             subprocess.run(["docker", "rm", "-f", *ids], capture_output=True)
-        subprocess.run(["docker", "network", "rm", f"{name}-production"], capture_output=True)
+        network = f"{name}-production"
+        for service in (settings.nginx_container, settings.postgres_container):  # attached by platform.up
+            subprocess.run(["docker", "network", "disconnect", "-f", network, service], capture_output=True)
+        subprocess.run(["docker", "network", "rm", network], capture_output=True)
 
 
 def timed(action) -> float:
@@ -112,7 +115,7 @@ def main():
             live.generate_and_reload(settings, registry)
             crowded = median_deploy_seconds(stack, registry, args.deploys)
         finally:
-            remove_tenants(tenants)
+            remove_tenants(settings, tenants)
             settings.projects_file.write_text(original)
 
         many = parse_registry(synthetic_registry(args.nginx_projects).encode())

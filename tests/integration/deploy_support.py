@@ -266,6 +266,14 @@ class DemoProject:
         assert api_status == 200, f"GET /api/version through nginx for {self.domain(env)}: {api_status} {body}"
         return headers.get("X-App-Version"), json.loads(body)["version"]
 
+    def serves(self, version: str, env: str = "production") -> bool:
+        """Whether users get ``version`` from both containers now (for wait_for; never fails the test)."""
+        try:
+            return self.serving(env) == (version, version)
+        except (AssertionError, OSError, ValueError):
+            time.sleep(0.5)
+            return False
+
     def live_name(self, role: str, env: str = "production") -> str:
         return f"{self.name}-{role}-{env}"
 

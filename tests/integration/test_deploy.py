@@ -12,7 +12,9 @@ import threading
 import pytest
 from deploy_support import REGISTRY, demo_images, no_candidates, projects, run, wait_for  # noqa: F401  (fixtures)
 
+from platform_deploy.deploy import switch
 from platform_deploy.errors import PlatformError
+from platform_deploy.runtime import containers
 
 pytestmark = pytest.mark.integration
 
@@ -225,6 +227,32 @@ def test_two_deploys_of_the_same_environment_at_once_one_is_refused(projects):
     assert len(project.manifest()["deployment_history"]) == 1
 
 
+# -- the switch: a stopped container's address -----------------------------------------------------
+
+def test_a_retired_containers_address_refuses_connections_at_once(projects):
+    """nginx may use a stopped container's address for 2 s more: a placeholder must refuse, not hang."""
+    project = projects()
+    assert project.deploy("v1").ok
+    backend, nginx = project.live_name("backend"), project.settings.nginx_container
+    [network] = project.containers()[backend]["networks"]
+    address = containers.address_on(backend, network)
+    port = project.entry()["containers"]["backend"]["port"]
+    placeholders = switch.Placeholders(containers.inspect(nginx).image_id,
+                                       {"platform.project": project.name, "platform.role": switch.PLACEHOLDER_ROLE})
+    held = switch.retire(network, [backend], placeholders)
+    try:
+        assert len(held) == 1
+        tried = run(["docker", "exec", nginx, "curl", "-s", "-o", "/dev/null", "-m", "3", "-w", "%{time_total}",
+                     f"http://{address}:{port}/health"])
+        assert tried.returncode == 7, tried   # refused, not timed out (28)
+        assert float(tried.stdout) < 0.5
+    finally:
+        switch.release(held)
+        containers.start(backend)
+    assert sorted(project.containers()) == [backend, project.live_name("frontend")]
+    wait_for(lambda: project.serves("v1"), timeout=60, what="v1 serving again")
+
+
 # -- staging and production are isolated ------------------------------------------------------------
 
 PROBE = """
@@ -257,9 +285,9 @@ def test_staging_and_production_cannot_reach_each_other_but_both_reach_postgres(
         assert project.serving(env) == ("v1", "v1")
     found = project.containers()
     by_env = {env: {n: c for n, c in found.items() if c["env"] == env} for env in ("production", "staging")}
-    for env, containers in by_env.items():
-        assert sorted(containers) == [project.live_name("backend", env), project.live_name("frontend", env)]
-        assert all(c["networks"] == [f"{project.name}-{env}"] for c in containers.values()), containers
+    for env, of_env in by_env.items():
+        assert sorted(of_env) == [project.live_name("backend", env), project.live_name("frontend", env)]
+        assert all(c["networks"] == [f"{project.name}-{env}"] for c in of_env.values()), of_env
     postgres = f"{project.settings.postgres_container}:5432"
     for env, other in (("production", "staging"), ("staging", "production")):
         targets = []

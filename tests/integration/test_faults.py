@@ -246,16 +246,8 @@ def test_docker_engine_restarted_mid_deploy(projects):
 
     # Containers come back with the engine (restart policy); the candidates never got the live names.
     wait_for(project.stack.responsive, timeout=180, what="the platform services back")
-    wait_for(lambda: serves(project, "v1"), timeout=120, what="v1 serving again")
+    wait_for(lambda: project.serves("v1"), timeout=120, what="v1 serving again")
     assert "found interrupted deploy" in project.recover()
     assert project.settled() == "v1"   # the migration was reversed with the candidate's scripts
     assert project.deploy("v2").ok
     assert project.settled() == "v2"
-
-
-def serves(project, version: str) -> bool:
-    try:
-        return project.serving() == (version, version)
-    except (AssertionError, OSError):
-        time.sleep(0.5)
-        return False

@@ -267,17 +267,23 @@ class Deployment:
         self.old_names = switch.live_containers(plan)
         self._journal("switching")
         switch.expose(plan)
-        switch.hand_over(self.old_names)
+        switch.hand_over(plan.network, self.old_names, self._placeholders())
         domain, tls = self._check_target()
         response = probes.through_nginx(self.settings, domain, tls)
         if response.status == 0 or response.status >= 500:
-            switch.hand_back(plan, self.old_names)
+            switch.hand_back(plan, self.old_names, self._placeholders())
             self.old_names = []
             raise PlatformError(f"request through {self.settings.nginx_container} for {domain} got "
                                 f"{response.status or 'no response'} after the switch; switched back")
         self._journal("switched")
         switch.finish(plan, self.old_names)
         return f"{domain} -> {response.status}; replaced {', '.join(self.old_names) or 'nothing (first deploy)'}"
+
+    def _placeholders(self) -> switch.Placeholders | None:
+        nginx = containers.inspect(self.settings.nginx_container)   # its image has `sleep`, and is local
+        if nginx is None:
+            return None
+        return switch.Placeholders(nginx.image_id, self.plan.labels(switch.PLACEHOLDER_ROLE))
 
     def _check_target(self) -> tuple[str, bool]:
         domain = next((d for d in self.plan.domains if not d.startswith("*.")),
@@ -333,7 +339,7 @@ class Deployment:
                 recover.finish_switch(self.plan, say)
                 return True
             return recover.undo(self.plan, self.phase, self.old_names, self._unreversed(), say,
-                                reversed_one=self._forget_reversed)
+                                reversed_one=self._forget_reversed, placeholders=self._placeholders())
         except Exception as error:  # noqa: BLE001 - the Docker engine gone, say: recover retries later
             say(f"FAILED: stopped: {_reason(error)}")
             return False

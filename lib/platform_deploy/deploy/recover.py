@@ -17,6 +17,7 @@ from ..runtime import containers, docker
 from ..state import journal, manifest
 from ..state.paths import state_dir
 from . import migrate, switch
+from .plan import network_labels
 
 
 @dataclass(frozen=True)
@@ -45,16 +46,17 @@ class Reversal(NamedTuple):
 
 
 def undo(plan, phase: str, old_names, migrations, say, reversed_one=lambda migration: None,
-         give_up: bool = False) -> bool:
+         give_up: bool = False, placeholders=None) -> bool:
     """Put the live version back in charge, ``say``-ing each action (lines starting FAILED need a human).
 
     Returns False when a migration could not be reversed yet but may be later: the
     candidates are then kept, stopped, because their scripts do the downgrade. With
     ``give_up`` they are removed anyway. ``reversed_one(migration)`` follows each
-    successful reversal, so the caller's journal can forget it.
+    successful reversal, so the caller's journal can forget it. ``placeholders``: see
+    switch.retire.
     """
     if phase in EXPOSED_PHASES:
-        switch.hand_back(plan, old_names)
+        switch.hand_back(plan, old_names, placeholders)
         say(f"traffic back on {', '.join(old_names) or 'nothing (first deploy)'}")
     retry_later = False
     for migration in reversed(migrations):
@@ -115,6 +117,10 @@ def remove_leftovers(settings, project: str, environment: str) -> list[str]:
     found = []
     for directory in (state_dir(settings, project, environment), layout.backup_dir(settings, project, environment)):
         found += [f"removed half-written {directory / name}" for name in remove_partials(directory)]
+    placeholder_labels = {**network_labels(project, environment), "platform.role": switch.PLACEHOLDER_ROLE}
+    for placeholder in containers.find(placeholder_labels):
+        containers.remove(placeholder.id)
+        found.append(f"removed placeholder {placeholder.name} of an interrupted switch")
     helpers = volumes.remove_leftover_helpers(project, environment)
     if helpers:
         found.append(f"removed {helpers} backup helper container(s) of an interrupted backup")

@@ -6,7 +6,8 @@ and retries a refused connection on the next address. So:
      the name now resolves to old and new;
   2. wait until every nginx worker's DNS cache holds both;
   3. stop the old container gracefully: in-flight requests finish, new
-     connections to it are refused and retried on the candidate;
+     connections to it are refused and retried on the candidate (a
+     placeholder holds its address while nginx may still use it);
   4. check a request through nginx; if it fails, start the old one again and
      stop the candidate (the same dance backwards).
 The old containers are removed and the candidate renamed to the live name
@@ -15,6 +16,7 @@ only once traffic is confirmed.
 
 import time
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 
 from ..errors import PlatformError
 from ..runtime import containers, docker
@@ -25,6 +27,8 @@ from ..runtime import containers, docker
 # stopped: 502/504 for that project (measured: 11 failed of 22,000 requests in 12 deploys).
 DNS_SETTLE_SECONDS = 2.5
 DRAIN_SECONDS = 10
+PLACEHOLDER_ROLE = "placeholder"
+PLACEHOLDER_SECONDS = 60   # removed after the DNS wait; this only bounds a placeholder whose deploy died
 
 
 def expose(plan) -> None:
@@ -44,25 +48,58 @@ def live_containers(plan) -> list[str]:
     return names
 
 
-def stop_all(names, timeout=DRAIN_SECONDS) -> None:
-    if names:
-        with ThreadPoolExecutor(max_workers=len(names)) as pool:
-            list(pool.map(lambda name: containers.stop(name, timeout=timeout), names))
+@dataclass(frozen=True)
+class Placeholders:
+    """How to hold a stopped container's address: a local image with `sleep`, and labels to find them."""
+
+    image: str
+    labels: dict
 
 
-def hand_over(old_names) -> None:
+def retire(network: str, names, placeholders: Placeholders | None = None, timeout=DRAIN_SECONDS) -> list[str]:
+    """Stop ``names`` gracefully, in parallel; with ``placeholders``, hold each one's address.
+
+    nginx may still send new connections to a stopped container's address for up
+    to 2 s (its DNS cache). To a vanished address a connection waits for
+    proxy_connect_timeout before nginx retries the next one; to an address a
+    placeholder holds it is refused at once. Returns the placeholders' ids.
+    """
+    def retire_one(name):
+        address = containers.address_on(name, network) if placeholders else None
+        containers.stop(name, timeout=timeout)
+        if address is None:
+            return None
+        try:
+            return containers.hold_address(network, address, placeholders.image, placeholders.labels,
+                                           PLACEHOLDER_SECONDS)
+        except PlatformError:
+            return None   # only slower: nginx waits for its connect timeout, then retries
+
+    if not names:
+        return []
+    with ThreadPoolExecutor(max_workers=len(names)) as pool:
+        return [held for held in pool.map(retire_one, names) if held]
+
+
+def release(held) -> None:
+    for placeholder in held:
+        containers.remove(placeholder)
+
+
+def hand_over(network: str, old_names, placeholders: Placeholders | None = None) -> None:
     """Old to new: wait for DNS, let the old ones drain and stop, wait for DNS again.
 
-    The second wait matters: Docker hands a stopped container's IP to the next
-    container that starts, and nginx may hold the old answer for up to 1 s; no
-    candidate may start on that network until the answer has expired.
+    The second wait matters: nginx may hold the old answer for up to 2 s. The
+    placeholders keep the old addresses until it has expired, so connections to
+    them are refused (and retried) at once and no new container can take them.
     """
     time.sleep(DNS_SETTLE_SECONDS)
-    stop_all(old_names)
+    held = retire(network, old_names, placeholders)
     time.sleep(DNS_SETTLE_SECONDS)
+    release(held)
 
 
-def hand_back(plan, old_names, timeout=60) -> None:
+def hand_back(plan, old_names, placeholders: Placeholders | None = None, timeout=60) -> None:
     """New to old again, after a failed check through nginx."""
     for name in old_names:
         containers.start(name)
@@ -73,9 +110,7 @@ def hand_back(plan, old_names, timeout=60) -> None:
     if missing:  # stopping the candidates now would leave nothing serving
         raise PlatformError(f"cannot hand traffic back: {', '.join(missing)} not serving after {timeout}s; "
                             "the new containers keep serving")
-    time.sleep(DNS_SETTLE_SECONDS)
-    stop_all([role.new_name for role in plan.roles])
-    time.sleep(DNS_SETTLE_SECONDS)
+    hand_over(plan.network, [role.new_name for role in plan.roles], placeholders)
 
 
 def _serving(name) -> bool:

@@ -141,6 +141,35 @@ def _change(what: str, call, missing_ok: bool = True) -> None:
         raise PlatformError(f"cannot {what}: {_short(error)}") from None
 
 
+def address_on(name: str, network: str) -> str | None:
+    """The container's IPv4 address on ``network``; None when it is not attached (or not running)."""
+    container = _get(name)
+    if container is None:
+        return None
+    endpoint = (container.attrs.get("NetworkSettings", {}).get("Networks") or {}).get(network) or {}
+    return endpoint.get("IPAddress") or None
+
+
+def hold_address(network: str, address: str, image: str, labels: dict, seconds: int) -> str:
+    """Start a container that takes ``address`` on ``network`` and listens on nothing; return its id.
+
+    Connections to the address are then refused at once instead of waiting for a
+    timeout. It runs ``sleep`` from ``image`` (already local) and removes itself
+    after ``seconds``.
+    """
+    api = client().api
+    try:
+        created = api.create_container(
+            image, command=[str(seconds)], entrypoint=["sleep"], labels=labels,
+            host_config=api.create_host_config(network_mode=network, auto_remove=True),
+            networking_config=api.create_networking_config(
+                {network: api.create_endpoint_config(ipv4_address=address)}))
+        api.start(created["Id"])
+    except _errors().APIError as error:
+        raise PlatformError(f"cannot hold {address} on {network}: {_short(error)}") from None
+    return created["Id"]
+
+
 def file_exists(name: str, path: str) -> bool:
     """Whether ``path`` exists in the container's filesystem (no shell needed in the image)."""
     try:
