@@ -104,6 +104,7 @@ def test_deploy_killed_mid_way_leaves_the_site_up_and_is_cleaned_up(projects, po
         statuses = [entry["status"] for entry in project.manifest()["deployment_history"]]
         assert statuses[:2] == ["success", "interrupted_rolled_back"], statuses
     assert project.settled() == "v3"
+    assert not leftovers(project), leftovers(project)
 
 
 # -- killed at every step boundary, and before the journal exists -----------------------------------
