@@ -9,6 +9,7 @@ empty the volume.
 
 from pathlib import Path
 
+from ..deploy.plan import role_labels
 from ..errors import PlatformError
 from ..runtime import containers
 from . import payload
@@ -25,7 +26,7 @@ def helper_image(settings) -> str:
 
 
 def helper_labels(project: str, environment: str) -> dict:
-    return {"platform.project": project, "platform.environment": environment, "platform.role": HELPER_ROLE}
+    return role_labels(project, environment, HELPER_ROLE)
 
 
 def remove_leftover_helpers(project: str, environment: str) -> int:

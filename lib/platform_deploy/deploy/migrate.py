@@ -12,6 +12,7 @@ AUTO_COMMAND = "alembic upgrade head"
 # `alembic current --verbose` prints this header on stdout even at base. Docker 20.10 sometimes
 # loses a busy exec's stdout while its stderr (alembic's INFO lines) arrives: without the
 # header, "no revision" is not believable, and a rollback to "base" would drop every table.
+# An empty answer lacks the header too, so this loop also covers exec_run's output_expected.
 _HEADER = re.compile(r"^Current revision\(s\) for ", re.MULTILINE)
 _REV_LINE = re.compile(r"^Rev: ([0-9A-Za-z_]+)", re.MULTILINE)
 READ_ATTEMPTS = 3
@@ -33,7 +34,7 @@ def _has_alembic(name: str) -> bool:
 def current_revision(name: str) -> str | None:
     """The database's Alembic revision as the container sees it; None at base (no revision yet)."""
     for _ in range(READ_ATTEMPTS):
-        code, output = containers.exec_run(name, ["alembic", "current", "--verbose"], output_expected=True)
+        code, output = containers.exec_run(name, ["alembic", "current", "--verbose"])
         if code != 0:
             raise CheckFailed(f"{name}: `alembic current` failed: {_tail(output)}")
         if _HEADER.search(output):

@@ -40,12 +40,7 @@ class DeployPlan:
     roles: tuple[RolePlan, ...]
 
     def labels(self, role: str) -> dict:
-        return {
-            f"{LABEL_PREFIX}project": self.project,
-            f"{LABEL_PREFIX}environment": self.environment,
-            f"{LABEL_PREFIX}role": role,
-            f"{LABEL_PREFIX}deploy-id": self.deploy_id,
-        }
+        return {**role_labels(self.project, self.environment, role), f"{LABEL_PREFIX}deploy-id": self.deploy_id}
 
 
 def network_name(project: str, environment: str) -> str:
@@ -55,6 +50,11 @@ def network_name(project: str, environment: str) -> str:
 
 def network_labels(project: str, environment: str) -> dict:
     return {f"{LABEL_PREFIX}project": project, f"{LABEL_PREFIX}environment": environment}
+
+
+def role_labels(project: str, environment: str, role: str) -> dict:
+    """The labels that find a project/environment's containers of one role (candidates, helpers, placeholders)."""
+    return {**network_labels(project, environment), f"{LABEL_PREFIX}role": role}
 
 
 def new_deploy_id(now: datetime | None = None) -> str:

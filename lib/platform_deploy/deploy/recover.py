@@ -17,7 +17,7 @@ from ..runtime import containers, docker
 from ..state import journal, manifest
 from ..state.paths import state_dir
 from . import migrate, switch
-from .plan import network_labels
+from .plan import role_labels
 
 
 @dataclass(frozen=True)
@@ -117,8 +117,7 @@ def remove_leftovers(settings, project: str, environment: str) -> list[str]:
     found = []
     for directory in (state_dir(settings, project, environment), layout.backup_dir(settings, project, environment)):
         found += [f"removed half-written {directory / name}" for name in remove_partials(directory)]
-    placeholder_labels = {**network_labels(project, environment), "platform.role": switch.PLACEHOLDER_ROLE}
-    for placeholder in containers.find(placeholder_labels):
+    for placeholder in containers.find(role_labels(project, environment, switch.PLACEHOLDER_ROLE)):
         containers.remove(placeholder.id)
         found.append(f"removed placeholder {placeholder.name} of an interrupted switch")
     helpers = volumes.remove_leftover_helpers(project, environment)
