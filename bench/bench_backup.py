@@ -3,11 +3,11 @@
 
 For each size (default 256 MiB and 1 GiB) a fresh volume is filled with random data
 (`head -c` from /dev/urandom in a throw-away container of platform-base:bookworm), then:
-  backup   the tool's code path (runtime.containers.archive_volume through Docker's archive API
+  backup   the tool's code path (engine.docker.DockerEngine.archive_volume through Docker's archive API
            into backup.payload.PayloadWriter: SHA-256 while writing, fsync at the end), in a
            child process whose peak RSS is reported;
   restore  the tool's code path (backup.payload checks: checksum and archive headers, then
-           runtime.containers.replace_volume_contents: empty the volume, stream the archive in);
+           DockerEngine.replace_volume_contents: empty the volume, stream the archive in);
   api      the ceiling the Docker archive API sets: the same archive read and thrown away;
   tar      the same data with plain GNU tar on the host: `tar -cf` from the volume's directory
            (and `tar -cf` + `sync FILE`, since the tool's backup is fsynced), `tar -xf` into an
@@ -34,11 +34,12 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "lib"))
 
 from platform_deploy.backup import payload  # noqa: E402
-from platform_deploy.runtime import containers  # noqa: E402
+from platform_deploy.engine.docker import DockerEngine  # noqa: E402
 
 IMAGE = "platform-base:bookworm"
 LABELS = {"platform-deploy.bench": "backup"}
 MIB = 1024 * 1024
+ENGINE = DockerEngine()
 
 
 def child(mode: str, volume: str, path: str) -> None:
@@ -51,12 +52,12 @@ def child(mode: str, volume: str, path: str) -> None:
             nonlocal size
             size += len(chunk)
 
-        containers.archive_volume(volume, IMAGE, LABELS, discard)
+        ENGINE.archive_volume(volume, IMAGE, LABELS, discard)
     elif mode == "backup":
         Path(path).mkdir(mode=0o700)
         writer = payload.PayloadWriter(Path(path))
         with writer.open("volume.tar") as write:
-            containers.archive_volume(volume, IMAGE, LABELS, write)
+            ENGINE.archive_volume(volume, IMAGE, LABELS, write)
         writer.sync_dirs()
         size, checksum = writer.files["volume.tar"]["bytes"], writer.files["volume.tar"]["sha256"]
     else:
@@ -65,7 +66,7 @@ def child(mode: str, volume: str, path: str) -> None:
         problem = payload.check_file(archive, expected) or payload.check_volume_archive(archive)
         if problem:
             raise SystemExit(f"archive check failed: {problem}")
-        containers.replace_volume_contents(volume, IMAGE, LABELS, payload.read_chunks(archive))
+        ENGINE.replace_volume_contents(volume, IMAGE, LABELS, payload.read_chunks(archive))
         size, checksum = archive.stat().st_size, expected["sha256"]
     seconds = time.monotonic() - started
     peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss

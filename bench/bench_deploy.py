@@ -19,7 +19,6 @@ import time
 
 from benchstack import BenchStack, Quiet, bench_stack
 from platform_deploy.deploy import pipeline, switch
-from platform_deploy.runtime import docker
 
 WAITING_STEPS = ("migrations", "health", "smoke tests")
 COMPOSE_TEMPLATE = """\
@@ -49,7 +48,7 @@ def timed_compose_recreate(stack: BenchStack, tag: str, prefix: str) -> float:
     started = time.monotonic()
     subprocess.run(command, check=True, capture_output=True)
     for name in (f"{prefix}-backend", f"{prefix}-frontend"):
-        while (docker.container_state(name) or {}).get("health") != "healthy":
+        while getattr(stack.engine.inspect(name), "health", None) != "healthy":
             if time.monotonic() - started > 120:
                 raise RuntimeError(f"{name} not healthy")
             time.sleep(0.1)
@@ -64,7 +63,7 @@ def main():
         runs = []
         for index in range(args.deploys + 1):
             tag = ("v1", "v2", "v3")[min(index, 1 + index % 2)]
-            entry = pipeline.Deployment(stack.settings, stack.registry, stack.project, "production",
+            entry = pipeline.Deployment(stack.engine, stack.settings, stack.registry, stack.project, "production",
                                         pipeline.Options(tag=tag), Quiet()).run()
             if index:  # the first deploy only creates the live version
                 runs.append(entry)

@@ -22,7 +22,6 @@ from platform_deploy.config import load_registry
 from platform_deploy.config.load import parse_registry
 from platform_deploy.deploy import pipeline
 from platform_deploy.nginx import files, live
-from platform_deploy.runtime import containers
 from registry import synthetic_registry
 
 FRONTEND_IMAGE = "127.0.0.1:5000/demo-frontend:v1"
@@ -31,7 +30,7 @@ FRONTEND_IMAGE = "127.0.0.1:5000/demo-frontend:v1"
 def median_deploy_seconds(stack, registry, deploys: int) -> float:
     seconds = []
     for index in range(deploys):
-        entry = pipeline.Deployment(stack.settings, registry, stack.project, "production",
+        entry = pipeline.Deployment(stack.engine, stack.settings, registry, stack.project, "production",
                                     pipeline.Options(tag=("v2", "v3")[index % 2]), Quiet()).run()
         seconds.append(entry["duration_seconds"])
     return statistics.median(seconds)
@@ -52,7 +51,7 @@ def start_tenants(stack, tenants: dict):
                         "--no-healthcheck", FRONTEND_IMAGE], check=True, capture_output=True)
 
 
-def wait_tenants_running(tenants: dict, timeout: float = 300) -> None:
+def wait_tenants_running(engine, tenants: dict, timeout: float = 300) -> None:
     """Measure a settled machine, not the start-up burst of 100 containers.
 
     Tenants run without their image's HEALTHCHECK: 100 probes a second would be
@@ -61,8 +60,8 @@ def wait_tenants_running(tenants: dict, timeout: float = 300) -> None:
     names = [f"{spec['containers']['frontend']['name']}-production" for spec in tenants.values()]
     deadline = time.monotonic() + timeout
     def healthy(name):
-        state = containers.inspect(name)
-        return state is not None and state.status == "running"
+        state = engine.inspect(name)
+        return state is not None and state.running
 
     while not all(healthy(name) for name in names):
         if time.monotonic() > deadline:
@@ -97,7 +96,7 @@ def main():
 
     with bench_stack() as stack:
         settings = stack.settings
-        pipeline.Deployment(settings, stack.registry, stack.project, "production",
+        pipeline.Deployment(stack.engine, settings, stack.registry, stack.project, "production",
                             pipeline.Options(tag="v1"), Quiet()).run()
         alone = median_deploy_seconds(stack, stack.registry, args.deploys)
 
@@ -108,11 +107,11 @@ def main():
         settings.projects_file.write_text(yaml.safe_dump(data))
         registry = load_registry(settings.projects_file)
         try:
-            attach = timed(lambda: platform_services.attach_project_networks(settings, registry))
+            attach = timed(lambda: platform_services.attach_project_networks(stack.engine, settings, registry))
             start_tenants(stack, tenants)
-            wait_tenants_running(tenants)
+            wait_tenants_running(stack.engine, tenants)
             time.sleep(5)
-            live.generate_and_reload(settings, registry)
+            live.generate_and_reload(stack.engine, settings, registry)
             crowded = median_deploy_seconds(stack, registry, args.deploys)
         finally:
             remove_tenants(settings, tenants)
@@ -120,11 +119,11 @@ def main():
 
         many = parse_registry(synthetic_registry(args.nginx_projects).encode())
         files.apply(settings, files.plan(settings, many))
-        nginx_t = timed(lambda: live.test_config(settings))
-        reload_seconds = timed(lambda: live.reload(settings))
+        nginx_t = timed(lambda: live.test_config(stack.engine, settings))
+        reload_seconds = timed(lambda: live.reload(stack.engine, settings))
         served = len(list(settings.conf_dir.glob("*.conf")))
         files.apply(settings, files.plan(settings, stack.registry))
-        live.reload(settings)
+        live.reload(stack.engine, settings)
 
     running = args.tenants
     print(f"deploy of one project, 1 project registered: {alone:.2f} s (median of {args.deploys})")

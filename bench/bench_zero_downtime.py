@@ -36,9 +36,9 @@ def main():
     with bench_stack() as stack:
         def deploy(tag):
             if tag is None:  # the newest backup: the state before the last deploy
-                return restoring.restore(stack.settings, stack.registry, stack.project, "production", None,
+                return restoring.restore(stack.engine, stack.settings, stack.registry, stack.project, "production", None,
                                          False, Quiet())
-            return pipeline.Deployment(stack.settings, stack.registry, stack.project, "production",
+            return pipeline.Deployment(stack.engine, stack.settings, stack.registry, stack.project, "production",
                                        pipeline.Options(tag=tag), Quiet()).run()
 
         deploy("v1")

@@ -1,7 +1,7 @@
 """A throw-away platform copy for benchmarks: bench-* containers, nginx on a free loopback port.
 
     with bench_stack() as stack:
-        pipeline.Deployment(stack.settings, stack.registry, stack.project, "production", ...).run()
+        pipeline.Deployment(stack.engine, stack.settings, stack.registry, stack.project, "production", ...).run()
 
 It holds the demo project (examples/demo) under a unique name, so a running
 bin/demo is never touched, and removes everything it started on exit. Needs
@@ -22,12 +22,14 @@ import yaml
 
 from platform_deploy import platform_services
 from platform_deploy.config import load_registry
+from platform_deploy.engine.docker import DockerEngine
 from platform_deploy.report import ConsoleReport
 from platform_deploy.settings import REPO_ROOT, Settings
 
 
 @dataclass(frozen=True)
 class BenchStack:
+    engine: DockerEngine
     settings: Settings
     registry: object
     project: str
@@ -94,15 +96,16 @@ def bench_stack():
     with tempfile.TemporaryDirectory() as tmp:
         settings = _make_root(Path(tmp), suffix, project)
         registry = load_registry(settings.projects_file)
+        engine = DockerEngine()
         try:
-            platform_services.up(settings, registry)
-            yield BenchStack(settings, registry, project, http_port)
+            platform_services.up(engine, settings, registry)
+            yield BenchStack(engine, settings, registry, project, http_port)
         finally:
             labelled = subprocess.run(["docker", "ps", "-aq", "--filter", f"label=platform.project={project}"],
                                       capture_output=True, text=True).stdout.split()
             if labelled:
                 subprocess.run(["docker", "rm", "-f", *labelled], capture_output=True)
-            platform_services.down(settings)
+            platform_services.down(engine, settings)
             subprocess.run(["docker", "network", "rm", f"{project}-production"], capture_output=True)
             subprocess.run(["docker", "volume", "rm", env["PLATFORM_POSTGRES_VOLUME"],
                             env["PLATFORM_CERTBOT_VOLUME"]], capture_output=True)

@@ -9,25 +9,22 @@ every project network. ``down`` removes the containers and keeps every volume.
 import os
 import re
 import secrets
-import shutil
-import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from .deploy.plan import network_labels, network_name
 from .errors import PlatformError
 from .fsutil import write_atomic
+from .naming import network_labels, network_name
 from .nginx import files, live
-from .runtime import docker
 from .settings import REPO_ROOT
+from .textutil import one_line
 
 COMPOSE_FILE = REPO_ROOT / "platform" / "docker-compose.yml"
 BUILD_SCRIPT = REPO_ROOT / "bin" / "build-images"
 IMAGES = ("platform-nginx:local", "platform-postgres:local")
 POSTGRES_ENV_FILE = Path("config") / "platform" / ".env.postgres"
 DEFAULT_TIMEOUT = 120
-COMPOSE_TIMEOUT = 600
 
 
 @dataclass(frozen=True)
@@ -83,53 +80,51 @@ def compose_environment(settings, base=None) -> dict:
     return environment
 
 
-def up(settings, registry, timeout: float = DEFAULT_TIMEOUT) -> UpReport:
+def up(engine, settings, registry, timeout: float = DEFAULT_TIMEOUT) -> UpReport:
     """Bring both services up, healthy and attached to every project network; safe to repeat."""
-    built = ensure_images()
+    built = ensure_images(engine)
     created_password = ensure_password_file(settings)
     settings.conf_dir.mkdir(parents=True, exist_ok=True)
-    nginx_was_running = _is_running(settings.nginx_container)
+    nginx_was_running = _is_running(engine, settings.nginx_container)
     if not nginx_was_running:
         # nginx refuses to start on a broken conf.d: give its first start the generated files.
         first = files.plan(settings, registry)
         files.apply(settings, first)
-    compose(settings, "up", "-d")
-    wait_healthy(settings, timeout)
+    compose(engine, settings, "up", "-d")
+    wait_healthy(engine, settings, timeout)
     if nginx_was_running:
         # A running nginx gets new files only after `nginx -t` accepts them (restored otherwise).
         planned = files.plan(settings, registry)
         if planned.differs:
-            live.generate_and_reload(settings, registry)
+            live.generate_and_reload(engine, settings, registry)
     else:
         planned = first
-    created_networks, connections = attach_project_networks(settings, registry)
+    created_networks, connections = attach_project_networks(engine, settings, registry)
     return UpReport(built, created_password, planned.differs, planned.warnings, created_networks, connections)
 
 
-def down(settings) -> tuple[str, ...]:
+def down(engine, settings) -> tuple[str, ...]:
     """Stop and remove both containers (and the platform network); volumes and data stay."""
     if not postgres_env_file(settings).is_file():
         raise PlatformError(
             f"{settings.relative(postgres_env_file(settings))} is missing (docker-compose needs it); "
             f"restore it, or remove the containers with `docker rm -f {' '.join(containers(settings))}`"
         )
-    present = tuple(name for name in containers(settings) if docker.container_state(name) is not None)
-    compose(settings, "down")
+    present = tuple(name for name in containers(settings) if engine.inspect(name) is not None)
+    compose(engine, settings, "down")
     return present
 
 
-def status(settings) -> list[tuple[str, dict | None]]:
-    """(container, state) of both services; state as runtime.docker.container_state."""
-    return [(name, docker.container_state(name)) for name in containers(settings)]
+def status(engine, settings) -> list:
+    """(container, ContainerState or None) of both services."""
+    return [(name, engine.inspect(name)) for name in containers(settings)]
 
 
-def ensure_images() -> bool:
+def ensure_images(engine) -> bool:
     """Run bin/build-images when an image is missing; True when it ran."""
-    if all(docker.image_exists(image) for image in IMAGES):
+    if all(engine.image(image) is not None for image in IMAGES):
         return False
-    result = subprocess.run([str(BUILD_SCRIPT)], check=False)
-    if result.returncode != 0:
-        raise PlatformError(f"bin/build-images failed (exit {result.returncode}); its output is above")
+    engine.build_images(BUILD_SCRIPT)
     return True
 
 
@@ -142,47 +137,28 @@ def ensure_password_file(settings) -> bool:
     return True
 
 
-def compose(settings, *arguments: str) -> str:
+def compose(engine, settings, *arguments: str) -> str:
     """Run ``docker-compose -f platform/docker-compose.yml -p PROJECT ARGUMENTS``; return its stdout."""
-    executable = shutil.which("docker-compose")
-    if executable is None:
-        raise PlatformError("docker-compose not found; install it (apt-get install docker-compose)")
-    command = [executable, "-f", str(COMPOSE_FILE), "-p", compose_project(settings), *arguments]
-    try:
-        result = subprocess.run(command, env=compose_environment(settings), capture_output=True, text=True,
-                                timeout=COMPOSE_TIMEOUT, check=False)
-    except subprocess.TimeoutExpired:
-        raise PlatformError(f"docker-compose {arguments[0]} did not finish in {COMPOSE_TIMEOUT}s") from None
-    if result.returncode != 0:
-        raise PlatformError(f"docker-compose {' '.join(arguments)} failed: {_compose_reason(result)}")
-    return result.stdout
+    return engine.compose(COMPOSE_FILE, compose_project(settings), list(arguments), compose_environment(settings))
 
 
-def _compose_reason(result) -> str:
-    lines = [line.strip() for line in (result.stderr or result.stdout or "").splitlines() if line.strip()]
-    # compose v1 ends with a generic "Encountered errors ..."; the useful line is an earlier ERROR.
-    specific = [line for line in lines if line.startswith("ERROR") and "Encountered errors" not in line]
-    reason = (specific or lines or [f"exit code {result.returncode}"])[0]
-    return " ".join(reason.removeprefix("ERROR:").split())[:400]
-
-
-def wait_healthy(settings, timeout: float = DEFAULT_TIMEOUT) -> None:
+def wait_healthy(engine, settings, timeout: float = DEFAULT_TIMEOUT) -> None:
     """Wait until both containers report healthy; fail early when one exits, restarts or is unhealthy."""
     deadline = time.monotonic() + timeout
     restarts = {}
     pending = list(containers(settings))
     while True:
         for name in list(pending):
-            state = docker.container_state(name)
+            state = engine.inspect(name)
             if state is None:
                 raise PlatformError(f"container {name} does not exist after docker-compose up")
-            restarts.setdefault(name, state["restarts"])
-            if state["status"] in ("exited", "dead", "restarting") or state["restarts"] > restarts[name]:
-                raise PlatformError(f"{name} stopped while starting: {_last_log_line(name)}")
-            if state["health"] == "unhealthy":
-                raise PlatformError(f"{name} is unhealthy: {state['health_output'] or 'no probe output'}; "
+            restarts.setdefault(name, state.restarts)
+            if state.status in ("exited", "dead", "restarting") or state.restarts > restarts[name]:
+                raise PlatformError(f"{name} stopped while starting: {_last_log_line(engine, name)}")
+            if state.health == "unhealthy":
+                raise PlatformError(f"{name} is unhealthy: {state.health_output or 'no probe output'}; "
                                     f"see `docker logs {name}`")
-            if state["health"] == "healthy" or (state["health"] is None and state["status"] == "running"):
+            if state.health == "healthy" or (state.health is None and state.running):
                 pending.remove(name)
         if not pending:
             return
@@ -191,23 +167,23 @@ def wait_healthy(settings, timeout: float = DEFAULT_TIMEOUT) -> None:
         time.sleep(0.5)
 
 
-def _last_log_line(name: str) -> str:
-    lines = [line for line in docker.logs_tail(name, 20).splitlines() if line.strip()]
-    return " ".join(lines[-1].split())[:300] if lines else f"no output; see `docker logs {name}`"
+def _last_log_line(engine, name: str) -> str:
+    lines = [line for line in engine.logs_tail(name, 20).splitlines() if line.strip()]
+    return one_line(lines[-1], 300) if lines else f"no output; see `docker logs {name}`"
 
 
-def _is_running(name: str) -> bool:
-    state = docker.container_state(name)
-    return state is not None and state["status"] == "running"
+def _is_running(engine, name: str) -> bool:
+    state = engine.inspect(name)
+    return state is not None and state.running
 
 
-def attach_project_networks(settings, registry):
+def attach_project_networks(engine, settings, registry):
     """Create missing project networks and connect both services to each; return what changed."""
     created, connections = [], []
     for network, labels in project_networks(registry):
-        if docker.ensure_network(network, labels, settings.subnet_pool):
+        if engine.ensure_network(network, labels, settings.subnet_pool):
             created.append(network)
         for container in containers(settings):
-            if docker.connect_network(container, network):
+            if engine.connect(container, network):
                 connections.append((container, network))
     return tuple(created), tuple(connections)

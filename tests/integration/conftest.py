@@ -26,8 +26,15 @@ import pytest
 from platform_deploy import platform_services
 from platform_deploy.config import load_registry
 from platform_deploy.nginx import files
-from platform_deploy.runtime import docker
+from platform_deploy.engine.docker import DockerEngine
 from platform_deploy.settings import REPO_ROOT, Settings
+
+ENGINE = DockerEngine()   # the tests' own handle on the engine; the code under test gets it passed in
+
+
+@pytest.fixture(scope="session")
+def engine() -> DockerEngine:
+    return ENGINE
 
 
 @dataclass(frozen=True)
@@ -124,8 +131,8 @@ def remove_stack(stack: PlatformStack, project_names=()) -> None:
 
 
 def is_responsive(stack: PlatformStack) -> bool:
-    states = [docker.container_state(name) for name in platform_services.containers(stack.settings)]
-    if not all(state and state["health"] == "healthy" for state in states):
+    states = [ENGINE.inspect(name) for name in platform_services.containers(stack.settings)]
+    if not all(state and state.health == "healthy" for state in states):
         return False
     try:
         with urllib.request.urlopen(f"{stack.http_url}/nginx-health", timeout=2) as response:

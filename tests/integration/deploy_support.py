@@ -33,9 +33,12 @@ from platform_deploy.backup import catalog
 from platform_deploy.backup import restore as restoring
 from platform_deploy.config import load_registry
 from platform_deploy.deploy.pipeline import DeployFailed, Deployment, Options
+from platform_deploy.engine.docker import DockerEngine
 from platform_deploy.errors import PlatformError
 from platform_deploy.nginx import live
 from platform_deploy.report import ConsoleReport
+
+ENGINE = DockerEngine()   # the code under test is handed this engine
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -123,7 +126,7 @@ class DemoProject:
         self._edit_registry(lambda projects: projects.__setitem__(self.name, self.entry()))
         for env in ENVIRONMENTS:
             self.write_env(env)
-        live.generate_and_reload(self.settings, self.registry(), only=self.name)
+        live.generate_and_reload(ENGINE, self.settings, self.registry(), only=self.name)
 
     def remove(self) -> list[str]:
         """Remove everything the project left; return what could not be removed (for a clear failure)."""
@@ -145,7 +148,7 @@ class DemoProject:
         self.psql("postgres", f'DROP ROLE IF EXISTS "{self.name}"')
         try:
             self._edit_registry(lambda projects: projects.pop(self.name, None))
-            live.generate_and_reload(self.settings, self.registry())
+            live.generate_and_reload(ENGINE, self.settings, self.registry())
         except Exception as error:  # noqa: BLE001 - report, keep cleaning
             problems.append(f"nginx config: {error}")
         return problems
@@ -181,12 +184,12 @@ class DemoProject:
     def deploy(self, tag: str, env: str = "production", **options) -> Outcome:
         """One real deploy through the pipeline, in this process."""
         return self._outcome(f"deploy {self.name}/{env} {tag} {options or ''}", lambda report: Deployment(
-            self.settings, self.registry(), self.name, env, Options(tag=tag, **options), report).run())
+            ENGINE, self.settings, self.registry(), self.name, env, Options(tag=tag, **options), report).run())
 
     def restore(self, backup: str | None = None, env: str = "production", with_database: bool = False) -> Outcome:
         """`invoke backup.restore` in this process: the newest backup when ``backup`` is None."""
         return self._outcome(f"restore {self.name}/{env} {backup or 'newest'}", lambda report: restoring.restore(
-            self.settings, self.registry(), self.name, env, backup, with_database, report), failure=PlatformError)
+            ENGINE, self.settings, self.registry(), self.name, env, backup, with_database, report), failure=PlatformError)
 
     @staticmethod
     def _outcome(title: str, action, failure=DeployFailed) -> Outcome:

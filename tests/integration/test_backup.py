@@ -15,7 +15,7 @@ import re
 from pathlib import Path
 
 import pytest
-from deploy_support import (BASE_IMAGE, REPO, VolumeProject, demo_images, projects, run,  # noqa: F401
+from deploy_support import (BASE_IMAGE, ENGINE, REPO, VolumeProject, demo_images, projects, run,  # noqa: F401
                             tiny_filesystem)
 
 from platform_deploy.backup import catalog, commands, layout
@@ -275,7 +275,8 @@ def test_disk_full_during_backup_aborts_the_deploy_and_leaves_nothing(project, t
 
     out = io.StringIO()
     with pytest.raises(DeployFailed) as failed:
-        Deployment(settings, project.registry(), project.name, ENV, Options(tag="v3"), ConsoleReport(out)).run()
+        Deployment(ENGINE, settings, project.registry(), project.name, ENV, Options(tag="v3"),
+                   ConsoleReport(out)).run()
     print(out.getvalue())
     message = str(failed.value)
     assert "backup failed" in message and "no space left" in message and "removed again" in message
@@ -344,7 +345,8 @@ def test_prune_keeps_the_newest_and_the_live_deployments_backup(make_project):
     # A deploy prunes with the configured policy at step 7 (here: keep 1).
     settings = dataclasses.replace(project.settings, backup_keep=1)
     out = io.StringIO()
-    entry = Deployment(settings, project.registry(), project.name, ENV, Options(tag="v3"), ConsoleReport(out)).run()
+    entry = Deployment(ENGINE, settings, project.registry(), project.name, ENV, Options(tag="v3"),
+                       ConsoleReport(out)).run()
     print(out.getvalue())
     cleanup = next(step for step in entry["steps"] if step["name"] == "cleanup")
     assert "backups: 1 removed" in cleanup["detail"], cleanup
@@ -378,11 +380,11 @@ def test_library_create_and_verify_leave_no_helper_containers(project):
     run(["docker", "create", "--label", f"platform.project={project.name}", "--label", f"platform.environment={ENV}",
          "--label", "platform.role=backup-helper", BASE_IMAGE, "true"])
     plan = make_plan(registry.project(project.name), ENV, "latest", new_deploy_id())
-    meta = create(settings, plan, "test", None, project=registry.project(project.name), reason="manual")
+    meta = create(ENGINE, settings, plan, "test", None, project=registry.project(project.name), reason="manual")
     assert meta is not None
     helpers = run(["docker", "ps", "-aq", "--filter", "label=platform.role=backup-helper",
                    "--filter", f"label=platform.project={project.name}"])
     assert helpers.stdout.strip() == ""
-    assert commands.verify(settings, project.name, ENV, meta["name"], print) == 0
+    assert commands.verify(ENGINE, settings, project.name, ENV, meta["name"], print) == 0
     with pytest.raises(PlatformError, match="is not a backup name"):
         catalog.resolve(settings, project.name, ENV, "backup_x")

@@ -10,11 +10,10 @@ import re
 import threading
 
 import pytest
-from deploy_support import REGISTRY, demo_images, no_candidates, projects, run, wait_for  # noqa: F401  (fixtures)
+from deploy_support import ENGINE, REGISTRY, demo_images, no_candidates, projects, run, wait_for  # noqa: F401  (fixtures)
 
 from platform_deploy.deploy import switch
 from platform_deploy.errors import PlatformError
-from platform_deploy.runtime import containers
 
 pytestmark = pytest.mark.integration
 
@@ -235,11 +234,11 @@ def test_a_retired_containers_address_refuses_connections_at_once(projects):
     assert project.deploy("v1").ok
     backend, nginx = project.live_name("backend"), project.settings.nginx_container
     [network] = project.containers()[backend]["networks"]
-    address = containers.address_on(backend, network)
+    address = ENGINE.inspect(backend).networks[network]
     port = project.entry()["containers"]["backend"]["port"]
-    placeholders = switch.Placeholders(containers.inspect(nginx).image_id,
+    placeholders = switch.Placeholders(ENGINE.inspect(nginx).image_id,
                                        {"platform.project": project.name, "platform.role": switch.PLACEHOLDER_ROLE})
-    held = switch.retire(network, [backend], placeholders)
+    held = switch.retire(ENGINE, network, [backend], placeholders)
     try:
         assert len(held) == 1
         tried = run(["docker", "exec", nginx, "curl", "-s", "-o", "/dev/null", "-m", "3", "-w", "%{time_total}",
@@ -247,8 +246,8 @@ def test_a_retired_containers_address_refuses_connections_at_once(projects):
         assert tried.returncode == 7, tried   # refused, not timed out (28)
         assert float(tried.stdout) < 0.5
     finally:
-        switch.release(held)
-        containers.start(backend)
+        switch.release(ENGINE, held)
+        ENGINE.start(backend)
     assert sorted(project.containers()) == [backend, project.live_name("frontend")]
     wait_for(lambda: project.serves("v1"), timeout=60, what="v1 serving again")
 

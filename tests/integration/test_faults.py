@@ -22,7 +22,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from deploy_support import (REPO, LineReader, demo_images, projects, run, tiny_filesystem,  # noqa: F401
+from deploy_support import (ENGINE, REPO, LineReader, demo_images, projects, run, tiny_filesystem,  # noqa: F401
                             wait_for)
 
 from platform_deploy.deploy.pipeline import DeployFailed, Deployment, Options
@@ -81,7 +81,7 @@ def test_disk_below_the_threshold_stops_the_deploy_before_anything_changes(proje
         settings = dataclasses.replace(project.settings, backups_dir=small, min_free_gb=0.5)
         out = io.StringIO()
         with pytest.raises(DeployFailed) as failed:
-            Deployment(settings, project.registry(), project.name, "production", Options(tag="v2"),
+            Deployment(ENGINE, settings, project.registry(), project.name, "production", Options(tag="v2"),
                        ConsoleReport(out)).run()
         print(out.getvalue())
         assert "aborted: pre-flight failed (disk space)" in str(failed.value)

@@ -10,15 +10,17 @@ import yaml
 from hypothesis import HealthCheck, given, settings as hypothesis_settings
 
 from platform_deploy.config.load import parse_registry
-from platform_deploy.deploy.plan import network_labels, network_name
 from platform_deploy.errors import PlatformError
 from platform_deploy.nginx import files, live
-from platform_deploy.runtime import docker
+from platform_deploy.engine.docker import DockerEngine
+from platform_deploy.naming import network_labels, network_name
 from registry import synthetic_registry
 from seed import DEPLOYMENT_EXAMPLE
 from strategies import registries
 
 pytestmark = pytest.mark.integration
+
+ENGINE = DockerEngine()
 
 
 # A tiny HTTP server for routing tests: it answers with its role and the path it received;
@@ -61,7 +63,7 @@ def swap_registry(platform_stack):
         path.unlink()
     for name, data in saved_conf.items():
         (settings.conf_dir / name).write_bytes(data)
-    live.test_config(settings)
+    live.test_config(ENGINE, settings)
 
 
 def test_seed_example_and_200_projects_pass_nginx_t(platform_stack, swap_registry):
@@ -69,14 +71,14 @@ def test_seed_example_and_200_projects_pass_nginx_t(platform_stack, swap_registr
     many["projects"].update(yaml.safe_load(DEPLOYMENT_EXAMPLE)["projects"])
     swap_registry(yaml.safe_dump(many))
     assert len(list(platform_stack.settings.conf_dir.glob("*.conf"))) == 201
-    live.test_config(platform_stack.settings)
+    live.test_config(ENGINE, platform_stack.settings)
 
 
 def test_longest_domain_passes_nginx_t(platform_stack, swap_registry):
     label = "a" * 63
     domain = ".".join([label, label, label, "b" * 58])  # 250 characters, the longest accepted
     swap_registry(DEPLOYMENT_EXAMPLE.replace("production: filter-ical.de", f"production: {domain}"))
-    live.test_config(platform_stack.settings)
+    live.test_config(ENGINE, platform_stack.settings)
 
 
 @hypothesis_settings(max_examples=15, deadline=None,
@@ -84,7 +86,7 @@ def test_longest_domain_passes_nginx_t(platform_stack, swap_registry):
 @given(data=registries())
 def test_any_accepted_registry_renders_a_config_nginx_accepts(platform_stack, swap_registry, data):
     swap_registry(yaml.safe_dump(data))
-    live.test_config(platform_stack.settings)
+    live.test_config(ENGINE, platform_stack.settings)
 
 
 @pytest.fixture
@@ -94,8 +96,8 @@ def routed_project(platform_stack, swap_registry):
     registry = swap_registry(DEPLOYMENT_EXAMPLE.replace("filter-ical", name))
     project = registry.project(name)
     network = network_name(name, "production")
-    docker.ensure_network(network, network_labels(name, "production"))
-    docker.connect_network(platform_stack.settings.nginx_container, network)
+    ENGINE.ensure_network(network, network_labels(name, "production"))
+    ENGINE.connect(platform_stack.settings.nginx_container, network)
     started = []
     try:
         for container in project.containers:
@@ -105,7 +107,7 @@ def routed_project(platform_stack, swap_registry):
                             "python3", "-c", ECHO_SERVER, container.role, str(container.port)],
                            check=True, capture_output=True)
             started.append(container_name)
-        live.reload(platform_stack.settings)
+        live.reload(ENGINE, platform_stack.settings)
         yield project
     finally:
         subprocess.run(["docker", "rm", "-f", *started], capture_output=True)
@@ -152,7 +154,7 @@ def test_routing_through_nginx(platform_stack, routed_project, path, expected):
 def test_staging_is_a_502_when_its_containers_are_down(platform_stack, routed_project):
     response, _ = get(platform_stack.http_port, routed_project.domains_for("staging")[0], "/", retry_502=False)
     assert response.status == 502
-    live.test_config(platform_stack.settings)   # a missing container never breaks nginx -t
+    live.test_config(ENGINE, platform_stack.settings)   # a missing container never breaks nginx -t
 
 
 def test_reload_restores_the_previous_files_when_nginx_rejects(platform_stack, swap_registry):
@@ -167,9 +169,9 @@ def test_reload_restores_the_previous_files_when_nginx_rejects(platform_stack, s
         changed["projects"]["filter-ical"]["containers"]["backend"]["port"] = 4000
         settings.projects_file.write_text(yaml.safe_dump(changed))
         with pytest.raises(PlatformError, match=r"zz-hand-written\.conf:1.*previous files restored"):
-            live.generate_and_reload(settings, parse_registry(yaml.safe_dump(changed).encode()))
+            live.generate_and_reload(ENGINE, settings, parse_registry(yaml.safe_dump(changed).encode()))
         assert generated.read_bytes() == before
     finally:
         broken.unlink()
-    live.test_config(settings)
+    live.test_config(ENGINE, settings)
     assert registry.project("filter-ical")

@@ -10,10 +10,11 @@ import pytest
 
 from platform_deploy import platform_services
 from platform_deploy.nginx import files, live
-from platform_deploy.runtime import docker
+from platform_deploy.engine.docker import DockerEngine
 from platform_deploy.settings import REPO_ROOT
 
 pytestmark = pytest.mark.integration
+ENGINE = DockerEngine()
 
 
 def psql(container: str, sql: str, *options: str) -> subprocess.CompletedProcess:
@@ -22,7 +23,7 @@ def psql(container: str, sql: str, *options: str) -> subprocess.CompletedProcess
 
 
 def container_ids(settings) -> list[str]:
-    return [docker.container_state(name)["id"] for name in platform_services.containers(settings)]
+    return [ENGINE.inspect(name).id for name in platform_services.containers(settings)]
 
 
 def networks_of(container: str) -> set[str]:
@@ -33,8 +34,8 @@ def networks_of(container: str) -> set[str]:
 
 def test_services_come_up_healthy(platform_stack):
     for name in platform_services.containers(platform_stack.settings):
-        state = docker.container_state(name)
-        assert (state["status"], state["health"]) == ("running", "healthy"), name
+        state = ENGINE.inspect(name)
+        assert (state.status, state.health) == ("running", "healthy"), name
     connection = http.client.HTTPConnection("127.0.0.1", platform_stack.http_port, timeout=5)
     connection.request("GET", "/nginx-health")
     response = connection.getresponse()
@@ -61,7 +62,7 @@ def test_ports_are_published_on_loopback_only(platform_stack):
 def test_nginx_accepts_the_generated_config(platform_stack):
     settings = platform_stack.settings
     assert sorted(p.name for p in settings.conf_dir.glob("*.conf")) == ["filter-ical.de.conf"]
-    live.test_config(settings)
+    live.test_config(ENGINE, settings)
 
 
 def test_nginx_accepts_the_generated_config_with_certificates(platform_stack):
@@ -80,7 +81,7 @@ def test_nginx_accepts_the_generated_config_with_certificates(platform_stack):
         assert planned.write == ("filter-ical.de.conf",) and not planned.warnings
         files.apply(settings, planned)
         assert "listen 443 ssl http2;" in (settings.conf_dir / "filter-ical.de.conf").read_text()
-        live.test_config(settings)
+        live.test_config(ENGINE, settings)
     finally:
         subprocess.run(["rm", "-rf", str(settings.certs_dir / "live")], check=True)
         files.apply(settings, files.plan(settings, registry))
@@ -119,7 +120,7 @@ def test_up_is_idempotent(fresh_stack):
     project = registry.projects[0].name
     networks = {f"{project}-production", f"{project}-staging"}
 
-    first = platform_services.up(settings, registry)
+    first = platform_services.up(ENGINE, settings, registry)
     assert first.created_password and first.nginx_files == (f"{project}.test.conf",)
     assert set(first.created_networks) == networks
     assert set(first.connections) == {(c, n) for c in platform_services.containers(settings) for n in networks}
@@ -127,28 +128,28 @@ def test_up_is_idempotent(fresh_stack):
     assert stat.S_IMODE(password_file.stat().st_mode) == 0o600
     password, ids = password_file.read_text(), container_ids(settings)
 
-    second = platform_services.up(settings, registry)
+    second = platform_services.up(ENGINE, settings, registry)
     assert (second.built_images, second.created_password, second.nginx_files) == (False, False, ())
     assert (second.created_networks, second.connections) == ((), ())
     assert container_ids(settings) == ids and password_file.read_text() == password
     for container in platform_services.containers(settings):
         assert networks <= networks_of(container)
-    live.test_config(settings)
+    live.test_config(ENGINE, settings)
 
 
 def test_down_keeps_the_data_volume(fresh_stack):
     settings, registry = fresh_stack.settings, fresh_stack.registry
     postgres = settings.postgres_container
-    platform_services.up(settings, registry)
+    platform_services.up(ENGINE, settings, registry)
     assert psql(postgres, "CREATE TABLE kept (value text); INSERT INTO kept VALUES ('still here')").returncode == 0
 
-    removed = platform_services.down(settings)
+    removed = platform_services.down(ENGINE, settings)
     assert set(removed) == set(platform_services.containers(settings))
-    assert all(docker.container_state(name) is None for name in removed)
+    assert all(ENGINE.inspect(name) is None for name in removed)
     volume = subprocess.run(["docker", "volume", "inspect", fresh_stack.postgres_volume],
                             capture_output=True, check=False)
     assert volume.returncode == 0
 
-    again = platform_services.up(settings, registry)
+    again = platform_services.up(ENGINE, settings, registry)
     assert not again.created_password and len(again.connections) == 4
     assert psql(postgres, "SELECT value FROM kept").stdout.strip() == "still here"

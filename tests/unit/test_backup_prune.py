@@ -3,6 +3,7 @@
 from datetime import datetime, timezone
 
 import pytest
+from fakes import FakeEngine
 
 from platform_deploy.backup import prune
 from platform_deploy.backup.prune import Decision, Policy
@@ -73,7 +74,7 @@ def test_the_live_deployment_and_its_restore_source_are_protected(tmp_path):
 
 def test_prune_on_an_empty_directory_removes_nothing(tmp_path):
     settings = Settings(root=tmp_path, deployments_dir=tmp_path / "d", backups_dir=tmp_path / "b")
-    result = prune.prune(settings, "demo", "production", Policy(1, 1), now=NOW)
+    result = prune.prune(FakeEngine(), settings, "demo", "production", Policy(1, 1), now=NOW)
     assert result.removed == [] and result.summary().startswith("backups: 0 removed, 0 kept; 0.0 MB freed")
 
 

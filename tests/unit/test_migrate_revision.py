@@ -20,52 +20,60 @@ Path: /app/migrations/versions/0002_add_note.py
 TWO_HEADS = HEADER + "Rev: 1a2b (head)\nParent: 0001\n\nRev: 3c4d (head)\nParent: 0001\n"
 
 
+class Answers:
+    """An engine whose exec answers the given (exit code, output) pairs in turn."""
+
+    def __init__(self):
+        self.given, self.calls = [], []
+
+    def exec_run(self, name, argv, output_expected=False):
+        self.calls.append(argv)
+        return self.given.pop(0)
+
+
+ENGINE = Answers()
+
+
 @pytest.fixture
-def answers(monkeypatch):
-    """Make ``alembic current --verbose`` answer the given (exit code, output) pairs in turn."""
-    given, calls = [], []
-
-    def exec_run(name, argv, output_expected=False):
-        calls.append(argv)
-        return given.pop(0)
-
-    monkeypatch.setattr(migrate.containers, "exec_run", exec_run)
+def answers():
+    ENGINE.given.clear()
+    ENGINE.calls.clear()
 
     def answer(*replies):
-        given.extend(replies)
-        return calls
+        ENGINE.given.extend(replies)
+        return ENGINE.calls
 
     return answer
 
 
 def test_revision_is_read_from_the_rev_lines(answers):
     answers((0, INFO + AT_0002))
-    assert migrate.current_revision("c") == "0002"
+    assert migrate.current_revision(ENGINE, "c") == "0002"
 
 
 def test_header_alone_means_base(answers):
     answers((0, INFO + HEADER))
-    assert migrate.current_revision("c") is None
+    assert migrate.current_revision(ENGINE, "c") is None
 
 
 def test_several_heads_are_all_kept(answers):
     answers((0, TWO_HEADS))
-    assert migrate.current_revision("c") == "1a2b,3c4d"
+    assert migrate.current_revision(ENGINE, "c") == "1a2b,3c4d"
 
 
 def test_output_without_the_header_is_asked_again(answers):
     calls = answers((0, INFO), (0, INFO + AT_0002))
-    assert migrate.current_revision("c") == "0002"
+    assert migrate.current_revision(ENGINE, "c") == "0002"
     assert len(calls) == 2 and calls[0] == ["alembic", "current", "--verbose"]
 
 
 def test_never_a_header_is_an_error_not_base(answers):
     answers(*[(0, INFO)] * migrate.READ_ATTEMPTS)
     with pytest.raises(CheckFailed, match="cannot tell the database's revision"):
-        migrate.current_revision("c")
+        migrate.current_revision(ENGINE, "c")
 
 
 def test_a_failing_command_is_an_error(answers):
     answers((1, INFO + "FAILED: Can't locate revision identified by '0009'\n"))
     with pytest.raises(CheckFailed, match="`alembic current` failed: .*Can't locate revision"):
-        migrate.current_revision("c")
+        migrate.current_revision(ENGINE, "c")

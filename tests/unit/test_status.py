@@ -4,10 +4,11 @@ import json
 import re
 
 import pytest
+from fakes import FakeEngine, names
 
 from platform_deploy.config.load import parse_registry
 from platform_deploy.errors import PlatformError
-from platform_deploy.runtime.containers import ContainerState
+from platform_deploy.engine import EngineUnavailable
 from platform_deploy.settings import Settings
 from platform_deploy.status import data, health, metrics, prometheus, show, text
 from seed import DEPLOYMENT_EXAMPLE
@@ -194,7 +195,7 @@ def test_rollback_lists_restorable_backups_newest_first_with_commands(settings, 
                  "backup_20250104_115900"):
         write_meta(settings, name)
     write_meta(settings, "backup_latest")
-    shaped = show.view(settings, registry, "filter-ical", "production", "rollback")
+    shaped = show.view(FakeEngine(), settings, registry, "filter-ical", "production", "rollback")
     assert [b["name"] for b in shaped["backups"]] == [
         "backup_20250105_115900_10", "backup_20250105_115900_2", "backup_20250105_115900", "backup_20250104_115900"]
     assert shaped["not_restorable"] == 0
@@ -220,7 +221,7 @@ def test_rollback_leaves_out_backups_that_restore_would_refuse(settings, registr
     write_meta(settings, "backup_20250106_115900", {**meta, "database": {"database": "filter_ical",
                                                                          "file": "database/filter_ical.dump"},
                                                     "verification": {"at": "2025-01-06T12:00:00Z", "ok": True}})
-    shaped = show.view(settings, registry, "filter-ical", "production", "rollback")
+    shaped = show.view(FakeEngine(), settings, registry, "filter-ical", "production", "rollback")
     assert [b["name"] for b in shaped["backups"]] == ["backup_20250106_115900", good]
     lines = text.rollback(shaped).splitlines()
     assert lines[0] == ("filter-ical/production: 2 backup(s) can be restored, newest first; 4 other backup(s) "
@@ -233,14 +234,14 @@ def test_rollback_leaves_out_backups_that_restore_would_refuse(settings, registr
 
 def test_rollback_without_backups_says_where_it_looked(settings, registry):
     write_manifest(settings, make_manifest(entry(1, backup=None)))
-    shaped = show.view(settings, registry, "filter-ical", "production", "rollback")
+    shaped = show.view(FakeEngine(), settings, registry, "filter-ical", "production", "rollback")
     assert text.rollback(shaped) == (f"filter-ical/production: no backups to restore in "
                                      f"{settings.backups_dir / 'filter-ical' / 'production'}")
 
 
 def test_rollback_lists_backups_even_when_the_manifest_is_gone(settings, registry):
     write_meta(settings, "backup_20250105_115900")
-    shaped = show.view(settings, registry, "filter-ical", "production", "rollback")
+    shaped = show.view(FakeEngine(), settings, registry, "filter-ical", "production", "rollback")
     assert [b["name"] for b in shaped["backups"]] == ["backup_20250105_115900"]
 
 
@@ -249,7 +250,7 @@ def test_rollback_lists_backups_even_when_the_manifest_is_gone(settings, registr
 @pytest.mark.parametrize("which", ["current", "history", "rollback"])
 def test_never_deployed_is_one_line(settings, registry, which):
     with pytest.raises(PlatformError) as caught:
-        show.view(settings, registry, "filter-ical", "staging", which)
+        show.view(FakeEngine(), settings, registry, "filter-ical", "staging", which)
     manifest_path = settings.deployments_dir / "filter-ical" / "staging" / "manifest.json"
     assert str(caught.value) == (f"filter-ical/staging has never been deployed (no {manifest_path}); "
                                  "deploy it with ./lib/deploy.sh filter-ical staging")
@@ -257,10 +258,10 @@ def test_never_deployed_is_one_line(settings, registry, which):
 
 def test_unknown_project_and_environment_list_the_valid_ones(settings, registry):
     with pytest.raises(PlatformError, match=r"^config/projects.yml: no project 'nope'; valid: filter-ical$"):
-        show.view(settings, registry, "nope", "production")
+        show.view(FakeEngine(), settings, registry, "nope", "production")
     with pytest.raises(PlatformError, match=r"^project 'filter-ical' has no environment 'prod'; "
                                             r"valid: production, staging$"):
-        show.view(settings, registry, "filter-ical", "prod")
+        show.view(FakeEngine(), settings, registry, "filter-ical", "prod")
 
 
 def test_a_damaged_manifest_is_a_one_line_error(settings, registry):
@@ -268,19 +269,18 @@ def test_a_damaged_manifest_is_a_one_line_error(settings, registry):
     directory.mkdir(parents=True)
     (directory / "manifest.json").write_text('{"project": ')
     with pytest.raises(PlatformError, match=r"manifest.json is not valid JSON; the next deploy keeps it"):
-        show.view(settings, registry, "filter-ical", "production")
+        show.view(FakeEngine(), settings, registry, "filter-ical", "production")
 
 
-def test_default_view_reads_the_backup_meta_and_live_health(settings, registry, monkeypatch):
+def test_default_view_reads_the_backup_meta_and_live_health(settings, registry):
     write_manifest(settings, make_manifest(entry(5)))
     write_meta(settings, "backup_20250105_115900", {"images": {}, "database": {"database": "filter_ical"}})
-    states = {"filter-ical-backend-production": ContainerState(
-        name="filter-ical-backend-production", id="c1", status="running", health="unhealthy", exit_code=0,
-        image_id="sha256:1", image_ref="ghcr.io/user/filter-ical-backend:v5", labels={})}
-    asked = []
-    monkeypatch.setattr(health.containers, "inspect", lambda name: asked.append(name) or states.get(name))
-    shaped = show.view(settings, registry, "filter-ical", "production")
-    assert asked == ["filter-ical-backend-production", "filter-ical-frontend-production"]
+    engine = FakeEngine()
+    engine.add_image("ghcr.io/user/filter-ical-backend:v5", health="unhealthy")
+    engine.add_container("filter-ical-backend-production", "ghcr.io/user/filter-ical-backend:v5", "n")
+    engine.calls.clear()
+    shaped = show.view(engine, settings, registry, "filter-ical", "production")
+    assert names(engine.called("inspect")) == ["filter-ical-backend-production", "filter-ical-frontend-production"]
     assert shaped["current"]["database_backup"] == "filter_ical"
     assert shaped["health"] == {"reachable": True, "containers": [
         {"role": "backend", "container": "filter-ical-backend-production", "status": "running",
@@ -288,20 +288,18 @@ def test_default_view_reads_the_backup_meta_and_live_health(settings, registry, 
         {"role": "frontend", "container": "filter-ical-frontend-production", "status": None, "health": None}]}
 
 
-@pytest.mark.parametrize("error", [PlatformError("cannot reach the Docker engine"), ConnectionError("refused")])
-def test_health_is_unknown_when_docker_fails(registry, monkeypatch, error):
-    def broken(name):
-        raise error
+@pytest.mark.parametrize("error", [EngineUnavailable("cannot reach the Docker engine"),
+                                   EngineUnavailable("lost the connection to the Docker engine")])
+def test_health_is_unknown_when_docker_fails(registry, error):
+    engine = FakeEngine()
+    engine.fail_on("inspect", error)
+    assert health.live_health(engine, registry.project("filter-ical"), "production") == {"reachable": False,
+                                                                                        "containers": []}
 
-    monkeypatch.setattr(health.containers, "inspect", broken)
-    assert health.live_health(registry.project("filter-ical"), "production") == {"reachable": False,
-                                                                                "containers": []}
 
-
-def test_current_view_json_shape(settings, registry, monkeypatch):
+def test_current_view_json_shape(settings, registry):
     write_manifest(settings, make_manifest(entry(6, "rolled_back"), entry(5)))
-    monkeypatch.setattr(health.containers, "inspect", lambda name: None)
-    decoded = json.loads(show.render("current", show.view(settings, registry, "filter-ical", "production"),
+    decoded = json.loads(show.render("current", show.view(FakeEngine(), settings, registry, "filter-ical", "production"),
                                      as_json=True))
     assert set(decoded) == {"project", "environment", "current", "last_attempt", "health"}
     assert decoded["current"]["version"] == "v5"
@@ -452,7 +450,7 @@ def test_rollback_still_lists_backups_when_the_manifest_is_damaged(settings, reg
     directory = settings.deployments_dir / "filter-ical" / "production"
     directory.mkdir(parents=True)
     (directory / "manifest.json").write_text("{")
-    shaped = show.view(settings, registry, "filter-ical", "production", "rollback")
+    shaped = show.view(FakeEngine(), settings, registry, "filter-ical", "production", "rollback")
     assert [b["name"] for b in shaped["backups"]] == ["backup_20250105_115900"]
 
 

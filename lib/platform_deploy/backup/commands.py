@@ -4,19 +4,19 @@ import os
 
 from ..deploy.plan import deployed_by, make_plan, new_deploy_id
 from ..errors import PlatformError
-from ..runtime import containers
 from ..state.lock import DeployLock
 from . import catalog, layout
 from . import create as creating
 from . import prune as pruning
 
 
-def create(settings, registry, project_name: str, environment: str) -> dict:
+def create(engine, settings, registry, project_name: str, environment: str) -> dict:
     project = registry.project(project_name)
     plan = make_plan(project, environment, "latest", new_deploy_id())
     with DeployLock(settings, project_name, environment):
         git_sha = os.environ.get("GIT_SHA") or os.environ.get("GITHUB_SHA")
-        meta = creating.create(settings, plan, deployed_by(), git_sha, project=project, reason=creating.MANUAL)
+        meta = creating.create(engine, settings, plan, deployed_by(), git_sha, project=project,
+                               reason=creating.MANUAL)
     if meta is None:
         raise PlatformError(f"nothing to back up: {project_name}/{environment} has no live containers, volumes "
                             "or database")
@@ -48,7 +48,7 @@ def table(settings, project: str, environment: str, backups: list) -> str:
     return "\n".join(lines)
 
 
-def verify(settings, project: str, environment: str, name: str | None, say) -> int:
+def verify(engine, settings, project: str, environment: str, name: str | None, say) -> int:
     """Verify one backup or all; say() one line each; return how many failed."""
     chosen = ([catalog.resolve(settings, project, environment, name)] if name
               else catalog.backups(settings, project, environment))
@@ -57,7 +57,7 @@ def verify(settings, project: str, environment: str, name: str | None, say) -> i
                             f"{layout.backup_dir(settings, project, environment)}")
     failed = 0
     for backup in chosen:
-        problems = catalog.verify(backup, _image_present)
+        problems = catalog.verify(backup, lambda image_id: image_present(engine, image_id))
         if backup.meta_file.exists():      # not pruned meanwhile
             catalog.record_verification(backup, problems)
         if problems:
@@ -71,10 +71,10 @@ def verify(settings, project: str, environment: str, name: str | None, say) -> i
     return failed
 
 
-def prune(settings, project: str, environment: str, keep, max_age_days, dry_run: bool) -> pruning.Result:
+def prune(engine, settings, project: str, environment: str, keep, max_age_days, dry_run: bool) -> pruning.Result:
     rules = pruning.policy(settings, keep, max_age_days)
     with DeployLock(settings, project, environment):
-        return pruning.prune(settings, project, environment, rules, dry_run=dry_run)
+        return pruning.prune(engine, settings, project, environment, rules, dry_run=dry_run)
 
 
 def describe_pruned(result: pruning.Result, dry_run: bool) -> str:
@@ -86,8 +86,8 @@ def describe_pruned(result: pruning.Result, dry_run: bool) -> str:
     return "\n".join(lines)
 
 
-def _image_present(image_id) -> bool:
-    return bool(image_id) and containers.image_info(image_id) is not None
+def image_present(engine, image_id) -> bool:
+    return bool(image_id) and engine.image(image_id) is not None
 
 
 def _size(size: int) -> str:

@@ -16,12 +16,12 @@ import errno
 import json
 import shutil
 import time
-from datetime import datetime, timezone
 from pathlib import Path
 
+from ..engine import ImageInfo
 from ..errors import PlatformError
 from ..fsutil import write_atomic
-from ..runtime import containers
+from ..textutil import utc_timestamp
 from . import configfiles, database, layout, volumes
 from .layout import backup_dir, image_tag, reserve_name
 from .payload import PayloadWriter
@@ -31,7 +31,7 @@ DEPLOY, MANUAL, PRE_RESTORE = "deploy", "manual", "pre-restore"
 REVISION_LABEL = "org.opencontainers.image.revision"
 
 
-def create(settings, plan, created_by: str, git_sha: str | None, *, project, reason: str = DEPLOY,
+def create(engine, settings, plan, created_by: str, git_sha: str | None, *, project, reason: str = DEPLOY,
            include_database: bool = True) -> dict | None:
     """Back up ``plan``'s project/environment; return the .meta, or None when there is nothing to back up.
 
@@ -39,18 +39,18 @@ def create(settings, plan, created_by: str, git_sha: str | None, *, project, rea
     is live; a manual or pre-restore backup also takes volumes and the database alone.
     """
     environment = plan.environment
-    volumes.remove_leftover_helpers(plan.project, environment)
+    volumes.remove_leftover_helpers(engine, plan.project, environment)
     live = {role.role: (role, state) for role in plan.roles
-            if (state := containers.inspect(role.live_name)) is not None}
+            if (state := engine.inspect(role.live_name)) is not None}
     volumes_here = {name: mount for name, mount in volumes.project_volumes(plan).items()
-                    if containers.volume_exists(name)}
-    target, database_note = _database(settings, project, environment, include_database)
+                    if engine.volume_exists(name)}
+    target, database_note = _database(engine, settings, project, environment, include_database)
     if not live and (reason == DEPLOY or not (volumes_here or target)):
         return None
     directory = backup_dir(settings, plan.project, environment)
     try:
         name = reserve_name(directory, taken=lambda candidate: any(
-            containers.image_info(f"{role.repository}:{image_tag(candidate, environment)}") is not None
+            engine.image(f"{role.repository}:{image_tag(candidate, environment)}") is not None
             for role, _ in live.values()))
     except OSError as error:
         raise PlatformError(f"cannot make a backup in {directory}: {_os_reason(error, directory)}") from None
@@ -63,18 +63,18 @@ def create(settings, plan, created_by: str, git_sha: str | None, *, project, rea
             "name": name,
             "project": plan.project,
             "environment": environment,
-            "created_at": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "created_at": utc_timestamp(),
             "created_by": created_by,
             "git_sha": git_sha,
             "deploy_id": None if reason == MANUAL else plan.deploy_id,
             "reason": reason,
-            "volumes": _archive_volumes(settings, plan, volumes_here, writer),
-            "database": _dump(target, writer),
+            "volumes": _archive_volumes(engine, settings, plan, volumes_here, writer),
+            "database": _dump(engine, target, writer),
             "database_note": database_note,
             "config": configfiles.save(settings, project, environment, writer),
         }
         writer.sync_dirs()
-        meta["images"] = _tag_images(live, name, environment, writer, made_tags)
+        meta["images"] = _tag_images(engine, live, name, environment, writer, made_tags)
         meta["git_sha"] = git_sha or next((image["revision"] for image in meta["images"].values()
                                           if image.get("revision")), None)
         meta["files"] = writer.files
@@ -83,7 +83,7 @@ def create(settings, plan, created_by: str, git_sha: str | None, *, project, rea
         write_atomic(layout.meta_path(directory, name), json.dumps(meta, indent=2) + "\n", mode=0o600)
         (writer.root / layout.PENDING_TAGS).unlink(missing_ok=True)
     except BaseException as error:
-        discard(directory, name, made_tags)
+        discard(engine, directory, name, made_tags)
         if isinstance(error, OSError):
             raise PlatformError(f"could not write {name} (removed again): {_os_reason(error, directory)}") from None
         if isinstance(error, PlatformError):
@@ -92,64 +92,62 @@ def create(settings, plan, created_by: str, git_sha: str | None, *, project, rea
     return meta
 
 
-def _database(settings, project, environment, include: bool):
+def _database(engine, settings, project, environment, include: bool):
     target = database.target(settings, project, environment)
     if target is None:
         return None, "the project declares no database"
     if not include:
         return None, "not included (not needed for this backup)"
-    if not database.exists(target):
+    if not database.exists(engine, target):
         return None, f"database {target.database} did not exist yet"
     return target, None
 
 
-def _archive_volumes(settings, plan, found: dict, writer) -> dict:
+def _archive_volumes(engine, settings, plan, found: dict, writer) -> dict:
     records = {}
     for volume, mount in sorted(found.items()):
         relative = f"{layout.VOLUMES}/{volume}.tar"
-        volumes.archive(settings, plan, volume, writer, relative)
+        volumes.archive(engine, settings, plan, volume, writer, relative)
         records[volume] = {"file": relative, "mount": mount, "bytes": writer.files[relative]["bytes"]}
     return records
 
 
-def _dump(target, writer) -> dict | None:
+def _dump(engine, target, writer) -> dict | None:
     if target is None:
         return None
     relative = f"{layout.DATABASE}/{target.database}.dump"
-    database.dump(target, writer, relative)
+    database.dump(engine, target, writer, relative)
     return {"container": target.container, "database": target.database, "role": target.role,
             "file": relative, "format": "custom", "bytes": writer.files[relative]["bytes"]}
 
 
-def _tag_images(live: dict, name: str, environment: str, writer, made_tags: list) -> dict:
+def _tag_images(engine, live: dict, name: str, environment: str, writer, made_tags: list) -> dict:
     """Tag each live image as <repository>:<name>-<environment>; the tags are noted first, for cleanup."""
     tag_name = image_tag(name, environment)
     planned = [[f"{role.repository}:{tag_name}", state.image_id] for role, state in live.values()]
     write_atomic(writer.root / layout.PENDING_TAGS, json.dumps(planned), mode=0o600)
     images = {}
     for role_name, (role, state) in sorted(live.items()):
-        containers.tag(state.image_id, role.repository, tag_name)
+        engine.tag(state.image_id, role.repository, tag_name)
         made_tags.append(f"{role.repository}:{tag_name}")
-        _, digest, labels = containers.image_info(state.image_id) or (state.image_id, None, {})
+        image = engine.image(state.image_id) or ImageInfo(state.image_id, None)
         images[role_name] = {"image": f"{role.repository}:{tag_name}", "image_id": state.image_id,
-                             "digest": digest, "was": state.image_ref, "container": state.name,
-                             "revision": labels.get(REVISION_LABEL)}
+                             "digest": image.digest, "was": state.image_ref, "container": state.name,
+                             "revision": image.labels.get(REVISION_LABEL)}
     return images
 
 
-def discard(directory, name: str, tags) -> None:
+def discard(engine, directory, name: str, tags) -> None:
     """Remove a backup entirely: its .meta first (so it stops existing), its payload, its image tags."""
     layout.meta_path(directory, name).unlink(missing_ok=True)
     shutil.rmtree(layout.payload_path(directory, name), ignore_errors=True)
     for reference in tags:
-        containers.untag(reference)
+        engine.untag(reference)
 
 
 def _os_reason(error: OSError, directory) -> str:
     """What went wrong on disk and what to do, in one phrase."""
     project, environment = Path(directory).parts[-2:]
-    if error.errno is None:   # not the file system: requests' transport errors (Docker) are OSErrors too
-        return f"the connection to the Docker engine failed ({' '.join(str(error).split())[:200]}); try again"
     if error.errno in (errno.ENOSPC, errno.EDQUOT):
         return (f"no space left on the device of {directory}; free space there "
                 f"(invoke backup.prune --project {project} --env {environment})")

@@ -12,7 +12,7 @@ dump without error. A failed restore leaves the database as it was.
 from dataclasses import dataclass
 
 from ..errors import PlatformError
-from ..runtime import containers
+from ..textutil import one_line
 from . import payload
 
 COMMITTED = "platform-restore-committed"
@@ -41,11 +41,11 @@ def target(settings, project, environment: str) -> Target | None:
                   declared.user)
 
 
-def exists(where: Target, attempts: int = 3) -> bool:
+def exists(engine, where: Target, attempts: int = 3) -> bool:
     # Database names are allowlisted by the registry (SQL_NAME), so the literal is safe. The query
     # always prints 0 or 1: an empty answer is an exec whose output Docker lost, asked again.
     for _ in range(attempts):
-        code, output = containers.exec_run(where.container, [
+        code, output = engine.exec_run(where.container, [
             "psql", "-X", "-At", "-U", "postgres", "-d", "postgres", "-c",
             f"SELECT count(*) FROM pg_database WHERE datname = '{where.database}'"])
         if code != 0:
@@ -55,10 +55,10 @@ def exists(where: Target, attempts: int = 3) -> bool:
     raise PlatformError(f"{where.container}: no answer when looking up database {where.database}; try again")
 
 
-def dump(where: Target, writer: payload.PayloadWriter, relative: str) -> None:
+def dump(engine, where: Target, writer: payload.PayloadWriter, relative: str) -> None:
     """pg_dump --format=custom into the payload; an empty or failed dump is an error."""
     with writer.open(relative) as write:
-        code, messages = containers.exec_to(where.container, [
+        code, messages = engine.exec_to(where.container, [
             "pg_dump", "-U", "postgres", "--format=custom", f"--dbname={where.database}"], write)
     if code != 0:
         raise PlatformError(f"pg_dump of {where.database} in {where.container} failed (exit {code}): "
@@ -67,14 +67,14 @@ def dump(where: Target, writer: payload.PayloadWriter, relative: str) -> None:
         raise PlatformError(f"pg_dump of {where.database} in {where.container} wrote nothing")
 
 
-def restore(where: Target, dump_file) -> None:
+def restore(engine, where: Target, dump_file) -> None:
     """Make the database exactly what ``dump_file`` holds, in one transaction."""
-    code, output = containers.exec_from(where.container, ["sh", "-c", _RESTORE, "sh", where.role, where.database],
-                                        payload.read_chunks(dump_file))
+    code, output = engine.exec_from(where.container, ["sh", "-c", _RESTORE, "sh", where.role, where.database],
+                                    payload.read_chunks(dump_file))
     if code != 0 or COMMITTED not in output:
         raise PlatformError(f"restoring database {where.database} in {where.container} failed, nothing was "
                             f"changed in it: {_short(output.replace(COMMITTED, '')) or f'exit {code}'}")
 
 
 def _short(text: str) -> str:
-    return " ".join(text.split())[:300]
+    return one_line(text, 300)

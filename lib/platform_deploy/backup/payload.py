@@ -10,7 +10,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 CHUNK = 1024 * 1024
-TAR_TOP = "platform-volume"   # the top entry of a volume archive (runtime.containers.HELPER_MOUNT)
+TAR_TOP = "platform-volume"   # the top entry of a volume archive (engine.docker.HELPER_MOUNT)
 DUMP_MAGIC = b"PGDMP"         # first bytes of a pg_dump --format=custom file
 
 

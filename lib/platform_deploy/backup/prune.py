@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 
 from ..errors import PlatformError
-from ..runtime import containers
 from ..state import manifest
 from . import catalog, layout
 from .create import discard
@@ -104,7 +103,7 @@ def protected_names(settings, project: str, environment: str, extra=()) -> dict[
     return protected
 
 
-def prune(settings, project: str, environment: str, rules: Policy, protect=(), dry_run=False,
+def prune(engine, settings, project: str, environment: str, rules: Policy, protect=(), dry_run=False,
           now: datetime | None = None) -> Result:
     """Apply ``rules``; the caller holds the project/environment lock."""
     found = catalog.backups(settings, project, environment)
@@ -119,33 +118,33 @@ def prune(settings, project: str, environment: str, rules: Policy, protect=(), d
             backup = by_name[decision.name]
             tags = [(image.get("image"), image.get("image_id")) for image in backup.images.values()]
             result.freed_bytes += _size(backup.meta_file) + _size(backup.payload_dir)
-            result.tags_removed += _remove(backup.directory, backup.name, tags)
-    return remove_orphans(settings, project, environment, result)
+            result.tags_removed += _remove(engine, backup.directory, backup.name, tags)
+    return remove_orphans(engine, settings, project, environment, result)
 
 
-def remove_orphans(settings, project: str, environment: str, result: Result | None = None) -> Result:
+def remove_orphans(engine, settings, project: str, environment: str, result: Result | None = None) -> Result:
     """Remove what interrupted backups left (payloads without a .meta, their image tags); the caller holds the lock."""
     result = Result() if result is None else result
     for directory in catalog.orphans(settings, project, environment):
         result.freed_bytes += _size(directory)
-        result.tags_removed += _remove(directory.parent, directory.name, _pending_tags(directory))
+        result.tags_removed += _remove(engine, directory.parent, directory.name, _pending_tags(directory))
         result.orphans_removed.append(directory.name)
     return result
 
 
-def after_deploy(settings, project: str, environment: str, protect=()) -> str:
+def after_deploy(engine, settings, project: str, environment: str, protect=()) -> str:
     """Prune with the configured policy after a deploy; never raises (the deploy is already live)."""
     try:
-        return prune(settings, project, environment, policy(settings), protect=protect).summary()
+        return prune(engine, settings, project, environment, policy(settings), protect=protect).summary()
     except Exception as error:  # noqa: BLE001 - traffic has switched: a failure here must not roll back
         return f"backups NOT pruned: {error if isinstance(error, PlatformError) else repr(error)}"
 
 
-def _remove(directory, name: str, tags) -> int:
+def _remove(engine, directory, name: str, tags) -> int:
     """Discard one backup; return how many image tags went (only tags still on the recorded image)."""
     ours = [reference for reference, image_id in tags
-            if reference and (info := containers.image_info(reference)) is not None and info[0] == image_id]
-    discard(directory, name, ours)
+            if reference and (info := engine.image(reference)) is not None and info.id == image_id]
+    discard(engine, directory, name, ours)
     return len(ours)
 
 

@@ -24,8 +24,9 @@ from dataclasses import dataclass, field
 
 from ..deploy import pipeline
 from ..errors import PlatformError
-from ..runtime import containers
+from ..textutil import one_line
 from . import catalog, configfiles, database, layout, volumes
+from .commands import image_present
 from .create import PRE_RESTORE, create
 
 
@@ -67,10 +68,10 @@ def plan_restore(backup: catalog.Backup, deploy_plan, with_database: bool) -> Re
 class RestoreDeployment(pipeline.Deployment):
     """A deploy of a backup's images whose step 2 saves the current state and writes the backup's data."""
 
-    def __init__(self, settings, registry, project_name, environment, backup, with_database, report):
+    def __init__(self, engine, settings, registry, project_name, environment, backup, with_database, report):
         options = pipeline.Options(tag=layout.image_tag(backup.name, environment), pull=False,
                                    restored_from=backup.name)
-        super().__init__(settings, registry, project_name, environment, options, report)
+        super().__init__(engine, settings, registry, project_name, environment, options, report)
         self.backup = backup
         self.restore_plan = plan_restore(backup, self.plan, with_database)
         if with_database:
@@ -85,10 +86,10 @@ class RestoreDeployment(pipeline.Deployment):
         if problems:
             raise PlatformError(f"backup {backup.name} changed since it was verified: {catalog.describe(problems)}")
         for role in plan.roles:   # the tag the pipeline deploys must name the image the backup recorded
-            recorded, present = backup.images[role.role]["image_id"], containers.image_info(role.image)
-            if present is None or present[0] != recorded:
-                containers.tag(recorded, role.repository, plan.tag)
-        saved = create(self.settings, plan, self.by, None, project=self.project, reason=PRE_RESTORE,
+            recorded, present = backup.images[role.role]["image_id"], self.engine.image(role.image)
+            if present is None or present.id != recorded:
+                self.engine.tag(recorded, role.repository, plan.tag)
+        saved = create(self.engine, self.settings, plan, self.by, None, project=self.project, reason=PRE_RESTORE,
                        include_database=self.restore_plan.database)
         if saved is not None:
             self.saved = catalog.read(layout.backup_dir(self.settings, plan.project, plan.environment),
@@ -96,9 +97,8 @@ class RestoreDeployment(pipeline.Deployment):
             self.attempt.backup = saved["name"]
         try:
             self._write_data()
-        except OSError as error:   # a payload file, or the Docker connection (requests' errors are OSErrors)
-            raise PlatformError(f"writing the data of {backup.name} failed: "
-                                f"{' '.join(str(error).split())[:200]}") from None
+        except OSError as error:   # a payload file
+            raise PlatformError(f"writing the data of {backup.name} failed: {one_line(error, 200)}") from None
         before = f"state before saved as {self.attempt.backup}" if saved else "nothing to save before"
         return f"{before}; restored from {backup.name}: {self._written()}"
 
@@ -106,13 +106,14 @@ class RestoreDeployment(pipeline.Deployment):
         backup, plan, todo = self.backup, self.plan, self.restore_plan
         for volume, relative in todo.volumes.items():
             self.changed.append(("volume", volume))
-            volumes.restore(self.settings, plan.project, plan.environment, volume, backup.file(relative))
+            volumes.restore(self.engine, self.settings, plan.project, plan.environment, volume,
+                            backup.file(relative))
         for relative in todo.env_files:
             self.changed.append(("env", relative))
         configfiles.restore_env_files(self.settings, {"env_files": todo.env_files}, backup.payload_dir)
         if todo.database:
             self.changed.append(("database", backup.database["database"]))
-            database.restore(self._database_target(), backup.file(backup.database["file"]))
+            database.restore(self.engine, self._database_target(), backup.file(backup.database["file"]))
 
     def _database_target(self) -> database.Target:
         target = database.target(self.settings, self.project, self.plan.environment)
@@ -146,7 +147,7 @@ class RestoreDeployment(pipeline.Deployment):
         for kind, what in reversed(self.changed):
             try:
                 if kind == "volume" and what in saved.volumes:
-                    volumes.restore(self.settings, self.plan.project, self.plan.environment, what,
+                    volumes.restore(self.engine, self.settings, self.plan.project, self.plan.environment, what,
                                     saved.file(saved.volumes[what]["file"]))
                 elif kind == "env" and saved_env.get(what):
                     configfiles.restore_env_files(self.settings, {"env_files": {what: saved_env[what]}},
@@ -154,7 +155,7 @@ class RestoreDeployment(pipeline.Deployment):
                 elif kind == "env":
                     configfiles.remove_env_file(self.settings, what)   # it did not exist before
                 elif kind == "database" and saved.database:
-                    database.restore(self._database_target(), saved.file(saved.database["file"]))
+                    database.restore(self.engine, self._database_target(), saved.file(saved.database["file"]))
                 else:
                     continue
                 done.append(f"{KINDS[kind]} {what}")
@@ -167,21 +168,21 @@ class RestoreDeployment(pipeline.Deployment):
         return f"data put back from {saved.name}: {', '.join(done)}" if done else ""
 
 
-def restore(settings, registry, project_name: str, environment: str, name: str | None, with_database: bool,
+def restore(engine, settings, registry, project_name: str, environment: str, name: str | None, with_database: bool,
             report) -> dict:
     """Restore backup ``name`` (the newest when None); return the manifest entry of its deploy."""
     project = registry.project(project_name)
     project.check_environment(environment)
     backup = catalog.resolve(settings, project_name, environment, name)
     report.line(f"verifying {backup.name} of {project_name}/{environment} ...")
-    problems = catalog.verify(backup, lambda image_id: bool(image_id) and containers.image_info(image_id) is not None)
+    problems = catalog.verify(backup, lambda image_id: image_present(engine, image_id))
     catalog.record_verification(backup, problems)
     if problems:
         raise PlatformError(f"backup {backup.name} of {project_name}/{environment} cannot be restored: "
                             f"{catalog.describe(problems)}; nothing was changed; see invoke backup.verify "
                             f"--project {project_name} --env {environment} --backup {backup.name}, "
                             f"or restore another backup (invoke backup.list)")
-    deployment = RestoreDeployment(settings, registry, project_name, environment, backup, with_database, report)
+    deployment = RestoreDeployment(engine, settings, registry, project_name, environment, backup, with_database, report)
     for note in deployment.restore_plan.notes:
         report.line(f"note: {note}")
     entry_file = backup.file(configfiles.ENTRY)

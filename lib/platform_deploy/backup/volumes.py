@@ -9,16 +9,15 @@ empty the volume.
 
 from pathlib import Path
 
-from ..deploy.plan import role_labels
 from ..errors import PlatformError
-from ..runtime import containers
+from ..naming import role_labels
 from . import payload
 
 HELPER_ROLE = "backup-helper"
 
 
-def helper_image(settings) -> str:
-    state = containers.inspect(settings.nginx_container)
+def helper_image(engine, settings) -> str:
+    state = engine.inspect(settings.nginx_container)
     if state is None:
         raise PlatformError(f"container {settings.nginx_container} does not exist, and its image runs the "
                             "backup helper containers; start the platform with `invoke platform.up`")
@@ -29,11 +28,11 @@ def helper_labels(project: str, environment: str) -> dict:
     return role_labels(project, environment, HELPER_ROLE)
 
 
-def remove_leftover_helpers(project: str, environment: str) -> int:
+def remove_leftover_helpers(engine, project: str, environment: str) -> int:
     """Remove helper containers a killed backup or restore left behind; the caller holds the lock."""
-    leftovers = containers.find(helper_labels(project, environment))
+    leftovers = engine.find(helper_labels(project, environment))
     for state in leftovers:
-        containers.remove(state.id)
+        engine.remove(state.id)
     return len(leftovers)
 
 
@@ -46,13 +45,13 @@ def project_volumes(plan) -> dict[str, str]:
     return found
 
 
-def archive(settings, plan, volume: str, writer: payload.PayloadWriter, relative: str) -> None:
+def archive(engine, settings, plan, volume: str, writer: payload.PayloadWriter, relative: str) -> None:
     with writer.open(relative) as write:
-        containers.archive_volume(volume, helper_image(settings), helper_labels(plan.project, plan.environment),
-                                  write)
+        engine.archive_volume(volume, helper_image(engine, settings),
+                              helper_labels(plan.project, plan.environment), write)
 
 
-def restore(settings, project: str, environment: str, volume: str, archive_file: Path) -> None:
+def restore(engine, settings, project: str, environment: str, volume: str, archive_file: Path) -> None:
     """Replace the contents of ``volume`` with ``archive_file`` (already verified)."""
-    containers.replace_volume_contents(volume, helper_image(settings), helper_labels(project, environment),
-                                       payload.read_chunks(archive_file))
+    engine.replace_volume_contents(volume, helper_image(engine, settings), helper_labels(project, environment),
+                                   payload.read_chunks(archive_file))

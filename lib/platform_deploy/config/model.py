@@ -3,6 +3,7 @@
 from dataclasses import dataclass
 
 from ..errors import PlatformError
+from ..naming import container_name
 
 ENVIRONMENTS = ("production", "staging")
 DEFAULT_ENV_FILE = "config/{project}/.env.{environment}"
@@ -27,7 +28,7 @@ class Container:
 
     def container_name(self, environment: str) -> str:
         """The live container's name, e.g. ``filter-ical-backend-production``."""
-        return f"{self.name}-{environment}"
+        return container_name(self.name, environment)
 
     def env_file_path(self, project: str, environment: str) -> str:
         """The env file, relative to the platform root."""

@@ -7,7 +7,7 @@ through the exec's environment and `\\getenv`, never a command line or output.
 from urllib.parse import unquote, urlsplit
 
 from ..errors import PlatformError
-from ..runtime import containers
+from ..textutil import one_line
 
 # Names are allowlisted by the registry (SQL_NAME), so they can be quoted as literals safely.
 _SCRIPT = """\\set ON_ERROR_STOP on
@@ -20,7 +20,7 @@ SELECT format('CREATE DATABASE %I OWNER %I', :'database', :'role')
 """
 
 
-def ensure(settings, project, environment: str, env_vars: dict) -> str:
+def ensure(engine, settings, project, environment: str, env_vars: dict) -> str:
     """Create the role and database when missing; return what was checked (no secrets)."""
     database = project.database
     if database is None:
@@ -36,8 +36,8 @@ def ensure(settings, project, environment: str, env_vars: dict) -> str:
     container = database.container or settings.postgres_container
     command = ["sh", "-c", 'psql -X -q -U postgres -d postgres -v role="$1" -v database="$2" <<"SQL"\n'
                + _SCRIPT + "SQL", "sh", database.user, name]
-    code, output = containers.exec_run(container, command, environment={"PLATFORM_DB_PASSWORD": password})
+    code, output = engine.exec_run(container, command, environment={"PLATFORM_DB_PASSWORD": password})
     if code != 0:
-        reason = " ".join(output.replace(password, "***").split())[:300] if password else output[:300]
+        reason = one_line(output.replace(password, "***") if password else output, 300)
         raise PlatformError(f"{container}: cannot create database {name} for role {database.user}: {reason}")
     return f"{container}: database {name} (role {database.user}) ready"

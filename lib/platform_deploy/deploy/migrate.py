@@ -5,7 +5,6 @@ import shlex
 from dataclasses import dataclass
 
 from ..redact import url_credentials
-from ..runtime import containers
 from .probes import CheckFailed
 
 AUTO_COMMAND = "alembic upgrade head"
@@ -27,14 +26,15 @@ class Migration:
     after: str | None
 
 
-def _has_alembic(name: str) -> bool:
-    return containers.file_exists(name, containers.workdir(name).rstrip("/") + "/alembic.ini")
+def _has_alembic(engine, name: str) -> bool:
+    state = engine.inspect(name)
+    return state is not None and engine.file_exists(name, state.workdir.rstrip("/") + "/alembic.ini")
 
 
-def current_revision(name: str) -> str | None:
+def current_revision(engine, name: str) -> str | None:
     """The database's Alembic revision as the container sees it; None at base (no revision yet)."""
     for _ in range(READ_ATTEMPTS):
-        code, output = containers.exec_run(name, ["alembic", "current", "--verbose"])
+        code, output = engine.exec_run(name, ["alembic", "current", "--verbose"])
         if code != 0:
             raise CheckFailed(f"{name}: `alembic current` failed: {_tail(output)}")
         if _HEADER.search(output):
@@ -43,38 +43,38 @@ def current_revision(name: str) -> str | None:
                       "'Current revision(s) for' line; cannot tell the database's revision")
 
 
-def command_for(role) -> str | None:
+def command_for(engine, role) -> str | None:
     """The migration command for this role, or None when it has none."""
     if role.migrations is False:
         return None
     if role.migrations is True:
-        return AUTO_COMMAND if _has_alembic(role.new_name) else None
+        return AUTO_COMMAND if _has_alembic(engine, role.new_name) else None
     return role.migrations
 
 
-def run(role, started=None) -> Migration | None:
+def run(engine, role, started=None) -> Migration | None:
     """Run the role's migration command; ``started(migration)`` is called just before it runs."""
-    command = command_for(role)
+    command = command_for(engine, role)
     if command is None:
         return None
-    alembic = _has_alembic(role.new_name)
-    before = current_revision(role.new_name) if alembic else None
+    alembic = _has_alembic(engine, role.new_name)
+    before = current_revision(engine, role.new_name) if alembic else None
     if started is not None:
         started(Migration(role.new_name, command, alembic, before, None))
-    code, output = containers.exec_run(role.new_name, shlex.split(command))
+    code, output = engine.exec_run(role.new_name, shlex.split(command))
     if code != 0:
         raise MigrationFailed(Migration(role.new_name, command, alembic, before, None),
                               f"{role.new_name}: `{command}` failed (exit {code}): {_tail(output)}")
-    after = current_revision(role.new_name) if alembic else None
+    after = current_revision(engine, role.new_name) if alembic else None
     return Migration(role.new_name, command, alembic, before, after)
 
 
-def reverse(migration: Migration) -> str:
+def reverse(engine, migration: Migration) -> str:
     """Downgrade to the revision recorded before, with the new image (it still has the scripts)."""
     if not migration.alembic:
         raise Irreversible(f"cannot reverse `{migration.command}` automatically (not Alembic)")
     target = migration.before or "base"
-    code, output = containers.exec_run(migration.container, ["alembic", "downgrade", target])
+    code, output = engine.exec_run(migration.container, ["alembic", "downgrade", target])
     if code != 0:
         raise CheckFailed(f"`alembic downgrade {target}` failed (exit {code}): {_tail(output)}")
     return target

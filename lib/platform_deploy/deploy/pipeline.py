@@ -15,21 +15,21 @@ import signal
 import threading
 import time
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
 from pathlib import Path
 
 from .. import notify
 from ..backup import create as backup
 from ..backup import prune as backup_prune
+from ..engine import ContainerSpec
 from ..errors import PlatformError
+from ..naming import network_labels
 from ..nginx import files, live
 from ..redact import url_credentials
-from ..runtime import containers, docker
-from ..runtime.containers import ContainerSpec
 from ..state import journal, manifest
 from ..state.lock import DeployLock
+from ..textutil import utc_timestamp
 from . import database, migrate, preflight, probes, recover, switch
-from .plan import deployed_by, make_plan, network_labels, new_deploy_id
+from .plan import deployed_by, make_plan, new_deploy_id
 
 
 @dataclass(frozen=True)
@@ -65,7 +65,8 @@ class Attempt:
 
 
 class Deployment:
-    def __init__(self, settings, registry, project_name: str, environment: str, options: Options, report):
+    def __init__(self, engine, settings, registry, project_name: str, environment: str, options: Options, report):
+        self.engine = engine
         self.settings = settings
         self.registry = registry
         self.project = registry.project(project_name)
@@ -84,7 +85,7 @@ class Deployment:
     def run(self) -> dict:
         plan = self.plan
         with DeployLock(self.settings, plan.project, plan.environment):
-            recover.recover(self.settings, plan.project, plan.environment, self.report)
+            recover.recover(self.engine, self.settings, plan.project, plan.environment, self.report)
             started = time.monotonic()
             notify.notify(self.settings, "start", plan.project, plan.environment,
                           version=plan.tag, deploy_id=plan.deploy_id, deployed_by=self.by)
@@ -117,7 +118,8 @@ class Deployment:
         self._step("4", "start candidates", self._start)
         self._step("4.5", "migrations", self._migrate)
         self._step("5", "health", lambda: "; ".join(
-            f"{role}: {how}" for role, how in probes.wait_healthy(self.settings, self.plan.roles).items()))
+            f"{role}: {how}" for role, how in probes.wait_healthy(self.engine, self.settings,
+                                                                  self.plan.roles).items()))
         self._step("5.5", "smoke tests", self._smoke)
         self._step("6", "switch traffic", self._switch)
         self._step("7", "cleanup", self._cleanup)
@@ -149,7 +151,7 @@ class Deployment:
             "migrations": self._unreversed(),
             "images": self.attempt.images,
             "backup": self.attempt.backup,
-            "started_at": _now(),
+            "started_at": utc_timestamp(),
         })
 
     # -- steps -----------------------------------------------------------------------------------
@@ -157,9 +159,9 @@ class Deployment:
     def _preflight(self) -> str:
         checks = preflight.run_checks(
             self.settings, self.project, self.plan.environment,
-            docker_root=Path(containers.docker_root()),
+            docker_root=Path(self.engine.data_root()),
             min_free_bytes=int(self.settings.min_free_gb * 1e9),
-            nginx_test=lambda: live.test_config(self.settings),
+            nginx_test=lambda: live.test_config(self.engine, self.settings),
             registry=self.registry,
         )
         for check in checks:
@@ -176,7 +178,7 @@ class Deployment:
         if self.options.skip_backup:
             return "skipped (--skip-backup)"
         try:
-            meta = backup.create(self.settings, self.plan, self.by, self.git_sha, project=self.project)
+            meta = backup.create(self.engine, self.settings, self.plan, self.by, self.git_sha, project=self.project)
         except PlatformError as error:
             if not self.options.force:
                 raise PlatformError(f"backup failed: {error}") from None
@@ -191,32 +193,32 @@ class Deployment:
         self._journal("pull")
         for role in self.plan.roles:
             if self.options.pull:
-                image_id = containers.pull(role.repository, self.plan.tag)
+                image_id = self.engine.pull(role.repository, self.plan.tag)
             else:
-                local = containers.image_info(role.image)
+                local = self.engine.image(role.image)
                 if local is None:
                     raise PlatformError(f"image {role.image} is not on this machine")
-                image_id = local[0]
-            _, digest, labels = containers.image_info(image_id)
+                image_id = local.id
+            image = self.engine.image(image_id)
             self.attempt.images[role.role] = role.image
             self.attempt.image_ids[role.role] = image_id
-            self.attempt.image_digests[role.role] = digest
-            self.git_sha = self.git_sha or labels.get("org.opencontainers.image.revision")
+            self.attempt.image_digests[role.role] = image.digest
+            self.git_sha = self.git_sha or image.labels.get("org.opencontainers.image.revision")
         return ", ".join(self.attempt.images.values())
 
     def _start(self) -> str:
         plan = self.plan
-        docker.ensure_network(plan.network, network_labels(plan.project, plan.environment),
-                              self.settings.subnet_pool)
+        self.engine.ensure_network(plan.network, network_labels(plan.project, plan.environment),
+                                   self.settings.subnet_pool)
         for service in self._platform_services():
-            docker.connect_network(service, plan.network)
+            self.engine.connect(service, plan.network)
         env = {role.role: preflight.read_env(self.settings, self.project, plan.environment,
                                              self.project.container(role.role)) for role in plan.roles}
         merged = {key: value for role_env in env.values() for key, value in role_env.items()}
-        database_note = database.ensure(self.settings, self.project, plan.environment, merged)
+        database_note = database.ensure(self.engine, self.settings, self.project, plan.environment, merged)
         self._journal("start")
         for role in plan.roles:
-            containers.run(ContainerSpec(name=role.new_name, image=role.image, network=plan.network,
+            self.engine.run(ContainerSpec(name=role.new_name, image=role.image, network=plan.network,
                                          environment=env[role.role], labels=plan.labels(role.role),
                                          volumes=role.volumes))
         return f"{', '.join(role.new_name for role in plan.roles)}; {database_note}"
@@ -235,7 +237,7 @@ class Deployment:
             # when this process is killed, and recovery must still be able to reverse it.
             remember = functools.partial(self._remember_migration, len(self.attempt.migrations))
             try:
-                result = migrate.run(role, started=remember)
+                result = migrate.run(self.engine, role, started=remember)
             except migrate.MigrationFailed as error:
                 remember(error.migration)
                 raise
@@ -257,30 +259,30 @@ class Deployment:
         self._journal("migrate")
 
     def _smoke(self) -> str:
-        return "; ".join(f"{role.role}: {', '.join(probes.smoke_test(self.settings, role))}"
+        return "; ".join(f"{role.role}: {', '.join(probes.smoke_test(self.engine, self.settings, role))}"
                          for role in self.plan.roles)
 
     def _switch(self) -> str:
         plan = self.plan
         if files.plan(self.settings, self.registry, only=plan.project).write:
-            live.generate_and_reload(self.settings, self.registry, only=plan.project)
-        self.old_names = switch.live_containers(plan)
+            live.generate_and_reload(self.engine, self.settings, self.registry, only=plan.project)
+        self.old_names = switch.live_containers(self.engine, plan)
         self._journal("switching")
-        switch.expose(plan)
-        switch.hand_over(plan.network, self.old_names, self._placeholders())
+        switch.expose(self.engine, plan)
+        switch.hand_over(self.engine, plan.network, self.old_names, self._placeholders())
         domain, tls = self._check_target()
-        response = probes.through_nginx(self.settings, domain, tls)
+        response = probes.through_nginx(self.engine, self.settings, domain, tls)
         if response.status == 0 or response.status >= 500:
-            switch.hand_back(plan, self.old_names, self._placeholders())
+            switch.hand_back(self.engine, plan, self.old_names, self._placeholders())
             self.old_names = []
             raise PlatformError(f"request through {self.settings.nginx_container} for {domain} got "
                                 f"{response.status or 'no response'} after the switch; switched back")
         self._journal("switched")
-        switch.finish(plan, self.old_names)
+        switch.finish(self.engine, plan, self.old_names)
         return f"{domain} -> {response.status}; replaced {', '.join(self.old_names) or 'nothing (first deploy)'}"
 
     def _placeholders(self) -> switch.Placeholders | None:
-        nginx = containers.inspect(self.settings.nginx_container)   # its image has `sleep`, and is local
+        nginx = self.engine.inspect(self.settings.nginx_container)   # its image has `sleep`, and is local
         if nginx is None:
             return None
         return switch.Placeholders(nginx.image_id, self.plan.labels(switch.PLACEHOLDER_ROLE))
@@ -292,9 +294,9 @@ class Deployment:
         return domain, has_certificate(self.plan.domains[0].removeprefix("*."))
 
     def _cleanup(self) -> str:
-        pruned = backup_prune.after_deploy(self.settings, self.plan.project, self.plan.environment,
+        pruned = backup_prune.after_deploy(self.engine, self.settings, self.plan.project, self.plan.environment,
                                            protect=(self.attempt.backup, self.options.restored_from))
-        reclaimed = containers.prune_dangling()
+        reclaimed = self.engine.prune_dangling()
         return f"{pruned}; dangling images: {reclaimed / 1e6:.1f} MB reclaimed"
 
     # -- failure ---------------------------------------------------------------------------------
@@ -326,8 +328,7 @@ class Deployment:
             summary += (f"; once that is fixed run `invoke deploy.recover --project {plan.project} "
                         f"--env {plan.environment}` (the next deploy also does it)")
         self.report.summary(summary)
-        expected = isinstance(error, (PlatformError, Interrupted, KeyboardInterrupt))
-        if not expected and docker.engine_failure(error) is None:
+        if not isinstance(error, (PlatformError, Interrupted, KeyboardInterrupt)):
             raise error  # a bug: keep its traceback
         raise DeployFailed(summary) from None
 
@@ -336,9 +337,9 @@ class Deployment:
         say = self.attempt.rollback.append
         try:
             if moved:
-                recover.finish_switch(self.plan, say)
+                recover.finish_switch(self.engine, self.plan, say)
                 return True
-            return recover.undo(self.plan, self.phase, self.old_names, self._unreversed(), say,
+            return recover.undo(self.engine, self.plan, self.phase, self.old_names, self._unreversed(), say,
                                 reversed_one=self._forget_reversed, placeholders=self._placeholders())
         except Exception as error:  # noqa: BLE001 - the Docker engine gone, say: recover retries later
             say(f"FAILED: stopped: {_reason(error)}")
@@ -361,7 +362,7 @@ class Deployment:
         return {
             "deploy_id": self.plan.deploy_id,
             "version": self.plan.tag,
-            "deployed_at": _now(),
+            "deployed_at": utc_timestamp(),
             "deployed_by": self.by,
             "git_sha": self.git_sha,
             "backup": a.backup,
@@ -383,23 +384,17 @@ class Deployment:
         serving = []
         for role in self.plan.roles:
             try:
-                state = containers.inspect(role.live_name)
+                state = self.engine.inspect(role.live_name)
             except Exception as error:  # noqa: BLE001 - only a description; the failure is reported already
                 return f"unknown ({_reason(error)})"
-            if state is not None and state.status == "running":
+            if state is not None and state.running:
                 serving.append(f"{role.live_name} ({state.image_ref})")
         return ", ".join(serving) or "nothing (no live containers)"
-
-
-def _now() -> str:
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _reason(error: BaseException) -> str:
     if isinstance(error, PlatformError):
         return url_credentials(str(error))
-    if (lost := docker.engine_failure(error)) is not None:
-        return str(lost)
     if isinstance(error, (Interrupted, KeyboardInterrupt)):
         return "interrupted"
     return f"internal error: {type(error).__name__}: {error}"

@@ -9,8 +9,8 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 
 from ..errors import PlatformError
+from ..naming import candidate_name, deploy_labels, network_name, volume_name
 
-LABEL_PREFIX = "platform."
 TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
 
 
@@ -26,7 +26,6 @@ class RolePlan:
     health_timeout: int
     migrations: bool | str
     volumes: tuple[tuple[str, str], ...]   # (docker volume name, mount path)
-    env_file: str
 
 
 @dataclass(frozen=True)
@@ -40,21 +39,7 @@ class DeployPlan:
     roles: tuple[RolePlan, ...]
 
     def labels(self, role: str) -> dict:
-        return {**role_labels(self.project, self.environment, role), f"{LABEL_PREFIX}deploy-id": self.deploy_id}
-
-
-def network_name(project: str, environment: str) -> str:
-    """Each project/environment gets its own network: staging and production never share one."""
-    return f"{project}-{environment}"
-
-
-def network_labels(project: str, environment: str) -> dict:
-    return {f"{LABEL_PREFIX}project": project, f"{LABEL_PREFIX}environment": environment}
-
-
-def role_labels(project: str, environment: str, role: str) -> dict:
-    """The labels that find a project/environment's containers of one role (candidates, helpers, placeholders)."""
-    return {**network_labels(project, environment), f"{LABEL_PREFIX}role": role}
+        return deploy_labels(self.project, self.environment, role, self.deploy_id)
 
 
 def new_deploy_id(now: datetime | None = None) -> str:
@@ -82,15 +67,14 @@ def make_plan(project, environment: str, tag: str, deploy_id: str) -> DeployPlan
         RolePlan(
             role=container.role,
             live_name=container.container_name(environment),
-            new_name=f"{container.container_name(environment)}-next-{deploy_id}",
+            new_name=candidate_name(container.container_name(environment), deploy_id),
             repository=container.image,
             image=f"{container.image}:{tag}",
             port=container.port,
             smoke_paths=container.smoke_paths,
             health_timeout=container.health_timeout,
             migrations=container.migrations,
-            volumes=tuple((f"{volume}-{environment}", mount) for volume, mount in container.volumes),
-            env_file=container.env_file_path(project.name, environment),
+            volumes=tuple((volume_name(volume, environment), mount) for volume, mount in container.volumes),
         )
         for container in project.containers
     )

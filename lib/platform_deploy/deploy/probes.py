@@ -8,7 +8,7 @@ import time
 from dataclasses import dataclass
 
 from ..errors import PlatformError
-from ..runtime import containers, docker
+from ..textutil import one_line
 
 POLL_SECONDS = 0.25
 DEFAULT_SMOKE_PATHS = ("/health", "/")
@@ -24,21 +24,21 @@ class Response:
     body_start: str
 
 
-def http_get(settings, url: str, host_header: str | None = None, resolve: str | None = None) -> Response:
+def http_get(engine, settings, url: str, host_header: str | None = None, resolve: str | None = None) -> Response:
     argv = ["curl", "-sS", "-k", "--max-time", "5", "-w", "\n%{http_code}", "-o", "-"]
     if host_header:
         argv += ["-H", f"Host: {host_header}"]
     if resolve:
         argv += ["--resolve", resolve]
-    code, output = containers.exec_run(settings.nginx_container, argv + [url], output_expected=True)
+    code, output = engine.exec_run(settings.nginx_container, argv + [url], output_expected=True)
     body, _, status = output.rpartition("\n")
     status = status.strip()
     if code != 0 or not status.isdigit():
-        return Response(0, " ".join(output.split())[:120])
-    return Response(int(status), " ".join(body.split())[:120])
+        return Response(0, one_line(output, 120))
+    return Response(int(status), one_line(body, 120))
 
 
-def wait_healthy(settings, roles) -> dict:
+def wait_healthy(engine, settings, roles) -> dict:
     """Wait until every candidate is healthy; fail at once on unhealthy, exited or restarting.
 
     Returns {role: how it passed}. A container without a HEALTHCHECK passes when
@@ -49,12 +49,12 @@ def wait_healthy(settings, roles) -> dict:
     passed = {}
     while pending:
         for name, role in list(pending.items()):
-            verdict = _health_verdict(settings, role)
+            verdict = _health_verdict(engine, settings, role)
             if verdict:
                 passed[name] = verdict
                 del pending[name]
             elif time.monotonic() - started > role.health_timeout:
-                state = containers.inspect(role.new_name)
+                state = engine.inspect(role.new_name)
                 raise CheckFailed(f"{role.new_name} not healthy after {role.health_timeout}s "
                                   f"(status {state.status if state else 'gone'}, health {state.health if state else '-'})")
         if pending:
@@ -62,34 +62,34 @@ def wait_healthy(settings, roles) -> dict:
     return passed
 
 
-def _health_verdict(settings, role) -> str | None:
-    state = containers.inspect(role.new_name)
+def _health_verdict(engine, settings, role) -> str | None:
+    state = engine.inspect(role.new_name)
     if state is None:
         raise CheckFailed(f"{role.new_name} disappeared")
     if state.status in ("exited", "dead", "restarting"):
-        logs = docker.logs_tail(role.new_name, 3).replace("\n", " | ")
+        logs = engine.logs_tail(role.new_name, 3).replace("\n", " | ")
         raise CheckFailed(f"{role.new_name} {state.status} (exit code {state.exit_code}): {logs[:200]}")
     if state.health == "unhealthy":
         raise CheckFailed(f"{role.new_name} is unhealthy (Docker healthcheck)")
     if state.health == "healthy":
         return "healthy"
     if state.health is None and state.status == "running":
-        if http_get(settings, f"http://{role.new_name}:{role.port}/").status:
+        if http_get(engine, settings, f"http://{role.new_name}:{role.port}/").status:
             return f"running, port {role.port} answers"
     return None
 
 
-def smoke_test(settings, role) -> list[str]:
+def smoke_test(engine, settings, role) -> list[str]:
     """GET each smoke path on the candidate's own port; 2xx/3xx passes. Returns what passed."""
     base = f"http://{role.new_name}:{role.port}"
     if role.smoke_paths is None:
-        health = http_get(settings, base + "/health")
+        health = http_get(engine, settings, base + "/health")
         paths = ("/health",) if health.status != 404 else ("/",)
     else:
         paths = role.smoke_paths
     passed = []
     for path in paths:
-        response = http_get(settings, base + path)
+        response = http_get(engine, settings, base + path)
         if not 200 <= response.status < 400:
             status = response.status or "no response"
             raise CheckFailed(f"{role.new_name} GET {path}: {status} {response.body_start!r}")
@@ -97,8 +97,8 @@ def smoke_test(settings, role) -> list[str]:
     return passed
 
 
-def through_nginx(settings, domain: str, tls: bool) -> Response:
+def through_nginx(engine, settings, domain: str, tls: bool) -> Response:
     """Request / as a user would, through platform-nginx with the project's Host."""
     if tls:
-        return http_get(settings, f"https://{domain}/", resolve=f"{domain}:443:127.0.0.1")
-    return http_get(settings, "http://127.0.0.1/", host_header=domain)
+        return http_get(engine, settings, f"https://{domain}/", resolve=f"{domain}:443:127.0.0.1")
+    return http_get(engine, settings, "http://127.0.0.1/", host_header=domain)

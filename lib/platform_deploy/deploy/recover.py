@@ -7,17 +7,16 @@ moved) or undoes it. `invoke deploy.recover` runs only the latter.
 
 import time
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from typing import NamedTuple
 
 from ..backup import layout, prune, volumes
 from ..errors import PlatformError
 from ..fsutil import remove_partials
-from ..runtime import containers, docker
+from ..naming import role_labels
 from ..state import journal, manifest
 from ..state.paths import state_dir
+from ..textutil import utc_timestamp
 from . import migrate, switch
-from .plan import role_labels
 
 
 @dataclass(frozen=True)
@@ -45,7 +44,7 @@ class Reversal(NamedTuple):
     text: str
 
 
-def undo(plan, phase: str, old_names, migrations, say, reversed_one=lambda migration: None,
+def undo(engine, plan, phase: str, old_names, migrations, say, reversed_one=lambda migration: None,
          give_up: bool = False, placeholders=None) -> bool:
     """Put the live version back in charge, ``say``-ing each action (lines starting FAILED need a human).
 
@@ -56,11 +55,11 @@ def undo(plan, phase: str, old_names, migrations, say, reversed_one=lambda migra
     switch.retire.
     """
     if phase in EXPOSED_PHASES:
-        switch.hand_back(plan, old_names, placeholders)
+        switch.hand_back(engine, plan, old_names, placeholders)
         say(f"traffic back on {', '.join(old_names) or 'nothing (first deploy)'}")
     retry_later = False
     for migration in reversed(migrations):
-        reversal = _reverse(plan, phase, migration)
+        reversal = _reverse(engine, plan, phase, migration)
         if reversal.done:
             reversed_one(migration)
             say(reversal.text)
@@ -72,30 +71,30 @@ def undo(plan, phase: str, old_names, migrations, say, reversed_one=lambda migra
     names = ", ".join(role.new_name for role in plan.roles)
     if retry_later:
         for role in plan.roles:
-            containers.stop(role.new_name)
+            engine.stop(role.new_name)
         say(f"FAILED: kept {names} (stopped) for deploy.recover: their scripts reverse the migration")
         return False
     for role in plan.roles:
-        containers.remove(role.new_name)
+        engine.remove(role.new_name)
     say(f"removed {names}")
     return True
 
 
-def _reverse(plan, phase, migration: dict) -> Reversal:
+def _reverse(engine, plan, phase, migration: dict) -> Reversal:
     name = migration["container"]
-    state = containers.inspect(name)
+    state = engine.inspect(name)
     if state is None:
         return Reversal(False, False, f"FAILED: cannot reverse `{migration['command']}`: {name} is gone")
-    if state.status != "running":
+    if not state.running:
         if phase in EXPOSED_PHASES:  # it still carries the live alias: drop it before starting it again
-            containers.disconnect(plan.network, name)
-            containers.start(name)
-            docker.connect_network(name, plan.network)
+            engine.disconnect(name, plan.network)
+            engine.start(name)
+            engine.connect(name, plan.network)
         else:
-            containers.start(name)
-        _wait_running(name)
+            engine.start(name)
+        _wait_running(engine, name)
     try:
-        target = migrate.reverse(migrate.Migration(**migration))
+        target = migrate.reverse(engine, migrate.Migration(**migration))
     except migrate.Irreversible as error:
         return Reversal(False, False, f"FAILED: database NOT restored: {error}")
     except PlatformError as error:
@@ -103,48 +102,48 @@ def _reverse(plan, phase, migration: dict) -> Reversal:
     return Reversal(True, False, f"database downgraded to {target}")
 
 
-def _wait_running(name, timeout=30):
+def _wait_running(engine, name, timeout=30):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        state = containers.inspect(name)
-        if state is not None and state.status == "running":
+        state = engine.inspect(name)
+        if state is not None and state.running:
             return
         time.sleep(0.2)
 
 
-def remove_leftovers(settings, project: str, environment: str) -> list[str]:
+def remove_leftovers(engine, settings, project: str, environment: str) -> list[str]:
     """What a process killed outside a journaled step leaves: half-written files, backup debris."""
     found = []
     for directory in (state_dir(settings, project, environment), layout.backup_dir(settings, project, environment)):
         found += [f"removed half-written {directory / name}" for name in remove_partials(directory)]
-    for placeholder in containers.find(role_labels(project, environment, switch.PLACEHOLDER_ROLE)):
-        containers.remove(placeholder.id)
+    for placeholder in engine.find(role_labels(project, environment, switch.PLACEHOLDER_ROLE)):
+        engine.remove(placeholder.id)
         found.append(f"removed placeholder {placeholder.name} of an interrupted switch")
-    helpers = volumes.remove_leftover_helpers(project, environment)
+    helpers = volumes.remove_leftover_helpers(engine, project, environment)
     if helpers:
         found.append(f"removed {helpers} backup helper container(s) of an interrupted backup")
-    incomplete = prune.remove_orphans(settings, project, environment).orphans_removed
+    incomplete = prune.remove_orphans(engine, settings, project, environment).orphans_removed
     if incomplete:
         found.append(f"removed incomplete backup(s) {', '.join(incomplete)}")
     return found
 
 
-def finish_switch(plan, say) -> None:
+def finish_switch(engine, plan, say) -> None:
     """Traffic had moved to the candidates: complete the renames an interrupted deploy did not get to."""
     for role in plan.roles:
-        if containers.inspect(role.new_name) is None:
+        if engine.inspect(role.new_name) is None:
             continue  # already renamed
-        containers.remove(role.live_name)
-        containers.rename(role.new_name, role.live_name)
+        engine.remove(role.live_name)
+        engine.rename(role.new_name, role.live_name)
     say(f"finished the switch: {', '.join(role.live_name for role in plan.roles)} serve the new version")
 
 
-def recover(settings, project: str, environment: str, report, give_up: bool = False) -> bool:
+def recover(engine, settings, project: str, environment: str, report, give_up: bool = False) -> bool:
     """Clean up after a killed deploy of project/environment; False when there was none.
 
     Raises (keeping the journal) while a migration cannot be reversed yet, unless ``give_up``.
     """
-    for line in remove_leftovers(settings, project, environment):
+    for line in remove_leftovers(engine, settings, project, environment):
         report.line(line)
     entry = journal.read(settings, project, environment)
     if entry is None:
@@ -166,10 +165,10 @@ def recover(settings, project: str, environment: str, report, give_up: bool = Fa
         journal.write(settings, project, environment, entry)
 
     if phase == "switched":
-        finish_switch(plan, say)
+        finish_switch(engine, plan, say)
         status = "interrupted_completed"
     else:
-        if not undo(plan, phase, entry["old_names"], list(entry["migrations"]), say, forget, give_up):
+        if not undo(engine, plan, phase, entry["old_names"], list(entry["migrations"]), say, forget, give_up):
             raise PlatformError(
                 f"{project}/{environment}: interrupted deploy {entry['deploy_id']} is not undone yet "
                 f"({'; '.join(a for a in actions if a.startswith('FAILED'))}); run `invoke deploy.recover "
@@ -179,7 +178,7 @@ def recover(settings, project: str, environment: str, report, give_up: bool = Fa
     manifest.record(settings, project, environment, {
         "deploy_id": entry["deploy_id"],
         "version": entry["tag"],
-        "deployed_at": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "deployed_at": utc_timestamp(),
         "status": status,
         "images": entry.get("images", {}),
         "backup": entry.get("backup"),

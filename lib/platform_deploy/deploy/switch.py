@@ -19,7 +19,6 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from ..errors import PlatformError
-from ..runtime import containers, docker
 
 # nginx `resolver ... valid=1s` counts in whole seconds of its clock: an answer cached during
 # second S is used until S+1 has ended (ngx_resolver.c: rn->valid >= ngx_time()), so up to
@@ -31,19 +30,19 @@ PLACEHOLDER_ROLE = "placeholder"
 PLACEHOLDER_SECONDS = 60   # removed after the DNS wait; this only bounds a placeholder whose deploy died
 
 
-def expose(plan) -> None:
+def expose(engine, plan) -> None:
     """Give each candidate the live name as an alias (Docker only sets aliases when connecting)."""
     for role in plan.roles:
-        containers.disconnect(plan.network, role.new_name)
-        docker.connect_network(role.new_name, plan.network, aliases=[role.live_name])
+        engine.disconnect(role.new_name, plan.network)
+        engine.connect(role.new_name, plan.network, aliases=[role.live_name])
 
 
-def live_containers(plan) -> list[str]:
+def live_containers(engine, plan) -> list[str]:
     """Names of the currently serving containers that the candidates replace."""
     names = []
     for role in plan.roles:
-        state = containers.inspect(role.live_name)
-        if state is not None and state.status == "running":
+        state = engine.inspect(role.live_name)
+        if state is not None and state.running:
             names.append(role.live_name)
     return names
 
@@ -56,7 +55,8 @@ class Placeholders:
     labels: dict
 
 
-def retire(network: str, names, placeholders: Placeholders | None = None, timeout=DRAIN_SECONDS) -> list[str]:
+def retire(engine, network: str, names, placeholders: Placeholders | None = None,
+           timeout=DRAIN_SECONDS) -> list[str]:
     """Stop ``names`` gracefully, in parallel; with ``placeholders``, hold each one's address.
 
     nginx may still send new connections to a stopped container's address for up
@@ -65,13 +65,13 @@ def retire(network: str, names, placeholders: Placeholders | None = None, timeou
     placeholder holds it is refused at once. Returns the placeholders' ids.
     """
     def retire_one(name):
-        address = containers.address_on(name, network) if placeholders else None
-        containers.stop(name, timeout=timeout)
+        address = _address_on(engine, name, network) if placeholders else None
+        engine.stop(name, timeout=timeout)
         if address is None:
             return None
         try:
-            return containers.hold_address(network, address, placeholders.image, placeholders.labels,
-                                           PLACEHOLDER_SECONDS)
+            return engine.hold_address(network, address, placeholders.image, placeholders.labels,
+                                       PLACEHOLDER_SECONDS)
         except PlatformError:
             return None   # only slower: nginx waits for its connect timeout, then retries
 
@@ -81,12 +81,17 @@ def retire(network: str, names, placeholders: Placeholders | None = None, timeou
         return [held for held in pool.map(retire_one, names) if held]
 
 
-def release(held) -> None:
+def _address_on(engine, name: str, network: str) -> str | None:
+    state = engine.inspect(name)
+    return (state.networks.get(network) or None) if state is not None else None
+
+
+def release(engine, held) -> None:
     for placeholder in held:
-        containers.remove(placeholder)
+        engine.remove(placeholder)
 
 
-def hand_over(network: str, old_names, placeholders: Placeholders | None = None) -> None:
+def hand_over(engine, network: str, old_names, placeholders: Placeholders | None = None) -> None:
     """Old to new: wait for DNS, let the old ones drain and stop, wait for DNS again.
 
     The second wait matters: nginx may hold the old answer for up to 2 s. The
@@ -94,35 +99,35 @@ def hand_over(network: str, old_names, placeholders: Placeholders | None = None)
     them are refused (and retried) at once and no new container can take them.
     """
     time.sleep(DNS_SETTLE_SECONDS)
-    held = retire(network, old_names, placeholders)
+    held = retire(engine, network, old_names, placeholders)
     time.sleep(DNS_SETTLE_SECONDS)
-    release(held)
+    release(engine, held)
 
 
-def hand_back(plan, old_names, placeholders: Placeholders | None = None, timeout=60) -> None:
+def hand_back(engine, plan, old_names, placeholders: Placeholders | None = None, timeout=60) -> None:
     """New to old again, after a failed check through nginx."""
     for name in old_names:
-        containers.start(name)
+        engine.start(name)
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and not all(_serving(name) for name in old_names):
+    while time.monotonic() < deadline and not all(_serving(engine, name) for name in old_names):
         time.sleep(0.25)
-    missing = [name for name in old_names if not _serving(name)]
+    missing = [name for name in old_names if not _serving(engine, name)]
     if missing:  # stopping the candidates now would leave nothing serving
         raise PlatformError(f"cannot hand traffic back: {', '.join(missing)} not serving after {timeout}s; "
                             "the new containers keep serving")
-    hand_over(plan.network, [role.new_name for role in plan.roles], placeholders)
+    hand_over(engine, plan.network, [role.new_name for role in plan.roles], placeholders)
 
 
-def _serving(name) -> bool:
-    state = containers.inspect(name)
-    return state is not None and state.status == "running" and state.health in (None, "healthy")
+def _serving(engine, name) -> bool:
+    state = engine.inspect(name)
+    return state is not None and state.running and state.health in (None, "healthy")
 
 
-def finish(plan, old_names) -> None:
+def finish(engine, plan, old_names) -> None:
     """Remove the replaced containers and give the candidates the documented live names."""
     for name in old_names:
-        containers.remove(name)
+        engine.remove(name)
     for role in plan.roles:
-        if containers.inspect(role.live_name) is not None:
-            containers.remove(role.live_name)  # stopped leftover of an interrupted run
-        containers.rename(role.new_name, role.live_name)
+        if engine.inspect(role.live_name) is not None:
+            engine.remove(role.live_name)  # stopped leftover of an interrupted run
+        engine.rename(role.new_name, role.live_name)

@@ -1,10 +1,9 @@
-"""Live health of a project/environment's containers: the only Docker access of `status`."""
+"""Live health of a project/environment's containers: the only engine access of `status`."""
 
-from ..errors import PlatformError
-from ..runtime import containers
+from ..engine import EngineError
 
 
-def live_health(project, environment: str) -> dict:
+def live_health(engine, project, environment: str) -> dict:
     """``{"reachable": bool, "containers": [{role, container, status, health}]}``.
 
     ``status`` is None when the container does not exist; ``health`` is None
@@ -14,10 +13,10 @@ def live_health(project, environment: str) -> dict:
     try:
         for container in project.containers:
             name = container.container_name(environment)
-            state = containers.inspect(name)
+            state = engine.inspect(name)
             rows.append({"role": container.role, "container": name,
                          "status": state.status if state else None,
                          "health": state.health if state else None})
-    except (PlatformError, OSError):  # OSError covers the SDK's transport errors (requests)
+    except EngineError:
         return {"reachable": False, "containers": []}
     return {"reachable": True, "containers": rows}

@@ -10,7 +10,7 @@ from . import data, health, metrics, read, text
 VIEWS = {"current": text.current, "history": text.history, "rollback": text.rollback}
 
 
-def view(settings, registry, project_name: str, environment: str, which: str = "current") -> dict:
+def view(engine, settings, registry, project_name: str, environment: str, which: str = "current") -> dict:
     """The data of one view (see ``VIEWS``) of project/environment."""
     project = registry.project(project_name)
     project.check_environment(environment)
@@ -30,7 +30,7 @@ def view(settings, registry, project_name: str, environment: str, which: str = "
         return data.history_view(loaded)
     backup = read.backup_meta(settings, project_name, environment,
                               (loaded.get("current_deployment") or {}).get("backup"))
-    return data.current_view(loaded, backup, health.live_health(project, environment))
+    return data.current_view(loaded, backup, health.live_health(engine, project, environment))
 
 
 def render(which: str, shaped: dict, as_json: bool = False) -> str:

@@ -2,7 +2,7 @@
 
 from invoke import Exit, task
 
-from .common import registry_from, settings_from, user_errors
+from .common import engine_from, registry_from, settings_from, user_errors
 
 # The backup library (and through it the Docker SDK) is imported inside each task:
 # every invoke command loads this module and must stay fast.
@@ -18,7 +18,7 @@ def create(ctx, project, env):
     from ..backup import commands
 
     settings = settings_from(ctx)
-    meta = commands.create(settings, registry_from(settings), project, env)
+    meta = commands.create(engine_from(settings), settings, registry_from(settings), project, env)
     print(commands.describe_created(settings, meta))
 
 
@@ -52,7 +52,7 @@ def verify(ctx, project, env, backup=None):
 
     settings = settings_from(ctx)
     registry_from(settings).project(project).check_environment(env)
-    failed = commands.verify(settings, project, env, backup, print)
+    failed = commands.verify(engine_from(settings), settings, project, env, backup, print)
     if failed:
         raise Exit(f"error: {failed} backup(s) of {project}/{env} failed verification; do not restore them", code=1)
 
@@ -69,7 +69,7 @@ def restore(ctx, project, env, backup=None, with_database=False):
     from ..report import ConsoleReport
 
     settings = settings_from(ctx)
-    restoring.restore(settings, registry_from(settings), project, env, backup or None, with_database,
+    restoring.restore(engine_from(settings), settings, registry_from(settings), project, env, backup or None, with_database,
                       ConsoleReport())
 
 
@@ -86,5 +86,5 @@ def prune(ctx, project, env, keep=None, max_age_days=None, dry_run=False):
 
     settings = settings_from(ctx)
     registry_from(settings).project(project).check_environment(env)
-    result = commands.prune(settings, project, env, keep, max_age_days, dry_run)
+    result = commands.prune(engine_from(settings), settings, project, env, keep, max_age_days, dry_run)
     print(commands.describe_pruned(result, dry_run))

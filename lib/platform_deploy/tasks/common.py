@@ -1,4 +1,4 @@
-"""What every task shares: settings from the Invoke config, and user errors as one-line exits."""
+"""What every task shares: settings from the Invoke config, the engine, and user errors as one-line exits."""
 
 import functools
 import logging
@@ -8,12 +8,18 @@ from invoke import Exit
 
 from ..config import load_registry
 from ..errors import PlatformError
-from ..runtime.docker import engine_failure
 from ..settings import Settings
 
 
 def settings_from(ctx) -> Settings:
     return Settings.load(ctx.config.get("platform", {}))
+
+
+def engine_from(settings: Settings):
+    """The container engine the tasks act on (connected on first use, so commands that never ask stay fast)."""
+    from ..engine.docker import DockerEngine
+
+    return DockerEngine()
 
 
 def registry_from(settings: Settings):
@@ -25,7 +31,7 @@ def warn(message: str) -> None:
 
 
 def user_errors(function):
-    """Turn a PlatformError (or the Docker engine going away) into ``invoke.Exit``: message, exit 1,
+    """Turn a PlatformError (the engine going away included) into ``invoke.Exit``: message, exit 1,
     no traceback unless --debug."""
 
     @functools.wraps(function)
@@ -36,10 +42,5 @@ def user_errors(function):
             if logging.getLogger("invoke").isEnabledFor(logging.DEBUG):
                 raise
             raise Exit(f"error: {error}" if "\n" not in str(error) else str(error), code=1) from None
-        except Exception as error:
-            lost = engine_failure(error)
-            if lost is None or logging.getLogger("invoke").isEnabledFor(logging.DEBUG):
-                raise
-            raise Exit(f"error: {lost}", code=1) from None
 
     return wrapper

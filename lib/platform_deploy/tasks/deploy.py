@@ -2,7 +2,7 @@
 
 from invoke import task
 
-from .common import registry_from, settings_from, user_errors
+from .common import engine_from, registry_from, settings_from, user_errors
 
 # The pipeline and its Docker client are imported inside the tasks: every other
 # command (status above all) loads this module too and must stay fast.
@@ -29,7 +29,7 @@ def deploy(ctx, project, env="staging", tag="latest", force=False, skip_backup=F
         _print_plan(make_plan(registry.project(project), env, tag, new_deploy_id()))
         return
     options = pipeline.Options(tag=tag, force=force, skip_backup=skip_backup)
-    pipeline.Deployment(settings, registry, project, env, options, ConsoleReport()).run()
+    pipeline.Deployment(engine_from(settings), settings, registry, project, env, options, ConsoleReport()).run()
 
 
 @task(help={"project": "project name", "env": "environment (staging or production)",
@@ -45,7 +45,7 @@ def recover(ctx, project, env, abandon=False):
     settings = settings_from(ctx)
     registry_from(settings).project(project).check_environment(env)
     with DeployLock(settings, project, env):
-        if not recovery.recover(settings, project, env, ConsoleReport(), give_up=abandon):
+        if not recovery.recover(engine_from(settings), settings, project, env, ConsoleReport(), give_up=abandon):
             print(f"{project}/{env}: no interrupted deploy to clean up")
 
 

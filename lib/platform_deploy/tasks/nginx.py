@@ -5,7 +5,7 @@ import sys
 from invoke import Exit, task
 
 from ..nginx import files, live
-from .common import registry_from, settings_from, user_errors, warn
+from .common import engine_from, registry_from, settings_from, user_errors, warn
 
 
 @task(help={
@@ -47,7 +47,7 @@ def generate(ctx, project=None, dry_run=False, check=False):
 def validate(ctx):
     """Run `nginx -t` inside platform-nginx against the generated files."""
     settings = settings_from(ctx)
-    live.test_config(settings)
+    live.test_config(engine_from(settings), settings)
     print(f"{settings.nginx_container}: configuration is valid")
 
 
@@ -56,7 +56,7 @@ def validate(ctx):
 def reload(ctx, project=None):
     """Generate, validate, then reload platform-nginx; on failure restore the previous files."""
     settings = settings_from(ctx)
-    planned = live.generate_and_reload(settings, registry_from(settings), only=project)
+    planned = live.generate_and_reload(engine_from(settings), settings, registry_from(settings), only=project)
     for message in planned.warnings:
         warn(message)
     print(f"{settings.nginx_container}: reloaded ({len(planned.write)} changed, {len(planned.remove)} removed)")

@@ -3,7 +3,7 @@
 from invoke import task
 
 from .. import platform_services
-from .common import registry_from, settings_from, user_errors, warn
+from .common import engine_from, registry_from, settings_from, user_errors, warn
 
 
 @task(help={"timeout": "seconds to wait for both containers to report healthy (default 120)"})
@@ -11,7 +11,7 @@ from .common import registry_from, settings_from, user_errors, warn
 def up(ctx, timeout=platform_services.DEFAULT_TIMEOUT):
     """Build missing images, start platform-nginx and postgres-platform, attach them to every project network."""
     settings = settings_from(ctx)
-    report = platform_services.up(settings, registry_from(settings), timeout=timeout)
+    report = platform_services.up(engine_from(settings), settings, registry_from(settings), timeout=timeout)
     for message in report.warnings:
         warn(message)
     if report.created_password:
@@ -30,7 +30,7 @@ def up(ctx, timeout=platform_services.DEFAULT_TIMEOUT):
 def down(ctx):
     """Stop and remove platform-nginx and postgres-platform; the database volume is kept."""
     settings = settings_from(ctx)
-    removed = platform_services.down(settings)
+    removed = platform_services.down(engine_from(settings), settings)
     print(f"removed {', '.join(removed)}; volumes kept" if removed else "platform services were not running")
 
 
@@ -38,8 +38,9 @@ def down(ctx):
 @user_errors
 def status(ctx):
     """Show whether platform-nginx and postgres-platform run and are healthy."""
-    for name, state in platform_services.status(settings_from(ctx)):
+    settings = settings_from(ctx)
+    for name, state in platform_services.status(engine_from(settings), settings):
         if state is None:
             print(f"{name}: absent (start it with `invoke platform.up`)")
         else:
-            print(f"{name}: {state['status']}, {state['health'] or 'no healthcheck'}")
+            print(f"{name}: {state.status}, {state.health or 'no healthcheck'}")

@@ -5,7 +5,7 @@ from invoke import Exit, task
 from ..fsutil import write_atomic
 from ..status import prometheus as prometheus_format
 from ..status import show, text
-from .common import registry_from, settings_from, user_errors, warn
+from .common import engine_from, registry_from, settings_from, user_errors, warn
 
 
 @task(default=True, help={
@@ -22,7 +22,8 @@ def status(ctx, project, env, history=False, rollback=False, json=False):
         raise Exit("error: choose one of --history and --rollback", code=2)
     which = "history" if history else "rollback" if rollback else "current"
     settings = settings_from(ctx)
-    print(show.render(which, show.view(settings, registry_from(settings), project, env, which), as_json=json))
+    shown = show.view(engine_from(settings), settings, registry_from(settings), project, env, which)
+    print(show.render(which, shown, as_json=json))
 
 
 @task(help={"prometheus": "also write the metrics to FILE (*.prom) in Prometheus text format, atomically, "

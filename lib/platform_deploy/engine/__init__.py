@@ -1,0 +1,157 @@
+"""The container engine boundary: what the product asks of Docker, in our own types.
+
+Everything above this package (deploy, backup, status, nginx, platform services)
+talks to an ``Engine`` it was handed, never to an SDK: ``engine.docker.DockerEngine``
+is the one implementation that imports the Docker SDK or runs ``docker-compose``,
+and tests hand in a fake (tests/fakes.py). A second backend (Swarm) is one new
+module implementing the same protocol.
+
+Every engine failure is one of four errors, all PlatformErrors with a one-line
+message: ``NotFound``, ``Conflict``, ``Refused`` (the engine's own reason) and
+``EngineUnavailable`` (the engine is gone, timed out or broke a stream).
+"""
+
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import NamedTuple, Protocol
+
+from ..errors import PlatformError
+
+
+class EngineError(PlatformError):
+    """A request the engine did not carry out; ``detail`` is the engine's whole answer, for matching."""
+
+    def __init__(self, message: str, detail: str = ""):
+        super().__init__(message)
+        self.detail = detail or message
+
+
+class NotFound(EngineError):
+    """The container, image, network or volume does not exist."""
+
+
+class Conflict(EngineError):
+    """The object is in a state that forbids the request (not running, name taken)."""
+
+
+class Refused(EngineError):
+    """The engine refused the request; the message carries its reason."""
+
+
+class EngineUnavailable(EngineError):
+    """The engine cannot be reached, timed out, or broke the connection mid-request."""
+
+
+@dataclass(frozen=True)
+class ContainerSpec:
+    name: str
+    image: str
+    network: str
+    environment: Mapping[str, str] = field(default_factory=dict, repr=False)  # secrets: never shown
+    labels: Mapping[str, str] = field(default_factory=dict)
+    volumes: tuple[tuple[str, str], ...] = ()      # (volume name, mount path)
+
+
+@dataclass(frozen=True)
+class ContainerState:
+    name: str
+    id: str
+    status: str                 # created, running, restarting, exited, dead, paused
+    health: str | None          # starting, healthy, unhealthy; None without a HEALTHCHECK
+    exit_code: int
+    image_id: str
+    image_ref: str              # the reference it was created from, e.g. repo:tag
+    labels: Mapping[str, str] = field(default_factory=dict)
+    health_output: str = ""     # the last health probe's output, on one line
+    restarts: int = 0
+    workdir: str = "/"
+    networks: Mapping[str, str] = field(default_factory=dict)   # network name -> IPv4 address ("" if none)
+
+    @property
+    def running(self) -> bool:
+        return self.status == "running"
+
+
+@dataclass(frozen=True)
+class ImageInfo:
+    id: str
+    digest: str | None          # repo@sha256:..., None for an image never pushed or pulled
+    labels: Mapping[str, str] = field(default_factory=dict)
+
+
+class ExecResult(NamedTuple):
+    exit_code: int
+    output: str
+
+
+class Engine(Protocol):
+    """The operations the product needs. Names are container/network/volume names or ids."""
+
+    def data_root(self) -> str:
+        """Where the engine keeps images and volumes on this host (for the disk-space check)."""
+
+    # Containers
+    def inspect(self, name: str) -> ContainerState | None: ...
+    def find(self, labels: Mapping[str, str]) -> list[ContainerState]: ...
+    def run(self, spec: ContainerSpec) -> ContainerState:
+        """Create and start a container attached only to ``spec.network``, restarted unless stopped."""
+    def start(self, name: str) -> None:
+        """Start it; a missing container is not an error."""
+    def stop(self, name: str, timeout: int = 10) -> None:
+        """Stop it gracefully (SIGKILL after ``timeout``); missing or stopped is not an error."""
+    def remove(self, name: str) -> None:
+        """Remove it, running or not; missing is not an error."""
+    def rename(self, name: str, new_name: str) -> None: ...
+    def logs_tail(self, name: str, lines: int = 5) -> str:
+        """The last lines of its output; "" when it has none or is gone."""
+    def hold_address(self, network: str, address: str, image: str, labels: Mapping[str, str],
+                     seconds: int) -> str:
+        """Start a container that owns ``address`` on ``network`` and listens on nothing; return its id."""
+    def file_exists(self, name: str, path: str) -> bool: ...
+
+    # Commands in running containers (``environment`` is passed to the process, never shown)
+    def exec_run(self, name: str, argv: list[str], environment: Mapping[str, str] | None = None,
+                 output_expected: bool = False) -> ExecResult:
+        """Run to completion; (exit code, stdout and stderr). ``output_expected``: the command always
+        prints something and may run again, so an empty answer is asked again."""
+    def exec_to(self, name: str, argv: list[str], write: Callable[[bytes], None],
+                environment: Mapping[str, str] | None = None) -> ExecResult:
+        """Stream stdout to ``write``; (exit code, stderr)."""
+    def exec_from(self, name: str, argv: list[str], chunks: Iterable[bytes],
+                  environment: Mapping[str, str] | None = None) -> ExecResult:
+        """Feed ``chunks`` to stdin; (exit code, output)."""
+
+    # Images
+    def pull(self, repository: str, tag: str) -> str:
+        """Pull with the host's credentials; return the image id."""
+    def image(self, reference: str) -> ImageInfo | None: ...
+    def tag(self, image_id: str, repository: str, tag: str) -> None: ...
+    def untag(self, reference: str) -> None:
+        """Remove a tag; missing, or still used by a container, is not an error."""
+    def prune_dangling(self) -> int:
+        """Remove dangling images; return the bytes reclaimed."""
+
+    # Networks
+    def ensure_network(self, name: str, labels: Mapping[str, str], subnet_pool: str | None = None) -> bool:
+        """Create it unless it exists (with a free /24 of ``subnet_pool``); True when created."""
+    def connect(self, container: str, network: str, aliases: list[str] | None = None) -> bool:
+        """Attach a running container unless it already is; True when attached now."""
+    def disconnect(self, container: str, network: str) -> None:
+        """Detach; not attached, or either one missing, is not an error."""
+
+    # Volumes (the helper containers run ``image``, already local, with no network)
+    def volume_exists(self, name: str) -> bool: ...
+    def archive_volume(self, volume: str, image: str, labels: Mapping[str, str],
+                       write: Callable[[bytes], None]) -> None:
+        """Stream a tar of the volume (entries ``platform-volume/...``) to ``write``."""
+    def replace_volume_contents(self, volume: str, image: str, labels: Mapping[str, str],
+                                chunks: Iterable[bytes]) -> None:
+        """Empty the volume, then extract the tar given as ``chunks`` into it."""
+
+    # The platform services of this host
+    def compose(self, compose_file: Path, project: str, arguments: list[str],
+                environment: Mapping[str, str]) -> str:
+        """Run docker-compose with ``arguments``; return its stdout."""
+    def build_images(self, script: Path) -> None:
+        """Run the script that builds the platform's local images (its output goes to the terminal)."""

@@ -1,0 +1,41 @@
+"""What the platform calls things on the engine, and the labels that find them again.
+
+Project and environment names were allowlisted by the registry, so every name
+built here is a valid container, network and volume name.
+"""
+
+LABEL_PREFIX = "platform."
+
+
+def container_name(name: str, environment: str) -> str:
+    """The live container of a role, e.g. ``filter-ical-backend-production``: the name users and nginx know."""
+    return f"{name}-{environment}"
+
+
+def candidate_name(live_name: str, deploy_id: str) -> str:
+    """The container a deploy starts beside the live one, e.g. ``...-production-next-<deploy id>``."""
+    return f"{live_name}-next-{deploy_id}"
+
+
+def volume_name(volume: str, environment: str) -> str:
+    """A project's named volume per environment: staging and production never share data."""
+    return f"{volume}-{environment}"
+
+
+def network_name(project: str, environment: str) -> str:
+    """Each project/environment gets its own network: staging and production never share one."""
+    return f"{project}-{environment}"
+
+
+def network_labels(project: str, environment: str) -> dict:
+    return {f"{LABEL_PREFIX}project": project, f"{LABEL_PREFIX}environment": environment}
+
+
+def role_labels(project: str, environment: str, role: str) -> dict:
+    """The labels that find a project/environment's containers of one role (candidates, helpers, placeholders)."""
+    return {**network_labels(project, environment), f"{LABEL_PREFIX}role": role}
+
+
+def deploy_labels(project: str, environment: str, role: str, deploy_id: str) -> dict:
+    """role_labels plus the deploy that made the container."""
+    return {**role_labels(project, environment, role), f"{LABEL_PREFIX}deploy-id": deploy_id}
