@@ -66,7 +66,7 @@ def main():
             entry = pipeline.Deployment(stack.engine, stack.settings, stack.registry, stack.project, "production",
                                         pipeline.Options(tag=tag), Quiet()).run()
             if index:  # the first deploy only creates the live version
-                runs.append(entry)
+                runs.append(entry.to_json())
         prefix = f"bench-compose-{stack.project}"
         try:
             compose_times = [timed_compose_recreate(stack, tag, prefix) for tag in ("v2", "v3", "v2")]

@@ -32,7 +32,7 @@ def median_deploy_seconds(stack, registry, deploys: int) -> float:
     for index in range(deploys):
         entry = pipeline.Deployment(stack.engine, stack.settings, registry, stack.project, "production",
                                     pipeline.Options(tag=("v2", "v3")[index % 2]), Quiet()).run()
-        seconds.append(entry["duration_seconds"])
+        seconds.append(entry.duration_seconds)
     return statistics.median(seconds)
 
 

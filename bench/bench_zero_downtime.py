@@ -15,7 +15,7 @@ import time
 
 from benchstack import Quiet, bench_stack
 from loadgen import Load
-from platform_deploy.backup import restore as restoring
+from platform_deploy.deploy import restore as restoring
 from platform_deploy.deploy import pipeline
 from platform_deploy.errors import PlatformError
 

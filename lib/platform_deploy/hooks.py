@@ -13,11 +13,12 @@ bin/git-hooks/pre-commit runs ``main()``; ``git commit --no-verify`` skips it.
 
 import os
 import re
-import subprocess
 import sys
 import tempfile
 from dataclasses import replace
 from pathlib import Path, PurePosixPath
+
+from . import gitrepo
 
 PROJECTS_FILE = "config/projects.yml"
 CONF_DIR = "platform/nginx/conf.d/"
@@ -25,6 +26,7 @@ REGULAR_FILE_MODES = ("100644", "100755")
 PRIVATE_KEY = re.compile(rb"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----")
 FIX_NGINX = "python3 lib/generate-nginx-configs.py && git add platform/nginx/conf.d"
 BYPASS = "To bypass (emergencies only): git commit --no-verify"
+GIT_TIMEOUT = 120   # reading a large index and its blobs
 
 
 # --- decisions: pure functions over paths and bytes ------------------------------------------
@@ -73,11 +75,12 @@ def report(nginx_differs=(), config_problems=(), secrets=()) -> list[str]:
 # --- facts: what the index holds --------------------------------------------------------------
 
 def git(*args, stdin: bytes | None = None) -> bytes:
-    result = subprocess.run(["git", *args], input=stdin, capture_output=True, check=False)
-    if result.returncode != 0:
-        message = result.stderr.decode(errors="replace").strip().splitlines()
-        raise RuntimeError(f"git {args[0]} failed: {message[-1] if message else result.returncode}")
-    return result.stdout
+    # The hook runs inside `git commit`: it reads the repository and index that git names in GIT_*.
+    result = gitrepo.run(*args, stdin=stdin, timeout=GIT_TIMEOUT, own_repository=False)
+    if result.code != 0:
+        message = result.err.strip().splitlines()
+        raise RuntimeError(f"git {args[0]} failed: {message[-1] if message else result.code}")
+    return result.output
 
 
 def staged_changes() -> list[tuple[str, str, str]]:

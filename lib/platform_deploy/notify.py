@@ -14,9 +14,9 @@ import sys
 import urllib.error
 import urllib.parse
 import urllib.request
-from datetime import datetime, timezone
 
 from .redact import url_credentials
+from .textutil import one_line, utc_timestamp
 
 EVENTS = ("start", "success", "failure", "rollback")
 SUMMARIES = {"start": "deploy started", "success": "deploy succeeded",
@@ -32,7 +32,7 @@ def notify(settings, event: str, project: str, environment: str, **fields) -> No
     if event not in EVENTS:
         raise ValueError(f"unknown notification event {event!r}; known: {', '.join(EVENTS)}")
     record = {**_scrub(fields), "event": event, "project": project, "environment": environment,
-              "timestamp": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")}
+              "timestamp": utc_timestamp()}
     _append_log(settings.deployments_dir / LOG_NAME, record)
     slack = os.environ.get("SLACK_WEBHOOK_URL")
     if slack:
@@ -52,7 +52,7 @@ def summary(record: dict) -> str:
 
 
 def _short(value) -> str:
-    text = " ".join(str(value).split())
+    text = one_line(value)
     return text if len(text) <= MAX_SUMMARY_VALUE else text[: MAX_SUMMARY_VALUE - 3] + "..."
 
 

@@ -30,7 +30,7 @@ import pytest
 import yaml
 
 from platform_deploy.backup import catalog
-from platform_deploy.backup import restore as restoring
+from platform_deploy.deploy import restore as restoring
 from platform_deploy.config import load_registry
 from platform_deploy.deploy.pipeline import DeployFailed, Deployment, Options
 from platform_deploy.engine.docker import DockerEngine
@@ -196,7 +196,7 @@ class DemoProject:
         """Run ``action(report)``; ``failure`` becomes an Outcome, any other error (a lock refusal) is raised."""
         out = TimedStream()
         try:
-            entry = action(ConsoleReport(out))
+            entry = action(ConsoleReport(out)).to_json()
         except failure as error:
             outcome = Outcome(False, None, out.getvalue(), str(error), out.timed)
         else:

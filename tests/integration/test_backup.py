@@ -21,7 +21,7 @@ from deploy_support import (BASE_IMAGE, ENGINE, REPO, VolumeProject, demo_images
 from platform_deploy.backup import catalog, commands, layout
 from platform_deploy.backup.create import create
 from platform_deploy.deploy.pipeline import DeployFailed, Deployment, Options
-from platform_deploy.deploy.plan import make_plan, new_deploy_id
+from platform_deploy.plan import make_plan, new_deploy_id
 from platform_deploy.errors import PlatformError
 from platform_deploy.report import ConsoleReport
 
@@ -346,7 +346,7 @@ def test_prune_keeps_the_newest_and_the_live_deployments_backup(make_project):
     settings = dataclasses.replace(project.settings, backup_keep=1)
     out = io.StringIO()
     entry = Deployment(ENGINE, settings, project.registry(), project.name, ENV, Options(tag="v3"),
-                       ConsoleReport(out)).run()
+                       ConsoleReport(out)).run().to_json()
     print(out.getvalue())
     cleanup = next(step for step in entry["steps"] if step["name"] == "cleanup")
     assert "backups: 1 removed" in cleanup["detail"], cleanup

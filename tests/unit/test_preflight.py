@@ -5,9 +5,11 @@ import subprocess
 
 import pytest
 
+from platform_deploy import envfiles, gitrepo
 from platform_deploy.config.load import parse_registry
 from platform_deploy.deploy import preflight
-from platform_deploy.deploy.preflight import Check, read_env, run_checks
+from platform_deploy.deploy.preflight import Check, run_checks
+from platform_deploy.envfiles import read_env
 from platform_deploy.errors import PlatformError
 from platform_deploy.nginx import files
 from platform_deploy.settings import Settings
@@ -286,7 +288,7 @@ def test_git_failures_become_results_not_exceptions(settings, monkeypatch):
 
 
 def test_git_reason_hides_credentials_in_urls():
-    result = preflight._GitResult(128, "", f"fatal: unable to access 'https://bot:{MARKER}@git.example.com/p/'\n")
+    result = gitrepo.GitResult(128, b"", f"fatal: unable to access 'https://bot:{MARKER}@git.example.com/p/'\n")
     assert result.reason == "unable to access 'https://***@git.example.com/p/'"
 
 
@@ -391,8 +393,8 @@ def test_env_warns_about_a_file_readable_by_others(settings, project):
 def test_env_reads_a_shared_file_once(settings, project, monkeypatch):
     write_good_env(settings)
     reads = []
-    original = preflight._read_env_text
-    monkeypatch.setattr(preflight, "_read_env_text", lambda path: reads.append(path) or original(path))
+    original = envfiles.read_text
+    monkeypatch.setattr(envfiles, "read_text", lambda path: reads.append(path) or original(path))
     assert env_check(settings, project).ok
     assert sorted(reads) == sorted([settings.root / SHARED_ENV, settings.root / WORKER_ENV])
 

@@ -4,16 +4,20 @@ The real thing runs in tests/integration (test_faults.py, test_killed_deploy.py)
 the decisions: candidates are kept only while a migration may still be reversed later.
 """
 
+from dataclasses import replace
+
 import pytest
 from fakes import FakeEngine, names
 
 from platform_deploy.deploy import recover
 from platform_deploy.fsutil import remove_partials, write_atomic
+from platform_deploy.state.records import Migration, Outcome, Phase, RoleNames
 
-PLAN = recover.JournalPlan("p-production", (recover.JournalRole("backend", "p-backend-production", "p-backend-next"),
-                                            recover.JournalRole("frontend", "p-frontend-production", "p-frontend-next")))
-MIGRATION = {"container": "p-backend-next", "command": "alembic upgrade head", "alembic": True,
-             "before": "0001", "after": "0002"}
+NETWORK = "p-production"
+ROLES = (RoleNames("backend", "p-backend-production", "p-backend-next"),
+         RoleNames("frontend", "p-frontend-production", "p-frontend-next"))
+MIGRATION = Migration(container="p-backend-next", command="alembic upgrade head", alembic=True, before="0001",
+                      after="0002")
 
 
 @pytest.fixture
@@ -21,17 +25,19 @@ def engine():
     """Both candidates run; the database is at the migration's target."""
     fake = FakeEngine()
     fake.add_image("app:v2", published=False, alembic_head="0002")
-    for role in PLAN.roles:
-        fake.add_container(role.new_name, "app:v2", PLAN.network)
+    for role in ROLES:
+        fake.add_container(role.new_name, "app:v2", NETWORK)
     fake.revision = "0002"
     fake.calls.clear()
     return fake
 
 
 def undo(engine, migration=MIGRATION, **options):
-    said, forgotten = [], []
-    finished = recover.undo(engine, PLAN, "migrate", [], [migration], said.append, forgotten.append, **options)
-    return finished, said, forgotten
+    """Roll back a deploy stopped after its migration; (finished, the actions as shown, reversed migrations)."""
+    actions, forgotten = [], []
+    finished = recover.undo(engine, NETWORK, ROLES, Phase.MIGRATE, [], [migration], actions.append, forgotten.append,
+                            **options)
+    return finished, [str(action) for action in actions], forgotten
 
 
 def test_reversed_migration_is_forgotten_and_candidates_removed(engine):
@@ -59,7 +65,7 @@ def test_giving_up_removes_them_and_points_to_the_backup(engine):
 
 
 def test_a_migration_that_cannot_be_reversed_at_all_is_not_retried(engine):
-    finished, said, _ = undo(engine, {**MIGRATION, "alembic": False, "command": "flask db upgrade"})
+    finished, said, _ = undo(engine, replace(MIGRATION, alembic=False, command="flask db upgrade"))
     assert finished and said[0] == ("FAILED: database NOT restored: cannot reverse `flask db upgrade` automatically "
                                     f"(not Alembic); {recover.RESTORE_ADVICE}")
     assert names(engine.called("remove")) == ["p-backend-next", "p-frontend-next"]

@@ -9,6 +9,7 @@ from fakes import FakeEngine, names
 from platform_deploy.config.load import parse_registry
 from platform_deploy.errors import PlatformError
 from platform_deploy.engine import EngineUnavailable
+from platform_deploy.state.records import Attempt, Manifest
 from platform_deploy.settings import Settings
 from platform_deploy.status import data, health, metrics, prometheus, show, text
 from seed import DEPLOYMENT_EXAMPLE
@@ -48,6 +49,14 @@ def entry(number: int, status: str = "success", **changes) -> dict:
         "rollback": ["removed filter-ical-backend-production-next-ab01"] if failed else [],
     }
     return {**base, **changes}
+
+
+def typed(manifest: dict) -> Manifest:
+    return Manifest.from_json(manifest, "manifest.json", manifest["project"], manifest["environment"])
+
+
+def attempts(entries) -> tuple[Attempt, ...]:
+    return tuple(Attempt.from_json(entry) for entry in entries)
 
 
 def make_manifest(*entries, environment="production") -> dict:
@@ -91,7 +100,7 @@ def write_meta(settings, name, meta=None, project="filter-ical", environment="pr
 # Default view ---------------------------------------------------------------------------------------
 
 def test_current_view_text_after_a_successful_deploy():
-    shaped = data.current_view(make_manifest(entry(5)), {"database": {"database": "filter_ical",
+    shaped = data.current_view(typed(make_manifest(entry(5))), {"database": {"database": "filter_ical",
                                                                      "file": "database.sql.gz"}}, REACHABLE)
     assert text.current(shaped) == "\n".join([
         "filter-ical/production",
@@ -110,7 +119,7 @@ def test_current_view_text_after_a_successful_deploy():
 
 
 def test_current_view_shows_the_failed_step_reason_and_rollback_of_the_last_attempt():
-    shaped = data.current_view(make_manifest(entry(6, "rolled_back"), entry(5)), None, REACHABLE)
+    shaped = data.current_view(typed(make_manifest(entry(6, "rolled_back"), entry(5))), None, REACHABLE)
     lines = text.current(shaped).splitlines()
     assert "  version       v5" in lines
     assert "  last attempt  rolled back in 60.0s (v6, 2025-01-06T12:00:00Z)" in lines
@@ -120,7 +129,7 @@ def test_current_view_shows_the_failed_step_reason_and_rollback_of_the_last_atte
 
 
 def test_current_view_before_anything_went_live():
-    shaped = data.current_view(make_manifest(entry(1, "aborted", backup=None)), None,
+    shaped = data.current_view(typed(make_manifest(entry(1, "aborted", backup=None))), None,
                                {"reachable": True, "containers": [
                                    {"role": "backend", "container": "filter-ical-backend-production",
                                     "status": None, "health": None}]})
@@ -132,7 +141,7 @@ def test_current_view_before_anything_went_live():
 
 
 def test_current_view_says_health_is_unknown_when_docker_is_unreachable():
-    shaped = data.current_view(make_manifest(entry(5)), None, {"reachable": False, "containers": []})
+    shaped = data.current_view(typed(make_manifest(entry(5))), None, {"reachable": False, "containers": []})
     assert text.current(shaped).splitlines()[-1] == "  health        health unknown (Docker not reachable)"
 
 
@@ -143,7 +152,7 @@ def test_a_seed_manifest_without_our_fields_still_shows():
                                    "backup": "backup_20250106_120000",
                                    "images": {"backend": "ghcr.io/user/filter-ical-backend:latest"}},
             "deployment_history": []}
-    lines = text.current(data.current_view(seed, None, REACHABLE)).splitlines()
+    lines = text.current(data.current_view(typed(seed), None, REACHABLE)).splitlines()
     assert "  images        backend  ghcr.io/user/filter-ical-backend:latest  (no digest)" in lines
     assert not any("last attempt" in line for line in lines)
 
@@ -161,7 +170,7 @@ def test_database_backup_phrases():
 def test_history_lists_every_attempt_newest_first_with_failures():
     manifest = make_manifest(entry(7, "rollback_failed"), entry(6, "rolled_back"), entry(5),
                              entry(4, "interrupted_rolled_back", failure="deploy process stopped during start"))
-    lines = text.history(data.history_view(manifest)).splitlines()
+    lines = text.history(data.history_view(typed(manifest))).splitlines()
     assert lines[0] == "filter-ical/production: 4 attempt(s) kept, newest first (* = live)"
     header, *rows = lines[1:]
     assert header.split() == ["DEPLOYED", "AT", "VERSION", "STATUS", "DURATION", "BY", "FAILURE"]
@@ -174,7 +183,7 @@ def test_history_lists_every_attempt_newest_first_with_failures():
 
 
 def test_history_json_shape():
-    shaped = data.history_view(make_manifest(entry(6, "rolled_back"), entry(5)))
+    shaped = data.history_view(typed(make_manifest(entry(6, "rolled_back"), entry(5))))
     decoded = json.loads(show.render("history", shaped, as_json=True))
     assert decoded["project"] == "filter-ical" and decoded["environment"] == "production"
     assert [item["version"] for item in decoded["history"]] == ["v6", "v5"]
@@ -330,7 +339,7 @@ def test_metrics_count_outcomes_rollbacks_backups_restores_and_switches():
                entry(3), entry(2, backup="backup_20250101_115900"), entry(1)]
     history[1]["steps"].append({"step": "6", "name": "switch traffic", "status": "failed", "seconds": 2.0,
                                 "detail": "502"})
-    m = metrics.for_manifest("filter-ical", "production", history,
+    m = metrics.for_manifest("filter-ical", "production", attempts(history),
                              {"backup_20250101_115900", "backup_20241231_115900"})
     assert (m.attempts, m.succeeded, m.failed, m.rollbacks) == (9, 5, 4, 3)
     assert m.success_ratio == pytest.approx(5 / 9) and m.rollback_ratio == pytest.approx(3 / 9)
@@ -399,7 +408,7 @@ def parse_exposition(body: str) -> dict:
 
 def test_prometheus_output_parses_back_with_the_same_numbers():
     m = metrics.for_manifest("filter-ical", "production",
-                             [entry(3, "rolled_back"), entry(2), entry(1)], {"backup_20250101_115900"})
+                             attempts([entry(3, "rolled_back"), entry(2), entry(1)]), {"backup_20250101_115900"})
     families = parse_exposition(prometheus.render([m]))
     labels = {"project": "filter-ical", "environment": "production"}
 
@@ -442,7 +451,7 @@ def test_a_restore_counts_by_restored_from_or_by_its_backup_tag():
     history = [entry(3, restored_from="backup_20250101_115900"),
                entry(2, version="backup_20250101_115900-production"),
                entry(1, "rolled_back", restored_from="backup_20250101_115900")]
-    assert metrics.for_manifest("filter-ical", "production", history, set()).restores == 2
+    assert metrics.for_manifest("filter-ical", "production", attempts(history), set()).restores == 2
 
 
 def test_rollback_still_lists_backups_when_the_manifest_is_damaged(settings, registry):
@@ -456,6 +465,6 @@ def test_rollback_still_lists_backups_when_the_manifest_is_damaged(settings, reg
 
 def test_a_multi_line_failure_stays_on_its_history_row():
     failed = entry(2, "aborted", failure="pre-flight failed:\n  disk space\n  nginx config")
-    lines = text.history(data.history_view(make_manifest(failed, entry(1)))).splitlines()
+    lines = text.history(data.history_view(typed(make_manifest(failed, entry(1))))).splitlines()
     assert len(lines) == 4
     assert lines[2].endswith("step 5 health: pre-flight failed: disk space nginx config")

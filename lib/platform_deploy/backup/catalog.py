@@ -6,10 +6,11 @@ without a .meta is what an interrupted backup left; prune removes it.
 
 import json
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime
 from pathlib import Path
 
 from ..errors import PlatformError
+from ..textutil import utc_timestamp
 from ..fsutil import write_atomic
 from . import layout, payload
 
@@ -154,7 +155,7 @@ def record_verification(backup: Backup, problems: list[str], now: datetime | Non
         return
     meta = dict(backup.meta)
     meta["verification"] = {
-        "at": (now or datetime.now(timezone.utc)).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "at": utc_timestamp(now),
         "ok": not problems,
         "problems": problems[:MAX_PROBLEMS_KEPT],
     }

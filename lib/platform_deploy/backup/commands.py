@@ -1,9 +1,7 @@
 """What the backup tasks do: take the lock where they change something, call the library, format results."""
 
-import os
-
-from ..deploy.plan import deployed_by, make_plan, new_deploy_id
 from ..errors import PlatformError
+from ..plan import deployed_by, git_sha_from, make_plan, new_deploy_id
 from ..state.lock import DeployLock
 from . import catalog, layout
 from . import create as creating
@@ -14,8 +12,7 @@ def create(engine, settings, registry, project_name: str, environment: str) -> d
     project = registry.project(project_name)
     plan = make_plan(project, environment, "latest", new_deploy_id())
     with DeployLock(settings, project_name, environment):
-        git_sha = os.environ.get("GIT_SHA") or os.environ.get("GITHUB_SHA")
-        meta = creating.create(engine, settings, plan, deployed_by(), git_sha, project=project,
+        meta = creating.create(engine, settings, plan, deployed_by(), git_sha_from(), project=project,
                                reason=creating.MANUAL)
     if meta is None:
         raise PlatformError(f"nothing to back up: {project_name}/{environment} has no live containers, volumes "

@@ -11,6 +11,7 @@ from pathlib import Path, PurePosixPath
 import yaml
 
 from ..config.yamlsafe import YamlProblem, parse_yaml
+from ..envfiles import env_files
 from ..errors import PlatformError
 from ..fsutil import write_atomic
 from . import layout
@@ -18,11 +19,6 @@ from . import layout
 ENTRY = f"{layout.CONFIG}/projects.yml"
 ENV_DIR = f"{layout.CONFIG}/env"
 NGINX_DIR = f"{layout.CONFIG}/nginx"
-
-
-def env_files(project, environment: str) -> list[str]:
-    """Each distinct env file of the project's containers, relative to the platform root."""
-    return list(dict.fromkeys(c.env_file_path(project.name, environment) for c in project.containers))
 
 
 def save(settings, project, environment: str, writer) -> dict:

@@ -8,10 +8,11 @@ never share one.
 """
 
 import re
-from datetime import datetime, timezone
+from datetime import datetime
 from pathlib import Path
 
 from ..errors import PlatformError
+from ..textutil import FILE_STAMP, utc_timestamp
 
 NAME = re.compile(r"^backup_(\d{8}_\d{6})(?:_(\d{1,2}))?$")
 META_SUFFIX = ".meta"
@@ -63,7 +64,7 @@ def reserve_name(directory: Path, now: datetime | None = None, taken=lambda name
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True, mode=0o700)
     directory.chmod(0o700)
-    stamp = f"backup_{(now or datetime.now(timezone.utc)):%Y%m%d_%H%M%S}"
+    stamp = f"backup_{utc_timestamp(now, FILE_STAMP)}"
     for suffix in [""] + [f"_{n}" for n in range(2, 100)]:
         name = stamp + suffix
         if meta_path(directory, name).exists() or taken(name):

@@ -15,6 +15,7 @@ from datetime import datetime, timedelta, timezone
 
 from ..errors import PlatformError
 from ..state import manifest
+from ..state.records import UnreadableState
 from . import catalog, layout
 from .create import discard
 
@@ -91,15 +92,16 @@ def choose(names: list[str], rules: Policy, protected: dict[str, str], now: date
 
 def protected_names(settings, project: str, environment: str, extra=()) -> dict[str, str]:
     try:
-        current = (manifest.load(settings, project, environment) or {}).get("current_deployment") or {}
-    except ValueError:
+        loaded = manifest.load(settings, project, environment)
+    except (ValueError, UnreadableState):
         raise PlatformError(f"{manifest.path(settings, project, environment)} is not valid JSON, so the backup of "
                             "the live deployment is unknown; nothing pruned: repair or remove that file") from None
+    current = loaded.current if loaded else None
     protected = {name: "protected: named by the caller" for name in extra if name}
-    if current.get("restored_from"):
-        protected[current["restored_from"]] = "protected: the live deployment was restored from it"
-    if current.get("backup"):
-        protected[current["backup"]] = "protected: backup of the live deployment"
+    if current and current.restored_from:
+        protected[current.restored_from] = "protected: the live deployment was restored from it"
+    if current and current.backup:
+        protected[current.backup] = "protected: backup of the live deployment"
     return protected
 
 

@@ -55,6 +55,15 @@ class Database:
 
 
 @dataclass(frozen=True)
+class DatabaseTarget:
+    """Where one environment's database lives: the container that runs it, its name and its role."""
+
+    container: str
+    database: str
+    role: str
+
+
+@dataclass(frozen=True)
 class Project:
     name: str
     domains: tuple[tuple[str, tuple[str, ...]], ...]
@@ -80,6 +89,15 @@ class Project:
     def config_filename(self) -> str:
         """The generated nginx file, e.g. ``filter-ical.de.conf`` (a wildcard's ``*.`` dropped)."""
         return self.primary_domain.removeprefix("*.") + ".conf"
+
+    def database_target(self, environment: str, platform_container: str) -> DatabaseTarget | None:
+        """The database of ``environment`` (in ``platform_container`` unless the entry names another);
+        None when the project declares none for it."""
+        declared = self.database
+        if declared is None or declared.database_for(environment) is None:
+            return None
+        return DatabaseTarget(declared.container or platform_container, declared.database_for(environment),
+                              declared.user)
 
     def container(self, role: str) -> Container | None:
         return next((c for c in self.containers if c.role == role), None)

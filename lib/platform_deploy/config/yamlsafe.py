@@ -2,6 +2,8 @@
 
 import yaml
 
+from ..textutil import one_line
+
 MAX_FILE_BYTES = 1024 * 1024
 # Nodes after alias expansion: a registry of 1,000 projects has ~50,000.
 MAX_EXPANDED_NODES = 500_000
@@ -90,7 +92,7 @@ def parse_yaml(data: bytes):
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
         raise YamlProblem(f"{where}{error.problem or error.context}") from None
     except yaml.YAMLError as error:
-        raise YamlProblem(" ".join(str(error).split())) from None
+        raise YamlProblem(one_line(error)) from None
     except RecursionError:  # the pure-Python parser on deeply nested flow collections
         raise YamlProblem("nested too deeply") from None
     finally:

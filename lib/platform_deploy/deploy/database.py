@@ -22,22 +22,21 @@ SELECT format('CREATE DATABASE %I OWNER %I', :'database', :'role')
 
 def ensure(engine, settings, project, environment: str, env_vars: dict) -> str:
     """Create the role and database when missing; return what was checked (no secrets)."""
-    database = project.database
-    if database is None:
+    if project.database is None:
         return "no database declared"
-    name = database.database_for(environment)
-    if name is None:
+    target = project.database_target(environment, settings.postgres_container)
+    if target is None:
         return f"no database declared for {environment}"
     url = env_vars.get("DATABASE_URL")
     if not url:
         raise PlatformError(f"{project.name}/{environment}: DATABASE_URL is not set in the env file; "
                             "it is needed to create the database role")
     password = unquote(urlsplit(url).password or "")
-    container = database.container or settings.postgres_container
     command = ["sh", "-c", 'psql -X -q -U postgres -d postgres -v role="$1" -v database="$2" <<"SQL"\n'
-               + _SCRIPT + "SQL", "sh", database.user, name]
-    code, output = engine.exec_run(container, command, environment={"PLATFORM_DB_PASSWORD": password})
+               + _SCRIPT + "SQL", "sh", target.role, target.database]
+    code, output = engine.exec_run(target.container, command, environment={"PLATFORM_DB_PASSWORD": password})
     if code != 0:
         reason = one_line(output.replace(password, "***") if password else output, 300)
-        raise PlatformError(f"{container}: cannot create database {name} for role {database.user}: {reason}")
-    return f"{container}: database {name} (role {database.user}) ready"
+        raise PlatformError(f"{target.container}: cannot create database {target.database} for role "
+                            f"{target.role}: {reason}")
+    return f"{target.container}: database {target.database} (role {target.role}) ready"

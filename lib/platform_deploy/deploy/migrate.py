@@ -2,9 +2,9 @@
 
 import re
 import shlex
-from dataclasses import dataclass
 
 from ..redact import url_credentials
+from ..state.records import Migration
 from .probes import CheckFailed
 
 AUTO_COMMAND = "alembic upgrade head"
@@ -15,15 +15,6 @@ AUTO_COMMAND = "alembic upgrade head"
 _HEADER = re.compile(r"^Current revision\(s\) for ", re.MULTILINE)
 _REV_LINE = re.compile(r"^Rev: ([0-9A-Za-z_]+)", re.MULTILINE)
 READ_ATTEMPTS = 3
-
-
-@dataclass(frozen=True)
-class Migration:
-    container: str
-    command: str
-    alembic: bool
-    before: str | None     # None: no revision yet (alembic "base")
-    after: str | None
 
 
 def _has_alembic(engine, name: str) -> bool:

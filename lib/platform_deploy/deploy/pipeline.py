@@ -1,35 +1,42 @@
-"""The deploy: steps in order, each timed and reported, and the rollback when one fails.
+"""The deploy: the steps of steps.py in order, each timed and reported, and the rollback when one fails.
 
-    1 pre-flight  2 backup  3 pull  4 start candidates  4.5 migrations
-    5 health  5.5 smoke tests  6 switch traffic  7 cleanup  8 manifest
+Candidates start beside the live containers and take no traffic until the
+switch, so a failure up to there only has to remove them (and reverse
+migrations). The journal records each change before it is made; a deploy
+killed at any instant is finished or undone by `recover` on the next run.
 
-Candidates start beside the live containers and take no traffic until step 6,
-so a failure up to there only has to remove them (and reverse migrations).
-The journal records each change before it is made; a deploy killed at any
-instant is finished or undone by `recover` on the next run.
+Step 2 is the deploy's ``Preparation``: a backup of what runs now, unless the
+caller hands in another (a restore saves the current state and writes the
+backup's data instead; see restore.py). Everything else a restore changes is an
+``Options`` field: where the images come from and what the manifest records.
 """
 
 import functools
-import os
 import signal
 import threading
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
-from .. import notify
+from .. import notify, steps
 from ..backup import create as backup
 from ..backup import prune as backup_prune
 from ..engine import ContainerSpec
+from ..envfiles import read_env
 from ..errors import PlatformError
 from ..naming import network_labels
 from ..nginx import files, live
+from ..plan import deployed_by, git_sha_from, make_plan, new_deploy_id
 from ..redact import url_credentials
 from ..state import journal, manifest
 from ..state.lock import DeployLock
+from ..state.records import (Action, Attempt, JournalEntry, Migration, Phase, Status, StepRecord, StepStatus,
+                             all_done, retry_later)
 from ..textutil import utc_timestamp
 from . import database, migrate, preflight, probes, recover, switch
-from .plan import deployed_by, make_plan, new_deploy_id
+
+REVISION_LABEL = "org.opencontainers.image.revision"
 
 
 @dataclass(frozen=True)
@@ -38,7 +45,8 @@ class Options:
     force: bool = False
     skip_backup: bool = False
     pull: bool = True          # False: the tag is local only (a restore deploys backup_* tags)
-    restored_from: str | None = None   # set by backup.restore: recorded in the manifest, kept by prune
+    restored_from: str | None = None   # recorded in the manifest (and kept by prune): a restore's backup
+    git_sha: str | None = None         # recorded; default: GIT_SHA, GITHUB_SHA, else the image's revision label
 
 
 class DeployFailed(PlatformError):
@@ -49,40 +57,87 @@ class Interrupted(BaseException):
     """SIGTERM during a deploy: roll back like a failure, then exit."""
 
 
-@dataclass
-class Attempt:
-    """What happened so far; becomes the manifest entry."""
+@dataclass(frozen=True)
+class Prepared:
+    """What step 2 did: its report line, the backup of the state before, whether --force skipped a failure."""
 
-    steps: list = field(default_factory=list)
+    detail: str
+    backup: str | None = None
+    forced: bool = False
+
+
+class Preparation(Protocol):
+    def prepare(self, engine, settings, project, plan, deployed_by: str, git_sha: str | None) -> Prepared:
+        """Step 2, before anything of the deploy changes."""
+
+    def put_back(self) -> str:
+        """After a failed deploy: undo what ``prepare`` changed; return what happened ("" when nothing)."""
+
+
+@dataclass(frozen=True)
+class BackupFirst:
+    """Step 2 of a deploy: back up what runs now; --skip-backup skips it, --force goes on without it."""
+
+    skip: bool = False
+    force: bool = False
+
+    def prepare(self, engine, settings, project, plan, deployed_by: str, git_sha: str | None) -> Prepared:
+        if self.skip:
+            return Prepared("skipped (--skip-backup)")
+        try:
+            meta = backup.create(engine, settings, plan, deployed_by, git_sha, project=project)
+        except PlatformError as error:
+            if not self.force:
+                raise PlatformError(f"backup failed: {error}") from None
+            return Prepared(f"FAILED, forced past: {error}", forced=True)
+        if meta is None:
+            return Prepared("nothing live yet")
+        return Prepared(meta["name"], backup=meta["name"])
+
+    def put_back(self) -> str:
+        return ""   # a backup changes nothing that is live
+
+
+@dataclass
+class Progress:
+    """What this attempt has done so far; becomes its manifest record."""
+
+    steps: list[StepRecord] = field(default_factory=list)
     images: dict = field(default_factory=dict)
     image_ids: dict = field(default_factory=dict)
     image_digests: dict = field(default_factory=dict)
-    migrations: list = field(default_factory=list)
+    migrations: list[Migration] = field(default_factory=list)
+    reversed: list[Migration] = field(default_factory=list)   # undone by the rollback (the journal drops them)
     backup: str | None = None
     forced: bool = False
-    failure: str | None = None
-    rollback: list = field(default_factory=list)
+    actions: list[Action] = field(default_factory=list)
+
+    @property
+    def unreversed(self) -> list[Migration]:
+        return [migration for migration in self.migrations if migration not in self.reversed]
 
 
 class Deployment:
-    def __init__(self, engine, settings, registry, project_name: str, environment: str, options: Options, report):
+    def __init__(self, engine, settings, registry, project_name: str, environment: str, options: Options, report,
+                 preparation: Preparation | None = None):
         self.engine = engine
         self.settings = settings
         self.registry = registry
         self.project = registry.project(project_name)
         self.options = options
         self.report = report
+        self.preparation = preparation or BackupFirst(skip=options.skip_backup, force=options.force)
         self.plan = make_plan(self.project, environment, options.tag, new_deploy_id())
-        self.attempt = Attempt()
+        self.progress = Progress()
         self.old_names: list[str] = []
-        self.reversed: list[dict] = []   # migrations the rollback has undone (the journal drops them)
-        self.phase = "started"
+        self.phase = Phase.STARTED
         self.by = deployed_by()
-        self.git_sha = os.environ.get("GIT_SHA") or os.environ.get("GITHUB_SHA")
+        self.git_sha = options.git_sha or git_sha_from()
+        self.started_at = utc_timestamp()
 
     # -- running ---------------------------------------------------------------------------------
 
-    def run(self) -> dict:
+    def run(self) -> Attempt:
         plan = self.plan
         with DeployLock(self.settings, plan.project, plan.environment):
             recover.recover(self.engine, self.settings, plan.project, plan.environment, self.report)
@@ -100,59 +155,49 @@ class Deployment:
             finally:
                 if in_main_thread:
                     signal.signal(signal.SIGTERM, previous_handler)
-            entry = self._entry("success", started)
-            manifest.record(self.settings, plan.project, plan.environment, entry, current=True)
+            attempt = self._attempt(Status.SUCCESS, started)
+            manifest.record(self.settings, plan.project, plan.environment, attempt, current=True)
             journal.clear(self.settings, plan.project, plan.environment)
-            self.report.step("8", "manifest", "ok", 0.0, manifest.path(self.settings, plan.project,
-                                                                          plan.environment).as_posix())
+            self._report(steps.MANIFEST, StepStatus.OK, 0.0,
+                         manifest.path(self.settings, plan.project, plan.environment).as_posix())
             notify.notify(self.settings, "success", plan.project, plan.environment, version=plan.tag,
-                          deploy_id=plan.deploy_id, duration_seconds=entry["duration_seconds"])
+                          deploy_id=plan.deploy_id, duration_seconds=attempt.duration_seconds)
             self.report.summary(f"deployed {plan.project}/{plan.environment} {plan.tag!r} in "
-                                f"{entry['duration_seconds']:.1f}s; serving {self._serving()}")
-            return entry
+                                f"{attempt.duration_seconds:.1f}s; serving {self._serving()}")
+            return attempt
 
     def _steps(self):
-        self._step("1", "pre-flight", self._preflight)
-        self._step("2", "backup", self._backup)
-        self._step("3", "pull", self._pull)
-        self._step("4", "start candidates", self._start)
-        self._step("4.5", "migrations", self._migrate)
-        self._step("5", "health", lambda: "; ".join(
-            f"{role}: {how}" for role, how in probes.wait_healthy(self.engine, self.settings,
-                                                                  self.plan.roles).items()))
-        self._step("5.5", "smoke tests", self._smoke)
-        self._step("6", "switch traffic", self._switch)
-        self._step("7", "cleanup", self._cleanup)
+        actions = {steps.PREFLIGHT: self._preflight, steps.BACKUP: self._prepare, steps.PULL: self._pull,
+                   steps.START: self._start, steps.MIGRATIONS: self._migrate, steps.HEALTH: self._health,
+                   steps.SMOKE: self._smoke, steps.SWITCH: self._switch, steps.CLEANUP: self._cleanup}
+        for step in steps.STEPS:
+            if step in actions:   # the manifest step is run() itself, once the attempt is a success
+                self._step(step, actions[step])
 
-    def _step(self, number: str, name: str, action):
+    def _step(self, step: steps.Step, action):
         started = time.monotonic()
-        status, detail = "ok", ""
+        status, detail = StepStatus.OK, ""
         try:
             detail = action() or ""
         except BaseException as error:
-            status = "interrupted" if isinstance(error, (Interrupted, KeyboardInterrupt)) else "failed"
+            status = StepStatus.INTERRUPTED if isinstance(error, (Interrupted, KeyboardInterrupt)) else StepStatus.FAILED
             detail = _reason(error)
             raise
         finally:
             seconds = round(time.monotonic() - started, 2)
-            self.attempt.steps.append({"step": number, "name": name, "status": status,
-                                       "seconds": seconds, "detail": detail})
-            self.report.step(number, name, status, seconds, detail)
+            self.progress.steps.append(StepRecord(step.number, step.name, status, seconds, detail))
+            self._report(step, status, seconds, detail)
 
-    def _journal(self, phase: str):
+    def _report(self, step: steps.Step, status: StepStatus, seconds: float, detail: str) -> None:
+        self.report.step(step.number, step.name, status.value, seconds, detail)
+
+    def _journal(self, phase: Phase):
         self.phase = phase
-        journal.write(self.settings, self.plan.project, self.plan.environment, {
-            "deploy_id": self.plan.deploy_id,
-            "phase": phase,
-            "tag": self.plan.tag,
-            "network": self.plan.network,
-            "roles": [{"role": r.role, "live_name": r.live_name, "new_name": r.new_name} for r in self.plan.roles],
-            "old_names": self.old_names,
-            "migrations": self._unreversed(),
-            "images": self.attempt.images,
-            "backup": self.attempt.backup,
-            "started_at": utc_timestamp(),
-        })
+        journal.write(self.settings, self.plan.project, self.plan.environment, JournalEntry(
+            deploy_id=self.plan.deploy_id, phase=phase, tag=self.plan.tag, network=self.plan.network,
+            roles=self.plan.role_names, started_at=self.started_at, old_names=tuple(self.old_names),
+            migrations=tuple(self.progress.unreversed), images=dict(self.progress.images),
+            backup=self.progress.backup))
 
     # -- steps -----------------------------------------------------------------------------------
 
@@ -170,27 +215,20 @@ class Deployment:
         if failed and not self.options.force:
             raise PlatformError(f"pre-flight failed ({', '.join(failed)}); fix it, or deploy anyway with --force")
         if failed:
-            self.attempt.forced = True
+            self.progress.forced = True
             return f"FORCED past: {', '.join(failed)}"
         return f"{len(checks)} checks"
 
-    def _backup(self) -> str:
-        if self.options.skip_backup:
-            return "skipped (--skip-backup)"
-        try:
-            meta = backup.create(self.engine, self.settings, self.plan, self.by, self.git_sha, project=self.project)
-        except PlatformError as error:
-            if not self.options.force:
-                raise PlatformError(f"backup failed: {error}") from None
-            self.attempt.forced = True
-            return f"FAILED, forced past: {error}"
-        if meta is None:
-            return "nothing live yet"
-        self.attempt.backup = meta["name"]
-        return meta["name"]
+    def _prepare(self) -> str:
+        prepared = self.preparation.prepare(self.engine, self.settings, self.project, self.plan, self.by,
+                                            self.git_sha)
+        self.progress.backup = prepared.backup
+        self.progress.forced = self.progress.forced or prepared.forced
+        return prepared.detail
 
     def _pull(self) -> str:
-        self._journal("pull")
+        self._journal(Phase.PULL)
+        progress = self.progress
         for role in self.plan.roles:
             if self.options.pull:
                 image_id = self.engine.pull(role.repository, self.plan.tag)
@@ -200,11 +238,11 @@ class Deployment:
                     raise PlatformError(f"image {role.image} is not on this machine")
                 image_id = local.id
             image = self.engine.image(image_id)
-            self.attempt.images[role.role] = role.image
-            self.attempt.image_ids[role.role] = image_id
-            self.attempt.image_digests[role.role] = image.digest
-            self.git_sha = self.git_sha or image.labels.get("org.opencontainers.image.revision")
-        return ", ".join(self.attempt.images.values())
+            progress.images[role.role] = role.image
+            progress.image_ids[role.role] = image_id
+            progress.image_digests[role.role] = image.digest
+            self.git_sha = self.git_sha or image.labels.get(REVISION_LABEL)
+        return ", ".join(progress.images.values())
 
     def _start(self) -> str:
         plan = self.plan
@@ -212,30 +250,31 @@ class Deployment:
                                    self.settings.subnet_pool)
         for service in self._platform_services():
             self.engine.connect(service, plan.network)
-        env = {role.role: preflight.read_env(self.settings, self.project, plan.environment,
-                                             self.project.container(role.role)) for role in plan.roles}
+        env = {role.role: read_env(self.settings, self.project, plan.environment, self.project.container(role.role))
+               for role in plan.roles}
         merged = {key: value for role_env in env.values() for key, value in role_env.items()}
         database_note = database.ensure(self.engine, self.settings, self.project, plan.environment, merged)
-        self._journal("start")
+        self._journal(Phase.START)
         for role in plan.roles:
             self.engine.run(ContainerSpec(name=role.new_name, image=role.image, network=plan.network,
-                                         environment=env[role.role], labels=plan.labels(role.role),
-                                         volumes=role.volumes))
+                                          environment=env[role.role], labels=plan.labels(role.role),
+                                          volumes=role.volumes))
         return f"{', '.join(role.new_name for role in plan.roles)}; {database_note}"
 
     def _platform_services(self) -> list[str]:
         services = [self.settings.nginx_container]
-        if self.project.database is not None:
-            services.append(self.project.database.container or self.settings.postgres_container)
+        target = self.project.database_target(self.plan.environment, self.settings.postgres_container)
+        if target is not None:
+            services.append(target.container)
         return services
 
     def _migrate(self) -> str:
-        self._journal("migrate")
+        self._journal(Phase.MIGRATE)
         done = []
         for role in self.plan.roles:
             # Journaled before the command runs, too: the command goes on inside the container
             # when this process is killed, and recovery must still be able to reverse it.
-            remember = functools.partial(self._remember_migration, len(self.attempt.migrations))
+            remember = functools.partial(self._remember_migration, len(self.progress.migrations))
             try:
                 result = migrate.run(self.engine, role, started=remember)
             except migrate.MigrationFailed as error:
@@ -246,39 +285,38 @@ class Deployment:
                 done.append(f"{role.role}: {result.before or 'base'} -> {result.after or '?'}")
         return "; ".join(done) or "none"
 
-    def _unreversed(self) -> list:
-        return [migration for migration in self.attempt.migrations if migration not in self.reversed]
+    def _remember_migration(self, slot: int, migration: Migration):
+        del self.progress.migrations[slot:]
+        self.progress.migrations.append(migration)
+        self._journal(Phase.MIGRATE)
 
-    def _forget_reversed(self, migration):
-        self.reversed.append(migration)
+    def _forget_reversed(self, migration: Migration):
+        self.progress.reversed.append(migration)
         self._journal(self.phase)
 
-    def _remember_migration(self, slot: int, migration):
-        del self.attempt.migrations[slot:]
-        self.attempt.migrations.append(asdict(migration))
-        self._journal("migrate")
+    def _health(self) -> str:
+        passed = probes.wait_healthy(self.engine, self.settings, self.plan.roles)
+        return "; ".join(f"{role}: {how}" for role, how in passed.items())
 
     def _smoke(self) -> str:
         return "; ".join(f"{role.role}: {', '.join(probes.smoke_test(self.engine, self.settings, role))}"
                          for role in self.plan.roles)
 
     def _switch(self) -> str:
-        plan = self.plan
+        plan, roles = self.plan, self.plan.role_names
         if files.plan(self.settings, self.registry, only=plan.project).write:
             live.generate_and_reload(self.engine, self.settings, self.registry, only=plan.project)
-        self.old_names = switch.live_containers(self.engine, plan)
-        self._journal("switching")
-        switch.expose(self.engine, plan)
+        self.old_names = switch.live_containers(self.engine, roles)
+        self._journal(Phase.SWITCHING)
+        switch.expose(self.engine, plan.network, roles)
         switch.hand_over(self.engine, plan.network, self.old_names, self._placeholders())
         domain, tls = self._check_target()
         response = probes.through_nginx(self.engine, self.settings, domain, tls)
         if response.status == 0 or response.status >= 500:
-            switch.hand_back(self.engine, plan, self.old_names, self._placeholders())
-            self.old_names = []
             raise PlatformError(f"request through {self.settings.nginx_container} for {domain} got "
                                 f"{response.status or 'no response'} after the switch; switched back")
-        self._journal("switched")
-        switch.finish(self.engine, plan, self.old_names)
+        self._journal(Phase.SWITCHED)
+        switch.finish(self.engine, roles, self.old_names)
         return f"{domain} -> {response.status}; replaced {', '.join(self.old_names) or 'nothing (first deploy)'}"
 
     def _placeholders(self) -> switch.Placeholders | None:
@@ -295,97 +333,86 @@ class Deployment:
 
     def _cleanup(self) -> str:
         pruned = backup_prune.after_deploy(self.engine, self.settings, self.plan.project, self.plan.environment,
-                                           protect=(self.attempt.backup, self.options.restored_from))
+                                           protect=(self.progress.backup, self.options.restored_from))
         reclaimed = self.engine.prune_dangling()
         return f"{pruned}; dangling images: {reclaimed / 1e6:.1f} MB reclaimed"
 
     # -- failure ---------------------------------------------------------------------------------
 
-    def _fail(self, reason: str, started: float, error) -> dict:
+    def _fail(self, reason: str, started: float, error) -> Attempt:
         plan = self.plan
-        self.attempt.failure = reason
-        moved = self.phase == "switched"   # traffic moved and was confirmed: finish rather than undo
+        moved = self.phase is Phase.SWITCHED   # traffic moved and was confirmed: finish rather than undo
         settled = True
-        if self.phase != "started":
+        if self.phase is not Phase.STARTED:
             settle_started = time.monotonic()
             settled = self._settle(moved)
-            self.report.step("rollback", "finish the switch" if moved else "rollback",
-                             "ok" if self._settled_cleanly() else "failed",
-                             round(time.monotonic() - settle_started, 2), "; ".join(self.attempt.rollback))
+            status = StepStatus.OK if all_done(self.progress.actions) else StepStatus.FAILED
+            self.report.step(steps.ROLLBACK, "finish the switch" if moved else "rollback", status.value,
+                             round(time.monotonic() - settle_started, 2),
+                             "; ".join(str(action) for action in self.progress.actions))
         if settled:
             journal.clear(self.settings, plan.project, plan.environment)
         # else the journal stays: `deploy.recover` (or the next deploy) finishes what is left
-        status = self._failure_status(moved, settled)
-        entry = self._entry(status, started)
-        manifest.record(self.settings, plan.project, plan.environment, entry,
-                        current=status == "interrupted_completed")
-        event = {"aborted": "failure", "interrupted_completed": "success"}.get(status, "rollback")
+        outcome = self._failure_status(moved, settled)
+        attempt = self._attempt(outcome, started, failure=reason)
+        manifest.record(self.settings, plan.project, plan.environment, attempt,
+                        current=outcome is Status.INTERRUPTED_COMPLETED)
+        event = {Status.ABORTED: "failure", Status.INTERRUPTED_COMPLETED: "success"}.get(outcome, "rollback")
         notify.notify(self.settings, event, plan.project, plan.environment, version=plan.tag,
-                      deploy_id=plan.deploy_id, failure=reason, status=status)
-        summary = (f"deploy of {plan.project}/{plan.environment} {plan.tag!r} {status.replace('_', ' ')}: "
+                      deploy_id=plan.deploy_id, failure=reason, status=outcome.value)
+        summary = (f"deploy of {plan.project}/{plan.environment} {plan.tag!r} {outcome.value.replace('_', ' ')}: "
                    f"{reason}; serving {self._serving()}")
         if not settled:
             summary += (f"; once that is fixed run `invoke deploy.recover --project {plan.project} "
                         f"--env {plan.environment}` (the next deploy also does it)")
         self.report.summary(summary)
+        note = self.preparation.put_back()
+        if note:
+            self.report.line(note)
         if not isinstance(error, (PlatformError, Interrupted, KeyboardInterrupt)):
             raise error  # a bug: keep its traceback
-        raise DeployFailed(summary) from None
+        raise DeployFailed(f"{summary}; {note}" if note else summary) from None
 
     def _settle(self, moved: bool) -> bool:
         """Finish the switch or roll back; False when that could not be completed now (recover will)."""
-        say = self.attempt.rollback.append
+        act = self.progress.actions.append
         try:
             if moved:
-                recover.finish_switch(self.engine, self.plan, say)
+                act(recover.finish_switch(self.engine, self.plan.role_names))
                 return True
-            return recover.undo(self.engine, self.plan, self.phase, self.old_names, self._unreversed(), say,
-                                reversed_one=self._forget_reversed, placeholders=self._placeholders())
-        except Exception as error:  # noqa: BLE001 - the Docker engine gone, say: recover retries later
-            say(f"FAILED: stopped: {_reason(error)}")
+            return recover.undo(self.engine, self.plan.network, self.plan.role_names, self.phase, self.old_names,
+                                self.progress.unreversed, act, reversed_one=self._forget_reversed,
+                                placeholders=self._placeholders())
+        except Exception as error:  # noqa: BLE001 - the engine gone, say: recover retries later
+            act(retry_later(f"stopped: {_reason(error)}"))
             return False
 
-    def _settled_cleanly(self) -> bool:
-        return not any(line.startswith("FAILED") for line in self.attempt.rollback)
-
-    def _failure_status(self, moved: bool, settled: bool) -> str:
-        if self.phase == "started":
-            return "aborted"
-        if not settled or not self._settled_cleanly():
-            return "rollback_failed"
-        return "interrupted_completed" if moved else "rolled_back"
+    def _failure_status(self, moved: bool, settled: bool) -> Status:
+        if self.phase is Phase.STARTED:
+            return Status.ABORTED
+        if not settled or not all_done(self.progress.actions):
+            return Status.ROLLBACK_FAILED
+        return Status.INTERRUPTED_COMPLETED if moved else Status.ROLLED_BACK
 
     # -- reporting -------------------------------------------------------------------------------
 
-    def _entry(self, status: str, started: float) -> dict:
-        a = self.attempt
-        return {
-            "deploy_id": self.plan.deploy_id,
-            "version": self.plan.tag,
-            "deployed_at": utc_timestamp(),
-            "deployed_by": self.by,
-            "git_sha": self.git_sha,
-            "backup": a.backup,
-            "images": a.images,
-            "image_digests": a.image_digests,
-            "image_ids": a.image_ids,
-            "status": status,
-            "duration_seconds": round(time.monotonic() - started, 2),
-            "steps": a.steps,
-            "migrations": a.migrations,
-            "forced": a.forced,
-            "skip_backup": self.options.skip_backup,
-            "restored_from": self.options.restored_from,
-            "failure": a.failure,
-            "rollback": a.rollback,
-        }
+    def _attempt(self, status: Status, started: float, failure: str | None = None) -> Attempt:
+        progress = self.progress
+        return Attempt(
+            deploy_id=self.plan.deploy_id, version=self.plan.tag, deployed_at=utc_timestamp(), deployed_by=self.by,
+            git_sha=self.git_sha, backup=progress.backup, images=dict(progress.images),
+            image_digests=dict(progress.image_digests), image_ids=dict(progress.image_ids), status=status,
+            duration_seconds=round(time.monotonic() - started, 2), steps=tuple(progress.steps),
+            migrations=tuple(progress.migrations), forced=progress.forced, skip_backup=self.options.skip_backup,
+            restored_from=self.options.restored_from, failure=failure,
+            rollback=tuple(str(action) for action in progress.actions))
 
     def _serving(self) -> str:
         serving = []
         for role in self.plan.roles:
             try:
                 state = self.engine.inspect(role.live_name)
-            except Exception as error:  # noqa: BLE001 - only a description; the failure is reported already
+            except PlatformError as error:  # only a description; the failure is reported already
                 return f"unknown ({_reason(error)})"
             if state is not None and state.running:
                 serving.append(f"{role.live_name} ({state.image_ref})")

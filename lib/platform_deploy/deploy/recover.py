@@ -2,12 +2,13 @@
 
 ``undo`` is the rollback of a running deploy; ``recover`` reads the journal a
 killed deploy left behind and either finishes its switch (traffic had already
-moved) or undoes it. `invoke deploy.recover` runs only the latter.
+moved) or undoes it. `invoke deploy.recover` runs only the latter. Each action
+is an ``Action``: done, to retry later (recover keeps the journal), or needing
+a human (its text says what to do).
 """
 
 import time
-from dataclasses import dataclass
-from typing import NamedTuple
+from dataclasses import replace
 
 from ..backup import layout, prune, volumes
 from ..errors import PlatformError
@@ -15,38 +16,17 @@ from ..fsutil import remove_partials
 from ..naming import role_labels
 from ..state import journal, manifest
 from ..state.paths import state_dir
+from ..state.records import (Action, Attempt, Migration, Outcome, Phase, Status, UnreadableState, all_done, done,
+                             needs_human, retry_later)
 from ..textutil import utc_timestamp
 from . import migrate, switch
 
-
-@dataclass(frozen=True)
-class JournalRole:
-    role: str
-    live_name: str
-    new_name: str
-
-
-@dataclass(frozen=True)
-class JournalPlan:
-    """The part of a DeployPlan the journal keeps: enough to find and undo what was started."""
-
-    network: str
-    roles: tuple[JournalRole, ...]
-
-
-EXPOSED_PHASES = ("switching", "switched")
 RESTORE_ADVICE = "restore it from the backup's dump (invoke backup.restore --with-database)"
 
 
-class Reversal(NamedTuple):
-    done: bool
-    retryable: bool      # failed now, may work later (PostgreSQL down, say) with the same container
-    text: str
-
-
-def undo(engine, plan, phase: str, old_names, migrations, say, reversed_one=lambda migration: None,
-         give_up: bool = False, placeholders=None) -> bool:
-    """Put the live version back in charge, ``say``-ing each action (lines starting FAILED need a human).
+def undo(engine, network: str, roles, phase: Phase, old_names, migrations: list[Migration], act,
+         reversed_one=lambda migration: None, give_up: bool = False, placeholders=None) -> bool:
+    """Put the live version back in charge, ``act``-ing each Action taken.
 
     Returns False when a migration could not be reversed yet but may be later: the
     candidates are then kept, stopped, because their scripts do the downgrade. With
@@ -54,52 +34,50 @@ def undo(engine, plan, phase: str, old_names, migrations, say, reversed_one=lamb
     successful reversal, so the caller's journal can forget it. ``placeholders``: see
     switch.retire.
     """
-    if phase in EXPOSED_PHASES:
-        switch.hand_back(engine, plan, old_names, placeholders)
-        say(f"traffic back on {', '.join(old_names) or 'nothing (first deploy)'}")
-    retry_later = False
+    if phase.exposed:
+        switch.hand_back(engine, network, roles, old_names, placeholders)
+        act(done(f"traffic back on {', '.join(old_names) or 'nothing (first deploy)'}"))
+    retry = False
     for migration in reversed(migrations):
-        reversal = _reverse(engine, plan, phase, migration)
-        if reversal.done:
+        action = _reverse(engine, network, phase, migration)
+        if action.outcome is Outcome.DONE:
             reversed_one(migration)
-            say(reversal.text)
-        elif reversal.retryable and not give_up:
-            retry_later = True
-            say(reversal.text)
-        else:
-            say(f"{reversal.text}; {RESTORE_ADVICE}")
-    names = ", ".join(role.new_name for role in plan.roles)
-    if retry_later:
-        for role in plan.roles:
+        elif action.outcome is Outcome.RETRY_LATER and give_up:
+            action = needs_human(f"{action.text}; {RESTORE_ADVICE}")
+        retry = retry or action.outcome is Outcome.RETRY_LATER
+        act(action)
+    names = ", ".join(role.new_name for role in roles)
+    if retry:
+        for role in roles:
             engine.stop(role.new_name)
-        say(f"FAILED: kept {names} (stopped) for deploy.recover: their scripts reverse the migration")
+        act(retry_later(f"kept {names} (stopped) for deploy.recover: their scripts reverse the migration"))
         return False
-    for role in plan.roles:
+    for role in roles:
         engine.remove(role.new_name)
-    say(f"removed {names}")
+    act(done(f"removed {names}"))
     return True
 
 
-def _reverse(engine, plan, phase, migration: dict) -> Reversal:
-    name = migration["container"]
+def _reverse(engine, network: str, phase: Phase, migration: Migration) -> Action:
+    name = migration.container
     state = engine.inspect(name)
     if state is None:
-        return Reversal(False, False, f"FAILED: cannot reverse `{migration['command']}`: {name} is gone")
+        return needs_human(f"cannot reverse `{migration.command}`: {name} is gone; {RESTORE_ADVICE}")
     if not state.running:
-        if phase in EXPOSED_PHASES:  # it still carries the live alias: drop it before starting it again
-            engine.disconnect(name, plan.network)
+        if phase.exposed:  # it still carries the live alias: drop it before starting it again
+            engine.disconnect(name, network)
             engine.start(name)
-            engine.connect(name, plan.network)
+            engine.connect(name, network)
         else:
             engine.start(name)
         _wait_running(engine, name)
     try:
-        target = migrate.reverse(engine, migrate.Migration(**migration))
+        target = migrate.reverse(engine, migration)
     except migrate.Irreversible as error:
-        return Reversal(False, False, f"FAILED: database NOT restored: {error}")
+        return needs_human(f"database NOT restored: {error}; {RESTORE_ADVICE}")
     except PlatformError as error:
-        return Reversal(False, True, f"FAILED: database NOT restored: {error}")
-    return Reversal(True, False, f"database downgraded to {target}")
+        return retry_later(f"database NOT restored: {error}")
+    return done(f"database downgraded to {target}")
 
 
 def _wait_running(engine, name, timeout=30):
@@ -128,14 +106,14 @@ def remove_leftovers(engine, settings, project: str, environment: str) -> list[s
     return found
 
 
-def finish_switch(engine, plan, say) -> None:
+def finish_switch(engine, roles) -> Action:
     """Traffic had moved to the candidates: complete the renames an interrupted deploy did not get to."""
-    for role in plan.roles:
+    for role in roles:
         if engine.inspect(role.new_name) is None:
             continue  # already renamed
         engine.remove(role.live_name)
         engine.rename(role.new_name, role.live_name)
-    say(f"finished the switch: {', '.join(role.live_name for role in plan.roles)} serve the new version")
+    return done(f"finished the switch: {', '.join(role.live_name for role in roles)} serve the new version")
 
 
 def recover(engine, settings, project: str, environment: str, report, give_up: bool = False) -> bool:
@@ -145,45 +123,42 @@ def recover(engine, settings, project: str, environment: str, report, give_up: b
     """
     for line in remove_leftovers(engine, settings, project, environment):
         report.line(line)
-    entry = journal.read(settings, project, environment)
+    try:
+        entry = journal.read(settings, project, environment)
+    except UnreadableState:
+        raise PlatformError(f"{project}/{environment}: the deploy journal is unreadable; inspect "
+                            f"`docker ps -a --filter label=platform.project={project}` and remove it by hand") from None
     if entry is None:
         return False
-    if not entry:
-        raise PlatformError(f"{project}/{environment}: the deploy journal is unreadable; inspect "
-                            f"`docker ps -a --filter label=platform.project={project}` and remove it by hand")
-    plan = JournalPlan(entry["network"], tuple(JournalRole(**role) for role in entry["roles"]))
-    phase = entry["phase"]
-    report.line(f"found interrupted deploy {entry['deploy_id']} (stopped during {phase}); cleaning up")
-    actions = []
+    report.line(f"found interrupted deploy {entry.deploy_id} (stopped during {entry.phase.value}); cleaning up")
+    actions: list[Action] = []
 
-    def say(action):
+    def act(action: Action):
         actions.append(action)
         report.line(f"  {action}")
 
-    def forget(migration):
-        entry["migrations"].remove(migration)
-        journal.write(settings, project, environment, entry)
+    remaining = list(entry.migrations)
 
-    if phase == "switched":
-        finish_switch(engine, plan, say)
-        status = "interrupted_completed"
+    def forget(migration: Migration):
+        remaining.remove(migration)
+        journal.write(settings, project, environment, replace(entry, migrations=tuple(remaining)))
+
+    if entry.phase is Phase.SWITCHED:
+        act(finish_switch(engine, entry.roles))
+        status = Status.INTERRUPTED_COMPLETED
     else:
-        if not undo(engine, plan, phase, entry["old_names"], list(entry["migrations"]), say, forget, give_up):
+        if not undo(engine, entry.network, entry.roles, entry.phase, entry.old_names, list(entry.migrations), act,
+                    forget, give_up):
             raise PlatformError(
-                f"{project}/{environment}: interrupted deploy {entry['deploy_id']} is not undone yet "
-                f"({'; '.join(a for a in actions if a.startswith('FAILED'))}); run `invoke deploy.recover "
-                f"--project {project} --env {environment}` again once that works, or add --abandon to remove "
-                f"its containers and restore the database from the backup instead")
-        status = "rollback_failed" if any(a.startswith("FAILED") for a in actions) else "interrupted_rolled_back"
-    manifest.record(settings, project, environment, {
-        "deploy_id": entry["deploy_id"],
-        "version": entry["tag"],
-        "deployed_at": utc_timestamp(),
-        "status": status,
-        "images": entry.get("images", {}),
-        "backup": entry.get("backup"),
-        "failure": f"deploy process stopped during {phase}",
-        "rollback": actions,
-    }, current=status == "interrupted_completed")
+                f"{project}/{environment}: interrupted deploy {entry.deploy_id} is not undone yet "
+                f"({'; '.join(str(a) for a in actions if a.outcome is not Outcome.DONE)}); run `invoke "
+                f"deploy.recover --project {project} --env {environment}` again once that works, or add --abandon "
+                f"to remove its containers and restore the database from the backup instead")
+        status = Status.INTERRUPTED_ROLLED_BACK if all_done(actions) else Status.ROLLBACK_FAILED
+    manifest.record(settings, project, environment, Attempt(
+        deploy_id=entry.deploy_id, version=entry.tag, deployed_at=utc_timestamp(), status=status,
+        images=dict(entry.images), backup=entry.backup, failure=f"deploy process stopped during {entry.phase.value}",
+        rollback=tuple(str(action) for action in actions)), current=status is Status.INTERRUPTED_COMPLETED)
     journal.clear(settings, project, environment)
     return True
+

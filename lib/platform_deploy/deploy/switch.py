@@ -30,17 +30,17 @@ PLACEHOLDER_ROLE = "placeholder"
 PLACEHOLDER_SECONDS = 60   # removed after the DNS wait; this only bounds a placeholder whose deploy died
 
 
-def expose(engine, plan) -> None:
+def expose(engine, network: str, roles) -> None:
     """Give each candidate the live name as an alias (Docker only sets aliases when connecting)."""
-    for role in plan.roles:
-        engine.disconnect(role.new_name, plan.network)
-        engine.connect(role.new_name, plan.network, aliases=[role.live_name])
+    for role in roles:
+        engine.disconnect(role.new_name, network)
+        engine.connect(role.new_name, network, aliases=[role.live_name])
 
 
-def live_containers(engine, plan) -> list[str]:
+def live_containers(engine, roles) -> list[str]:
     """Names of the currently serving containers that the candidates replace."""
     names = []
-    for role in plan.roles:
+    for role in roles:
         state = engine.inspect(role.live_name)
         if state is not None and state.running:
             names.append(role.live_name)
@@ -104,7 +104,8 @@ def hand_over(engine, network: str, old_names, placeholders: Placeholders | None
     release(engine, held)
 
 
-def hand_back(engine, plan, old_names, placeholders: Placeholders | None = None, timeout=60) -> None:
+def hand_back(engine, network: str, roles, old_names, placeholders: Placeholders | None = None,
+              timeout=60) -> None:
     """New to old again, after a failed check through nginx."""
     for name in old_names:
         engine.start(name)
@@ -115,7 +116,7 @@ def hand_back(engine, plan, old_names, placeholders: Placeholders | None = None,
     if missing:  # stopping the candidates now would leave nothing serving
         raise PlatformError(f"cannot hand traffic back: {', '.join(missing)} not serving after {timeout}s; "
                             "the new containers keep serving")
-    hand_over(engine, plan.network, [role.new_name for role in plan.roles], placeholders)
+    hand_over(engine, network, [role.new_name for role in roles], placeholders)
 
 
 def _serving(engine, name) -> bool:
@@ -123,11 +124,11 @@ def _serving(engine, name) -> bool:
     return state is not None and state.running and state.health in (None, "healthy")
 
 
-def finish(engine, plan, old_names) -> None:
+def finish(engine, roles, old_names) -> None:
     """Remove the replaced containers and give the candidates the documented live names."""
     for name in old_names:
         engine.remove(name)
-    for role in plan.roles:
+    for role in roles:
         if engine.inspect(role.live_name) is not None:
             engine.remove(role.live_name)  # stopped leftover of an interrupted run
         engine.rename(role.new_name, role.live_name)

@@ -1,4 +1,4 @@
-"""The deploy journal: what an in-flight deploy has changed so far.
+"""The deploy journal: what an in-flight deploy has changed so far (a JournalEntry).
 
 Written atomically before each step that changes something, removed when the
 deploy ends. A journal found at start means a deploy was killed; recovery reads
@@ -9,25 +9,29 @@ import json
 
 from ..fsutil import write_atomic
 from .paths import state_dir
+from .records import JournalEntry, UnreadableState
 
 
-def _path(settings, project, environment):
+def path(settings, project: str, environment: str):
     return state_dir(settings, project, environment) / "journal.json"
 
 
-def write(settings, project: str, environment: str, entry: dict) -> None:
-    write_atomic(_path(settings, project, environment), json.dumps(entry, indent=2, sort_keys=True), mode=0o600)
+def write(settings, project: str, environment: str, entry: JournalEntry) -> None:
+    write_atomic(path(settings, project, environment), json.dumps(entry.to_json(), indent=2, sort_keys=True),
+                 mode=0o600)
 
 
-def read(settings, project: str, environment: str) -> dict | None:
+def read(settings, project: str, environment: str) -> JournalEntry | None:
+    """The journal of a deploy that did not end, None when there is none; UnreadableState when damaged."""
+    file = path(settings, project, environment)
     try:
-        return json.loads(_path(settings, project, environment).read_text(encoding="utf-8"))
+        data = json.loads(file.read_text(encoding="utf-8"))
     except FileNotFoundError:
         return None
-    except ValueError:
-        # Written atomically, so this is damage from outside; recovery falls back to labels.
-        return {}
+    except ValueError:   # written atomically, so this is damage from outside
+        raise UnreadableState(f"{file}: not valid JSON") from None
+    return JournalEntry.from_json(data, str(file))
 
 
 def clear(settings, project: str, environment: str) -> None:
-    _path(settings, project, environment).unlink(missing_ok=True)
+    path(settings, project, environment).unlink(missing_ok=True)

@@ -10,9 +10,9 @@ import json
 import os
 import socket
 import time
-from datetime import datetime, timezone
 
 from ..errors import PlatformError
+from ..textutil import utc_timestamp
 from .paths import state_dir
 
 HOLDER_WAIT_SECONDS = 1.0
@@ -23,7 +23,7 @@ def holder() -> dict:
         "pid": os.getpid(),
         "user": getpass.getuser(),
         "host": socket.gethostname(),
-        "since": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "since": utc_timestamp(),
     }
 
 

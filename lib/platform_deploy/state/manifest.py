@@ -1,57 +1,61 @@
 """The deployment manifest: the seed's format plus what we add, always valid JSON.
 
-    {project, environment, current_deployment{version, deployed_at, deployed_by,
-     git_sha, backup, images, ...}, deployment_history: [newest first, at most 10]}
+    {project, environment, schema_version, current_deployment{version, deployed_at,
+     deployed_by, git_sha, backup, images, ...}, last_attempt, deployment_history: [newest first, at most 10]}
 
 ``current_deployment`` changes only when a deploy (or restore) succeeds; every
-attempt, failed and rolled back ones too, goes into the history.
+attempt, failed and rolled back ones too, goes into the history. The records and
+their JSON forms are in records.py.
 """
 
 import json
 import sys
-from datetime import datetime, timezone
 
 from ..fsutil import write_atomic
+from ..textutil import FILE_STAMP, utc_timestamp
 from .paths import state_dir
-
-SCHEMA_VERSION = 2
-HISTORY_LENGTH = 10
+from .records import Attempt, Manifest, UnreadableState
 
 
 def path(settings, project: str, environment: str):
     return state_dir(settings, project, environment) / "manifest.json"
 
 
-def load(settings, project: str, environment: str) -> dict | None:
-    """The manifest, or None when this project/environment was never deployed."""
-    try:
-        return json.loads(path(settings, project, environment).read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        return None
+def load(settings, project: str, environment: str) -> Manifest | None:
+    """The manifest, or None when this project/environment was never deployed.
 
-
-def _load_for_update(settings, project, environment) -> dict:
+    Raises ValueError when the file is not JSON, UnreadableState when it is not a manifest this tool reads.
+    """
     file = path(settings, project, environment)
     try:
-        return load(settings, project, environment) or {}
+        data = json.loads(file.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None
+    return Manifest.from_json(data, str(file), project, environment)
+
+
+def _load_for_update(settings, project, environment) -> Manifest:
+    file = path(settings, project, environment)
+    try:
+        return load(settings, project, environment) or Manifest(project, environment)
+    except UnreadableState as error:
+        if "is newer than" in str(error):
+            raise   # never overwrite what a newer version wrote
+        return _set_aside(file, project, environment)
     except ValueError:
-        # Never lose the old file: keep it beside the new one for a human to inspect.
-        stamp = datetime.now(timezone.utc).strftime("%Y%m%d_%H%M%S")
-        file.rename(file.with_name(f"manifest.corrupt-{stamp}.json"))
-        print(f"warning: {file} was not valid JSON; kept as manifest.corrupt-{stamp}.json", file=sys.stderr)
-        return {}
+        return _set_aside(file, project, environment)
 
 
-def record(settings, project: str, environment: str, attempt: dict, current: bool) -> dict:
+def _set_aside(file, project: str, environment: str) -> Manifest:
+    """Never lose the old file: keep it beside the new one for a human to inspect."""
+    stamp = utc_timestamp(form=FILE_STAMP)
+    file.rename(file.with_name(f"manifest.corrupt-{stamp}.json"))
+    print(f"warning: {file} was not valid JSON; kept as manifest.corrupt-{stamp}.json", file=sys.stderr)
+    return Manifest(project, environment)
+
+
+def record(settings, project: str, environment: str, attempt: Attempt, current: bool) -> Manifest:
     """Add ``attempt`` to the history; make it the current deployment when ``current``."""
-    previous = _load_for_update(settings, project, environment)
-    manifest = {
-        "project": project,
-        "environment": environment,
-        "schema_version": SCHEMA_VERSION,
-        "current_deployment": attempt if current else previous.get("current_deployment"),
-        "last_attempt": attempt,
-        "deployment_history": ([attempt] + list(previous.get("deployment_history") or []))[:HISTORY_LENGTH],
-    }
-    write_atomic(path(settings, project, environment), json.dumps(manifest, indent=2) + "\n")
+    manifest = _load_for_update(settings, project, environment).recorded(attempt, current)
+    write_atomic(path(settings, project, environment), json.dumps(manifest.to_json(), indent=2) + "\n")
     return manifest

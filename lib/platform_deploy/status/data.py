@@ -1,20 +1,12 @@
 """Shape manifests and backup metadata into the data each status view shows (pure)."""
 
-WENT_LIVE = ("success", "interrupted_completed")
-ROLLED_BACK = ("rolled_back", "rollback_failed", "interrupted_rolled_back")
+from ..state.records import Attempt, Manifest
 
 
-def entry_status(entry: dict) -> str:
-    # The seed's manifests recorded successful deployments only, without a status.
-    return entry.get("status") or "success"
-
-
-def failed_step(entry: dict) -> dict | None:
+def failed_step(attempt: Attempt) -> dict | None:
     """The step that ended the attempt (``{step, name, detail}``), None when every step passed."""
-    for step in entry.get("steps") or []:
-        if step.get("status") not in ("ok", None):
-            return {"step": step.get("step"), "name": step.get("name"), "detail": step.get("detail") or ""}
-    return None
+    step = attempt.failed_step()
+    return None if step is None else {"step": step.step, "name": step.name, "detail": step.detail}
 
 
 def database_backup(meta: dict | None) -> str | None:
@@ -29,57 +21,54 @@ def database_backup(meta: dict | None) -> str | None:
     return " ".join(part for part in (name, f"({where})" if where else None) if part) or "yes"
 
 
-def images(entry: dict) -> list[dict]:
-    digests = entry.get("image_digests") or {}
-    return [{"role": role, "image": image, "digest": digests.get(role)}
-            for role, image in sorted((entry.get("images") or {}).items())]
+def images(attempt: Attempt) -> list[dict]:
+    return [{"role": role, "image": image, "digest": attempt.image_digests.get(role)}
+            for role, image in sorted(attempt.images.items())]
 
 
-def attempt(entry: dict) -> dict:
+def attempt_view(attempt: Attempt) -> dict:
     return {
-        "deploy_id": entry.get("deploy_id"),
-        "deployed_at": entry.get("deployed_at"),
-        "deployed_by": entry.get("deployed_by"),
-        "version": entry.get("version"),
-        "status": entry_status(entry),
-        "duration_seconds": entry.get("duration_seconds"),
-        "failed_step": failed_step(entry),
-        "failure": entry.get("failure"),
-        "rollback": list(entry.get("rollback") or []),
+        "deploy_id": attempt.deploy_id,
+        "deployed_at": attempt.deployed_at,
+        "deployed_by": attempt.deployed_by,
+        "version": attempt.version,
+        "status": attempt.status.value,
+        "duration_seconds": attempt.duration_seconds,
+        "failed_step": failed_step(attempt),
+        "failure": attempt.failure,
+        "rollback": list(attempt.rollback),
     }
 
 
-def current_view(manifest: dict, backup: dict | None, health: dict) -> dict:
+def current_view(manifest: Manifest, backup: dict | None, health: dict) -> dict:
     """The default view: what serves now, how the last attempt went, live health."""
-    current = manifest.get("current_deployment")
-    history = manifest.get("deployment_history") or []
-    last = manifest.get("last_attempt") or (history[0] if history else None)
+    current, last = manifest.current, manifest.last_attempt
     return {
-        "project": manifest.get("project"),
-        "environment": manifest.get("environment"),
-        "current": None if not current else {
-            "deploy_id": current.get("deploy_id"),
-            "version": current.get("version"),
-            "deployed_at": current.get("deployed_at"),
-            "deployed_by": current.get("deployed_by"),
-            "git_sha": current.get("git_sha"),
-            "backup": current.get("backup"),
+        "project": manifest.project,
+        "environment": manifest.environment,
+        "current": None if current is None else {
+            "deploy_id": current.deploy_id,
+            "version": current.version,
+            "deployed_at": current.deployed_at,
+            "deployed_by": current.deployed_by,
+            "git_sha": current.git_sha,
+            "backup": current.backup,
             "database_backup": database_backup(backup),
             "images": images(current),
         },
-        "last_attempt": attempt(last) if last else None,
+        "last_attempt": attempt_view(last) if last else None,
         "health": health,
     }
 
 
-def history_view(manifest: dict) -> dict:
+def history_view(manifest: Manifest) -> dict:
     """Every kept attempt, newest first, failed and rolled back ones included."""
-    current_id = (manifest.get("current_deployment") or {}).get("deploy_id")
+    current_id = manifest.current.deploy_id if manifest.current else None
     return {
-        "project": manifest.get("project"),
-        "environment": manifest.get("environment"),
-        "history": [{**attempt(entry), "current": current_id is not None and entry.get("deploy_id") == current_id}
-                    for entry in manifest.get("deployment_history") or []],
+        "project": manifest.project,
+        "environment": manifest.environment,
+        "history": [{**attempt_view(attempt), "current": current_id is not None and attempt.deploy_id == current_id}
+                    for attempt in manifest.history],
     }
 
 

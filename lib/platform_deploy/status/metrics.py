@@ -7,9 +7,8 @@ they are gauges over a window, not counters since the beginning.
 import math
 from dataclasses import dataclass
 
-from .data import ROLLED_BACK, WENT_LIVE, entry_status
-
-SWITCH_STEP = "switch traffic"
+from ..state.records import Attempt, Manifest, StepStatus
+from ..steps import SWITCH
 
 
 @dataclass(frozen=True)
@@ -57,34 +56,28 @@ def percentile(values, q: float) -> float | None:
     return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
 
 
-def is_restore(entry: dict) -> bool:
-    # backup.restore records restored_from; either way it deploys the backup's tag (backup_<stamp>-<env>).
-    return bool(entry.get("restored_from")) or str(entry.get("version") or "").startswith("backup_")
-
-
-def for_manifest(project: str, environment: str, history: list[dict], backups_on_disk: set[str]) -> Metrics:
-    statuses = [entry_status(entry) for entry in history]
-    steps = [step for entry in history for step in entry.get("steps") or [] if step.get("name") == SWITCH_STEP]
-    created = backups_on_disk | {entry["backup"] for entry in history if entry.get("backup")}
+def for_manifest(project: str, environment: str, history: tuple[Attempt, ...], backups_on_disk: set[str]) -> Metrics:
+    switches = [step for attempt in history for step in attempt.steps if step.step == SWITCH.number]
+    created = backups_on_disk | {attempt.backup for attempt in history if attempt.backup}
     return Metrics(
         project=project,
         environment=environment,
         attempts=len(history),
-        succeeded=sum(status in WENT_LIVE for status in statuses),
-        rollbacks=sum(status in ROLLED_BACK for status in statuses),
-        durations=tuple(float(entry["duration_seconds"]) for entry in history
-                        if isinstance(entry.get("duration_seconds"), (int, float))),
+        succeeded=sum(attempt.status.went_live for attempt in history),
+        rollbacks=sum(attempt.status.rolled_back for attempt in history),
+        durations=tuple(float(attempt.duration_seconds) for attempt in history
+                        if attempt.duration_seconds is not None),
         backups_on_disk=len(backups_on_disk),
         backups_created=len(created),
-        restores=sum(is_restore(entry) and entry_status(entry) in WENT_LIVE for entry in history),
-        switches_ok=sum(step.get("status") == "ok" for step in steps),
-        switches_failed=sum(step.get("status") != "ok" for step in steps),
+        restores=sum(attempt.is_restore and attempt.status.went_live for attempt in history),
+        switches_ok=sum(step.status is StepStatus.OK for step in switches),
+        switches_failed=sum(step.status is not StepStatus.OK for step in switches),
     )
 
 
-def collect(manifests: list[dict], backup_names: dict[tuple[str, str], set[str]]) -> list[Metrics]:
+def collect(manifests: list[Manifest], backup_names: dict[tuple[str, str], set[str]]) -> list[Metrics]:
     """Metrics for every project/environment that has a manifest or backups, sorted by name."""
-    histories = {(m["project"], m["environment"]): m.get("deployment_history") or [] for m in manifests}
+    histories = {(m.project, m.environment): m.history for m in manifests}
     keys = sorted(set(histories) | set(backup_names))
     return [for_manifest(project, environment, histories.get((project, environment), []),
                          backup_names.get((project, environment), set()))

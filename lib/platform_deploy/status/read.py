@@ -1,14 +1,14 @@
 """Read deployment state from disk: manifests and the backup catalog. No Docker here."""
 
-import json
 from pathlib import Path
 
 from ..backup import catalog, layout
 from ..errors import PlatformError
 from ..state import manifest
+from ..state.records import Manifest, UnreadableState
 
 
-def load_manifest(settings, project: str, environment: str) -> dict | None:
+def load_manifest(settings, project: str, environment: str) -> Manifest | None:
     """The manifest, None when never deployed; a damaged one is a one-line error."""
     try:
         return manifest.load(settings, project, environment)
@@ -17,18 +17,16 @@ def load_manifest(settings, project: str, environment: str) -> dict | None:
         raise PlatformError(f"{shown} is not valid JSON; the next deploy keeps it as manifest.corrupt-*.json") from None
 
 
-def all_manifests(settings) -> list[dict]:
+def all_manifests(settings) -> list[Manifest]:
     """Every readable manifest under the deployments directory, sorted by project and environment."""
     found = []
     for file in sorted(Path(settings.deployments_dir).glob("*/*/manifest.json")):
         try:
-            data = json.loads(file.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
+            loaded = manifest.load(settings, file.parent.parent.name, file.parent.name)
+        except (OSError, ValueError, UnreadableState):
             continue
-        if isinstance(data, dict):
-            data.setdefault("project", file.parent.parent.name)
-            data.setdefault("environment", file.parent.name)
-            found.append(data)
+        if loaded is not None:
+            found.append(loaded)
     return found
 
 

@@ -25,11 +25,9 @@ def view(engine, settings, registry, project_name: str, environment: str, which:
         raise PlatformError(f"{project_name}/{environment} has never been deployed (no "
                             f"{manifest_file.path(settings, project_name, environment)}); "
                             f"deploy it with ./lib/deploy.sh {project_name} {environment}")
-    loaded = {**loaded, "project": project_name, "environment": environment}
     if which == "history":
         return data.history_view(loaded)
-    backup = read.backup_meta(settings, project_name, environment,
-                              (loaded.get("current_deployment") or {}).get("backup"))
+    backup = read.backup_meta(settings, project_name, environment, loaded.current.backup if loaded.current else None)
     return data.current_view(loaded, backup, health.live_health(engine, project, environment))
 
 

@@ -1,6 +1,7 @@
 """Render the status views as text for a terminal (pure)."""
 
-from .data import WENT_LIVE
+from ..state.records import Status
+from ..textutil import one_line
 
 DOCKER_UNREACHABLE = "health unknown (Docker not reachable)"
 
@@ -17,7 +18,7 @@ def failure_text(attempt: dict) -> str:
     step = attempt["failed_step"]
     where = f"step {step['step']} {step['name']}" if step else None
     reason = attempt["failure"] or (step["detail"] if step else None)
-    return " ".join(": ".join(part for part in (where, reason) if part).split())  # one line, for the table
+    return one_line(": ".join(part for part in (where, reason) if part))  # for the table
 
 
 def _field(label: str, value: str) -> str:
@@ -41,7 +42,7 @@ def current(view: dict) -> str:
     if last is not None:
         lines.append(_field("last attempt", f"{outcome(last)} in {seconds(last['duration_seconds'])} "
                                             f"({last['version'] or '?'}, {last['deployed_at'] or '?'})"))
-        if last["status"] not in WENT_LIVE and failure_text(last):
+        if not Status(last["status"]).went_live and failure_text(last):
             lines.append(_field("", f"failed at {failure_text(last)}"))
         for action in last["rollback"]:
             lines.append(_field("", f"rollback: {action}"))
@@ -78,7 +79,7 @@ def history(view: dict) -> str:
     for entry in entries:
         table.append(("*" if entry["current"] else "", entry["deployed_at"] or "?", entry["version"] or "?",
                       outcome(entry), seconds(entry["duration_seconds"]), entry["deployed_by"] or "?",
-                      failure_text(entry) if entry["status"] not in WENT_LIVE else ""))
+                      failure_text(entry) if not Status(entry["status"]).went_live else ""))
     return "\n".join([head, *_table(table)])
 
 

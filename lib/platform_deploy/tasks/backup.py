@@ -65,7 +65,7 @@ def verify(ctx, project, env, backup=None):
 @user_errors
 def restore(ctx, project, env, backup=None, with_database=False):
     """Restore a backup: verify it, save the current state, restore the data, deploy its images."""
-    from ..backup import restore as restoring
+    from ..deploy import restore as restoring
     from ..report import ConsoleReport
 
     settings = settings_from(ctx)

@@ -2,6 +2,7 @@
 
 from invoke import task
 
+from ..steps import STEPS
 from .common import engine_from, registry_from, settings_from, user_errors
 
 # The pipeline and its Docker client are imported inside the tasks: every other
@@ -20,7 +21,7 @@ from .common import engine_from, registry_from, settings_from, user_errors
 def deploy(ctx, project, env="staging", tag="latest", force=False, skip_backup=False, dry_run=False):
     """Deploy a project: new containers beside the live ones, checked, then traffic switched."""
     from ..deploy import pipeline
-    from ..deploy.plan import make_plan, new_deploy_id
+    from ..plan import make_plan, new_deploy_id
     from ..report import ConsoleReport
 
     settings = settings_from(ctx)
@@ -55,4 +56,4 @@ def _print_plan(plan) -> None:
     for role in plan.roles:
         print(f"  {role.role}: pull {role.image}; start {role.new_name} beside {role.live_name}; "
               f"health within {role.health_timeout}s; smoke {', '.join(role.smoke_paths or ('/health or /',))}")
-    print("  steps: pre-flight, backup, pull, start, migrations, health, smoke, switch, cleanup, manifest")
+    print(f"  steps: {', '.join(step.short for step in STEPS)}")

@@ -8,9 +8,9 @@ import pytest
 
 from platform_deploy.backup import configfiles, payload
 from platform_deploy.backup.catalog import Backup
-from platform_deploy.backup.restore import plan_restore
+from platform_deploy.deploy.restore import plan_restore
 from platform_deploy.config.load import parse_registry
-from platform_deploy.deploy.plan import make_plan
+from platform_deploy.plan import make_plan
 from platform_deploy.errors import PlatformError
 from platform_deploy.settings import Settings
 

@@ -22,12 +22,15 @@ The projects.yml entry saved in the backup is never applied: its path is printed
 
 from dataclasses import dataclass, field
 
-from ..deploy import pipeline
+from ..backup import catalog, configfiles, database, layout, volumes
+from ..backup.commands import image_present
+from ..backup.create import PRE_RESTORE, create
+from ..config.model import DatabaseTarget
 from ..errors import PlatformError
+from ..plan import make_plan, new_deploy_id
+from ..state.records import Attempt
 from ..textutil import one_line
-from . import catalog, configfiles, database, layout, volumes
-from .commands import image_present
-from .create import PRE_RESTORE, create
+from . import pipeline
 
 
 KINDS = {"volume": "volume", "env": "env file", "database": "database"}
@@ -65,78 +68,59 @@ def plan_restore(backup: catalog.Backup, deploy_plan, with_database: bool) -> Re
     return RestorePlan(restore, env_files, with_database, tuple(notes))
 
 
-class RestoreDeployment(pipeline.Deployment):
-    """A deploy of a backup's images whose step 2 saves the current state and writes the backup's data."""
+class RestoreData:
+    """Step 2 of a restore: verify the files again, save the current state, write the backup's data.
 
-    def __init__(self, engine, settings, registry, project_name, environment, backup, with_database, report):
-        options = pipeline.Options(tag=layout.image_tag(backup.name, environment), pull=False,
-                                   restored_from=backup.name)
-        super().__init__(engine, settings, registry, project_name, environment, options, report)
-        self.backup = backup
-        self.restore_plan = plan_restore(backup, self.plan, with_database)
-        if with_database:
-            self._database_target()   # refuses now, before anything changes, when none is declared
-        self.git_sha = (backup.meta or {}).get("git_sha") or self.git_sha
+    ``put_back`` writes the saved state over what was changed when the deploy fails, so the old
+    version serves its own data again.
+    """
+
+    def __init__(self, engine, settings, backup: catalog.Backup, todo: RestorePlan, database: DatabaseTarget | None):
+        self.engine, self.settings, self.backup, self.todo = engine, settings, backup, todo
+        self.database = database   # the project's database, when the restore writes it
+        self.project, self.environment = None, None
         self.saved = None          # catalog.Backup of the state before the restore
         self.changed = []          # ("volume" | "env" | "database", what), in the order written
 
-    def _backup(self) -> str:
-        backup, plan = self.backup, self.plan
+    def prepare(self, engine, settings, project, plan, deployed_by: str, git_sha) -> pipeline.Prepared:
+        backup = self.backup
+        self.project, self.environment = plan.project, plan.environment
         problems = catalog.verify_files_present(backup)
         if problems:
             raise PlatformError(f"backup {backup.name} changed since it was verified: {catalog.describe(problems)}")
         for role in plan.roles:   # the tag the pipeline deploys must name the image the backup recorded
-            recorded, present = backup.images[role.role]["image_id"], self.engine.image(role.image)
+            recorded, present = backup.images[role.role]["image_id"], engine.image(role.image)
             if present is None or present.id != recorded:
-                self.engine.tag(recorded, role.repository, plan.tag)
-        saved = create(self.engine, self.settings, plan, self.by, None, project=self.project, reason=PRE_RESTORE,
-                       include_database=self.restore_plan.database)
+                engine.tag(recorded, role.repository, plan.tag)
+        saved = create(engine, settings, plan, deployed_by, None, project=project, reason=PRE_RESTORE,
+                       include_database=self.todo.database)
         if saved is not None:
-            self.saved = catalog.read(layout.backup_dir(self.settings, plan.project, plan.environment),
-                                      saved["name"])
-            self.attempt.backup = saved["name"]
+            self.saved = catalog.read(layout.backup_dir(settings, plan.project, plan.environment), saved["name"])
         try:
             self._write_data()
         except OSError as error:   # a payload file
             raise PlatformError(f"writing the data of {backup.name} failed: {one_line(error, 200)}") from None
-        before = f"state before saved as {self.attempt.backup}" if saved else "nothing to save before"
-        return f"{before}; restored from {backup.name}: {self._written()}"
+        before = f"state before saved as {saved['name']}" if saved else "nothing to save before"
+        return pipeline.Prepared(f"{before}; restored from {backup.name}: {self._written()}",
+                                 backup=saved["name"] if saved else None)
 
     def _write_data(self) -> None:
-        backup, plan, todo = self.backup, self.plan, self.restore_plan
+        backup, todo = self.backup, self.todo
         for volume, relative in todo.volumes.items():
             self.changed.append(("volume", volume))
-            volumes.restore(self.engine, self.settings, plan.project, plan.environment, volume,
+            volumes.restore(self.engine, self.settings, self.project, self.environment, volume,
                             backup.file(relative))
         for relative in todo.env_files:
             self.changed.append(("env", relative))
         configfiles.restore_env_files(self.settings, {"env_files": todo.env_files}, backup.payload_dir)
         if todo.database:
             self.changed.append(("database", backup.database["database"]))
-            database.restore(self.engine, self._database_target(), backup.file(backup.database["file"]))
-
-    def _database_target(self) -> database.Target:
-        target = database.target(self.settings, self.project, self.plan.environment)
-        if target is None:
-            raise PlatformError(f"{self.plan.project} declares no database for {self.plan.environment} any more; "
-                                "nothing was changed; restore without --with-database")
-        return target
+            database.restore(self.engine, self.database, backup.file(backup.database["file"]))
 
     def _written(self) -> str:
         return ", ".join(f"{KINDS[kind]} {what}" for kind, what in self.changed) or "images only"
 
-    def _fail(self, reason, started, error):
-        try:
-            return super()._fail(reason, started, error)
-        except BaseException as failed:
-            note = self._put_back()
-            if note:
-                self.report.line(note)
-            if isinstance(failed, pipeline.DeployFailed) and note:
-                raise pipeline.DeployFailed(f"{failed}; {note}") from None
-            raise
-
-    def _put_back(self) -> str:
+    def put_back(self) -> str:
         """Write the saved state back over what the restore changed; return what happened."""
         if not self.changed:
             return ""
@@ -147,7 +131,7 @@ class RestoreDeployment(pipeline.Deployment):
         for kind, what in reversed(self.changed):
             try:
                 if kind == "volume" and what in saved.volumes:
-                    volumes.restore(self.engine, self.settings, self.plan.project, self.plan.environment, what,
+                    volumes.restore(self.engine, self.settings, self.project, self.environment, what,
                                     saved.file(saved.volumes[what]["file"]))
                 elif kind == "env" and saved_env.get(what):
                     configfiles.restore_env_files(self.settings, {"env_files": {what: saved_env[what]}},
@@ -155,7 +139,7 @@ class RestoreDeployment(pipeline.Deployment):
                 elif kind == "env":
                     configfiles.remove_env_file(self.settings, what)   # it did not exist before
                 elif kind == "database" and saved.database:
-                    database.restore(self.engine, self._database_target(), saved.file(saved.database["file"]))
+                    database.restore(self.engine, self.database, saved.file(saved.database["file"]))
                 else:
                     continue
                 done.append(f"{KINDS[kind]} {what}")
@@ -163,14 +147,14 @@ class RestoreDeployment(pipeline.Deployment):
                 failed.append(f"{KINDS[kind]} {what} ({problem})")
         if failed:
             return (f"FAILED to put back {'; '.join(failed)}: restore {saved.name} by hand "
-                    f"(invoke backup.restore --project {self.plan.project} --env {self.plan.environment} "
-                    f"--backup {saved.name}{' --with-database' if self.restore_plan.database else ''})")
+                    f"(invoke backup.restore --project {self.project} --env {self.environment} "
+                    f"--backup {saved.name}{' --with-database' if self.todo.database else ''})")
         return f"data put back from {saved.name}: {', '.join(done)}" if done else ""
 
 
 def restore(engine, settings, registry, project_name: str, environment: str, name: str | None, with_database: bool,
-            report) -> dict:
-    """Restore backup ``name`` (the newest when None); return the manifest entry of its deploy."""
+            report) -> Attempt:
+    """Restore backup ``name`` (the newest when None); return the manifest record of its deploy."""
     project = registry.project(project_name)
     project.check_environment(environment)
     backup = catalog.resolve(settings, project_name, environment, name)
@@ -182,17 +166,30 @@ def restore(engine, settings, registry, project_name: str, environment: str, nam
                             f"{catalog.describe(problems)}; nothing was changed; see invoke backup.verify "
                             f"--project {project_name} --env {environment} --backup {backup.name}, "
                             f"or restore another backup (invoke backup.list)")
-    deployment = RestoreDeployment(engine, settings, registry, project_name, environment, backup, with_database, report)
-    for note in deployment.restore_plan.notes:
+    options = pipeline.Options(tag=layout.image_tag(backup.name, environment), pull=False, restored_from=backup.name,
+                               git_sha=(backup.meta or {}).get("git_sha"))
+    todo = plan_restore(backup, make_plan(project, environment, options.tag, new_deploy_id()), with_database)
+    data = RestoreData(engine, settings, backup, todo, _database_target(settings, project, environment, with_database))
+    for note in todo.notes:
         report.line(f"note: {note}")
     entry_file = backup.file(configfiles.ENTRY)
     try:
-        entry = deployment.run()
+        attempt = pipeline.Deployment(engine, settings, registry, project_name, environment, options, report,
+                                      preparation=data).run()
     finally:
         if entry_file.is_file():
             report.line(f"the backup's projects.yml entry is in {entry_file} (not applied; compare it with "
                         f"{settings.relative(settings.projects_file)})")
-    if deployment.saved is not None:
-        report.line(f"restored {backup.name}; the state before is {deployment.saved.name} "
-                    f"(restore that one to undo)")
-    return entry
+    if data.saved is not None:
+        report.line(f"restored {backup.name}; the state before is {data.saved.name} (restore that one to undo)")
+    return attempt
+
+
+def _database_target(settings, project, environment: str, with_database: bool) -> DatabaseTarget | None:
+    if not with_database:
+        return None
+    target = database.target(settings, project, environment)
+    if target is None:   # refused now, before anything changes
+        raise PlatformError(f"{project.name} declares no database for {environment} any more; "
+                            "nothing was changed; restore without --with-database")
+    return target

@@ -8,8 +8,9 @@ import socket
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
-from ..errors import PlatformError
-from ..naming import candidate_name, deploy_labels, network_name, volume_name
+from .errors import PlatformError
+from .naming import candidate_name, deploy_labels, network_name, volume_name
+from .state.records import RoleNames
 
 TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
 
@@ -41,6 +42,10 @@ class DeployPlan:
     def labels(self, role: str) -> dict:
         return deploy_labels(self.project, self.environment, role, self.deploy_id)
 
+    @property
+    def role_names(self) -> tuple[RoleNames, ...]:
+        return tuple(RoleNames(role.role, role.live_name, role.new_name) for role in self.roles)
+
 
 def new_deploy_id(now: datetime | None = None) -> str:
     now = now or datetime.now(timezone.utc)
@@ -53,6 +58,11 @@ def deployed_by(environ=os.environ) -> str:
     if environ.get("GITHUB_ACTIONS") == "true":
         return "github-actions"
     return f"{getpass.getuser()}@{socket.gethostname()}"
+
+
+def git_sha_from(environ=os.environ) -> str | None:
+    """The commit being deployed, when the caller (CI) says which."""
+    return environ.get("GIT_SHA") or environ.get("GITHUB_SHA")
 
 
 def make_plan(project, environment: str, tag: str, deploy_id: str) -> DeployPlan:
