@@ -15,6 +15,9 @@ TESTS_DIR = Path(__file__).resolve().parents[1]
 if str(TESTS_DIR) not in sys.path:
     sys.path.insert(0, str(TESTS_DIR))
 
+# The platform root and FakeEngine of the pipeline and recovery tests (test_pipeline.py, test_recovery.py).
+from deploy_world import live, no_rollback, world  # noqa: F401
+
 
 def _parse(source):
     """A projects.yml given as text, bytes or Python data (dumped to YAML like a real file)."""

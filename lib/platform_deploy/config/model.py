@@ -108,16 +108,18 @@ class Project:
         return self.container("frontend") or self.containers[0]
 
     @property
-    def api_routes(self) -> tuple[tuple[str, Container], ...]:
-        """(location, container) pairs: nginx.api_locations go to the backend, then each container's own."""
-        routes = []
+    def declared_routes(self) -> tuple[tuple[str, Container | None], ...]:
+        """Every (location, container) pair as declared: nginx.api_locations go to the backend (None
+        without one), then each container's own. A location may appear twice; validation checks that."""
         backend = self.container("backend")
-        for location in self.api_locations:
-            routes.append((location, backend))
-        for container in self.containers:
-            routes.extend((location, container) for location in container.api_locations)
+        return (tuple((location, backend) for location in self.api_locations)
+                + tuple((location, c) for c in self.containers for location in c.api_locations))
+
+    @property
+    def api_routes(self) -> tuple[tuple[str, Container], ...]:
+        """declared_routes with each location once."""
         seen, unique = set(), []
-        for location, container in routes:
+        for location, container in self.declared_routes:
             if location not in seen:
                 seen.add(location)
                 unique.append((location, container))

@@ -298,9 +298,7 @@ def _database(problems, path, value):
 
 def _check_routes(problems, path, project):
     targets = {}
-    for location, container in [(loc, project.container("backend")) for loc in project.api_locations] + [
-        (loc, c) for c in project.containers for loc in c.api_locations
-    ]:
+    for location, container in project.declared_routes:
         if container is None:
             problems.add(f"{path}/nginx/api_locations", "needs a container with the role 'backend' to route to")
             return
