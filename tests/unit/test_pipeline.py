@@ -418,3 +418,11 @@ def test_engine_lost_mid_deploy_keeps_the_journal_for_recover(live):
     live_now = {name: state for name, state in live.containers().items() if name in LIVE}
     assert live_now == {name: before[name] for name in LIVE}
     assert live.manifest()["current_deployment"]["version"] == "v1"
+
+
+def test_cleanup_that_fails_after_the_switch_is_reported_not_a_failed_deploy(live):
+    live.engine.fail_on("prune_dangling", Refused("cannot prune dangling images: a prune is already running"))
+    entry = live.deploy("v2")
+    assert entry["status"] == "success" and live.manifest()["current_deployment"]["version"] == "v2"
+    assert live.step("cleanup")["detail"].endswith(
+        "dangling images: NOT pruned: cannot prune dangling images: a prune is already running")

@@ -332,10 +332,14 @@ class Deployment:
         return domain, has_certificate(self.plan.domains[0].removeprefix("*."))
 
     def _cleanup(self) -> str:
+        """Housekeeping after the switch: a failure here is reported, never a reason to fail the deploy."""
         pruned = backup_prune.after_deploy(self.engine, self.settings, self.plan.project, self.plan.environment,
                                            protect=(self.progress.backup, self.options.restored_from))
-        reclaimed = self.engine.prune_dangling()
-        return f"{pruned}; dangling images: {reclaimed / 1e6:.1f} MB reclaimed"
+        try:
+            reclaimed = f"{self.engine.prune_dangling() / 1e6:.1f} MB reclaimed"
+        except PlatformError as error:
+            reclaimed = f"NOT pruned: {error}"
+        return f"{pruned}; dangling images: {reclaimed}"
 
     # -- failure ---------------------------------------------------------------------------------
 
