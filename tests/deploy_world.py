@@ -129,13 +129,17 @@ class World:
         return json.loads(path.read_text(encoding="utf-8")) if path.exists() else None
 
     def containers(self) -> dict[str, tuple[str, str, str]]:
-        """The project's containers (platform services left out): name -> (id, status, image)."""
+        """The project's containers (platform services and placeholders, which remove themselves after
+        switch.PLACEHOLDER_SECONDS, left out): name -> (id, status, image)."""
         return {name: (c.id, c.status, c.image) for name, c in self.engine.containers.items()
-                if name not in (NGINX, POSTGRES)}
+                if name not in (NGINX, POSTGRES) and not name.startswith("placeholder-")}
 
     def leftovers(self) -> list[str]:
-        """Containers other than the live ones: candidates, placeholders."""
+        """Containers other than the live ones: candidates."""
         return sorted(name for name in self.containers() if name not in LIVE)
+
+    def placeholders(self) -> list[str]:
+        return sorted(name for name in self.engine.containers if name.startswith("placeholder-"))
 
     def serving(self) -> dict[str, str]:
         """Running live containers -> the image they run."""
@@ -213,7 +217,8 @@ def killed_deploy(world: World, tag: str = "v2") -> dict:
 def actions(engine: FakeEngine) -> list[tuple]:
     """What was done to containers and asked over HTTP, in order, as short tuples:
     ("run", name), ("connect", container, aliases), ("disconnect", container), ("start", name),
-    ("stop", name), ("hold", address), ("remove", name) or ("remove", "placeholder"),
+    ("stop", name), ("drain", name) or ("reopen", name) for a switch helper beside it, ("hold", address),
+    ("remove", name) or ("remove", "placeholder"),
     ("rename", old, new), ("request", url) for curl in platform-nginx, ("alembic", "upgrade head")."""
     done = []
     for method, args in engine.log:
@@ -225,6 +230,8 @@ def actions(engine: FakeEngine) -> list[tuple]:
             done.append((method, args[0]))
         elif method == "hold_address":
             done.append(("hold", args[0]))
+        elif method == "run_beside":
+            done.append((args[1][3], args[0]))
         elif method == "remove":
             done.append(("remove", "placeholder" if args[0].startswith("placeholder-") else args[0]))
         elif method == "rename":

@@ -62,6 +62,7 @@ class FakeEngine:
         self.http: dict[str, int] = {}                # URL substring -> status answered by curl (default 200)
         self.failing_commands: dict[str, str] = {}    # command substring -> error output (exit 1)
         self.calls: list[tuple[str, str]] = []
+        self.refusing: set[str] = set()               # containers a drain helper closed to new connections
         self.log: list[tuple[str, tuple]] = []        # (method, all its arguments), in step with ``calls``
         self.unavailable: BaseException | None = None  # set: every call raises it (after the hooks)
         self._failures: list[list] = []               # [method, error, when, times]
@@ -162,7 +163,7 @@ class FakeEngine:
             container.status = "running"
 
     def stop(self, name, timeout=10):
-        self._call("stop", name)
+        self._call("stop", name, timeout)
         container = self._container(name)
         if container is not None:
             container.status = "exited"
@@ -186,12 +187,24 @@ class FakeEngine:
         return "the last log line" if name in self.containers else ""
 
     def hold_address(self, network, address, image, labels, seconds):
-        self._call("hold_address", address)
+        self._call("hold_address", address, network, image, labels, seconds)
         name = f"placeholder-{next(self._ids)}"
         holder = FakeContainer(name, name, image, image, dict(labels), {}, health=None)
         holder.networks[network] = (address, [])
         self.containers[name] = holder
         return name
+
+    def run_beside(self, name, image, argv, labels, capabilities=(), timeout=60):
+        """A switch helper: "drain" closes the container to new connections (``refusing``), "reopen" opens it."""
+        self._call("run_beside", name, argv)
+        container = self._container(name)
+        if container is None or container.status != "running":
+            raise Refused(f"cannot run a helper beside {name}: it is not running")
+        if argv[3] == "drain":
+            self.refusing.add(container.name)
+        else:
+            self.refusing.discard(container.name)
+        return ExecResult(0, "0")
 
     def file_exists(self, name, path):
         self._call("file_exists", name)

@@ -88,3 +88,35 @@ def test_no_request_fails_across_deploys_a_rollback_and_a_restore(projects):
     history = project.manifest()["deployment_history"]
     assert [entry["status"] for entry in history] == ["success"] * 3 + ["rolled_back"] + ["success"] * 2
     assert history[0]["restored_from"] == history[1]["backup"], history[:2]   # newest first
+
+
+def test_apps_that_ignore_or_rush_sigterm_are_replaced_without_a_failed_request(projects):
+    """The switch drains the old container before it is stopped: new connections are refused (and
+    retried by nginx on the new one), the requests in flight finish. So an app whose PID 1 ignores
+    SIGTERM is killed a second after the drain, not after Docker's 10 s stop timeout, and one that
+    exits at once on SIGTERM has nothing left in flight to cut."""
+    project = projects()
+    assert project.deploy("v1").ok
+    timeline = [(time.monotonic(), "load starts")]
+    switch_seconds = {}
+    with RecordingLoad(project.stack.http_port, project.domain("production"), paths=("/", "/api/version"),
+                       post_path="/api/items", keepalive_clients=4, fresh_clients=2,
+                       rate_per_client=RATE_PER_CLIENT, max_seconds=MAX_SECONDS) as load:
+        time.sleep(1)
+        # each tag replaces the one before: ignore-term and drop-on-term are the old side once
+        for tag in ("ignore-term", "v3", "drop-on-term", "v2"):
+            timeline.append((time.monotonic(), f"{tag} starts"))
+            outcome = project.deploy(tag)
+            assert outcome.ok, outcome.error
+            timeline += [(at, f"  {line}") for at, line in outcome.timed if line.startswith("[")]
+            switch_seconds[tag] = next(step["seconds"] for step in outcome.entry["steps"]
+                                       if step["name"] == "switch traffic")
+        time.sleep(1)
+    result = load.result
+    print(f"load: {result.ok} answered, {result.failed} failed; switch seconds {switch_seconds}; "
+          f"p99 {result.percentile(0.99) * 1000:.0f} ms")
+    assert result.failed == 0, f"{result.failed} failed requests: {dict(result.reasons)}\n" + \
+        explain(project, load, timeline)
+    assert {"ignore-term", "v3", "drop-on-term", "v2"} <= set(result.versions), result.versions
+    # v3 replaced the app that ignores SIGTERM: no 10 s stop timeout on the critical path
+    assert switch_seconds["v3"] < 8, switch_seconds

@@ -13,7 +13,7 @@ import pytest
 from deploy_world import (BACKEND, BACKEND_REPO, ENV, FRONTEND, FRONTEND_REPO, LIVE, NETWORK, NGINX, POSTGRES,
                           PROJECT, VOLUME, actions, subsequence)
 
-from platform_deploy.deploy import pipeline
+from platform_deploy.deploy import pipeline, switch
 from platform_deploy.engine import Conflict, EngineUnavailable, Refused
 from platform_deploy.errors import PlatformError
 from platform_deploy.state.lock import DeployLock
@@ -102,25 +102,27 @@ def test_second_deploy_records_success_and_moves_the_database(live):
 
 
 def test_second_deploy_switches_each_role_old_to_new_in_order(live):
-    """Alias, stop the old one, hold its address, release it, check through nginx, remove, rename."""
+    """Alias, drain the old one, stop it, hold its address, check through nginx, remove, rename."""
     old_ids = {name: live.engine.containers[name].id for name in LIVE}
     address = {name: live.engine.containers[name].networks[NETWORK][0] for name in LIVE}
     live.deploy("v2")
     done = actions(live.engine)
     for old, new in zip(LIVE, candidates(live)):
-        assert subsequence(done, [("disconnect", new), ("connect", new, [old]), ("stop", old), ("hold", address[old]),
-                                  ("remove", "placeholder"), ("request", NGINX_CHECK), ("remove", old),
+        assert subsequence(done, [("disconnect", new), ("connect", new, [old]), ("drain", old), ("stop", old),
+                                  ("hold", address[old]), ("request", NGINX_CHECK), ("remove", old),
                                   ("rename", new, old)]), (old, done)
-    # Across roles: both names resolve to old and new before any old container stops; the
-    # placeholders go before the check; nothing old is removed before the check passed.
+    # Across roles: both names resolve to old and new before any old container is drained;
+    # nothing old is removed before the check passed; the placeholders go last, once reported.
     last_alias = max(i for i, a in enumerate(done) if a[0] == "connect" and a[2])
-    first_stop = min(i for i, a in enumerate(done) if a[0] == "stop")
+    first_drain = min(i for i, a in enumerate(done) if a[0] == "drain")
     check = done.index(("request", NGINX_CHECK))
-    assert last_alias < first_stop
-    assert all(i < check for i, a in enumerate(done) if a == ("remove", "placeholder"))
+    last_rename = max(i for i, a in enumerate(done) if a[0] == "rename")
+    assert last_alias < first_drain
+    assert [i > last_rename for i, a in enumerate(done) if a == ("remove", "placeholder")] == [True, True]
     assert all(i > check for i, a in enumerate(done) if a[0] in ("rename",) or a in [("remove", n) for n in LIVE])
+    assert [args[4] for _, args in live.engine.logged("hold_address")] == [switch.PLACEHOLDER_SECONDS] * 2
     # The live names now belong to the former candidates; the v1 containers and placeholders are gone.
-    assert live.serving() == V2 and live.leftovers() == []
+    assert live.serving() == V2 and live.leftovers() == [] and live.placeholders() == []
     assert not {live.engine.containers[name].id for name in LIVE} & set(old_ids.values())
     assert live.engine.aliases(BACKEND, NETWORK) == [BACKEND]
 
@@ -356,8 +358,9 @@ def test_failed_check_through_nginx_hands_traffic_back_to_the_old_containers(liv
                                  removed_line(live)]
     done = actions(live.engine)
     for old, new in zip(LIVE, candidates(live)):
-        assert subsequence(done, [("connect", new, [old]), ("stop", old), ("request", NGINX_CHECK), ("start", old),
-                                  ("stop", new), ("alembic", "downgrade 0001"), ("remove", new)]), (old, done)
+        assert subsequence(done, [("connect", new, [old]), ("drain", old), ("stop", old), ("request", NGINX_CHECK),
+                                  ("start", old), ("drain", new), ("stop", new), ("alembic", "downgrade 0001"),
+                                  ("remove", new)]), (old, done)
     assert not [a for a in done if a[0] == "rename" or a in [("remove", name) for name in LIVE]]
     assert live.engine.revision == "0001" and live.journal() is None
     assert_v1_untouched(live, before)   # stopped and started again: the same containers
@@ -426,3 +429,26 @@ def test_cleanup_that_fails_after_the_switch_is_reported_not_a_failed_deploy(liv
     assert entry["status"] == "success" and live.manifest()["current_deployment"]["version"] == "v2"
     assert live.step("cleanup")["detail"].endswith(
         "dangling images: NOT pruned: cannot prune dangling images: a prune is already running")
+
+
+def test_a_first_deploy_waits_for_no_dns_turnover(world, monkeypatch):
+    waits = []
+    monkeypatch.setattr(switch, "DNS_SETTLE_SECONDS", 2.5)
+    monkeypatch.setattr(switch.time, "sleep", waits.append)
+    world.deploy("v1")
+    assert 2.5 not in waits and not world.engine.called("run_beside", "stop")
+
+
+def test_an_old_container_that_cannot_be_drained_is_stopped_the_slow_way(live):
+    """No iptables in the helper image (a platform-nginx from elsewhere): graceful stop with the full timeout."""
+    live.engine.fail_on("run_beside", Refused("cannot run a helper beside it: executable file not found"), times=2)
+    entry = live.deploy("v2")
+    assert entry["status"] == "success"
+    assert sorted((name, timeout) for name, timeout in
+                  ((args[0], args[1]) for _, args in live.engine.logged("stop"))) == [
+        (BACKEND, switch.DRAIN_SECONDS), (FRONTEND, switch.DRAIN_SECONDS)]
+
+
+def test_a_drained_old_container_is_stopped_at_once(live):
+    live.deploy("v2")
+    assert sorted(args[1] for _, args in live.engine.logged("stop")) == [switch.STOP_AFTER_DRAIN_SECONDS] * 2

@@ -105,7 +105,7 @@ def test_recover_before_traffic_moved_keeps_the_same_live_containers(live, no_ro
 def test_recover_mid_switch_restarts_the_old_containers_before_stopping_the_candidates(live, no_rollback):
     """Killed with both old containers stopped and their addresses held by placeholders."""
     before = {name: live.engine.containers[name].id for name in LIVE}
-    kill_when(live.engine, "remove", lambda name, *rest: name.startswith("placeholder-"))
+    kill_when(live.engine, "exec_run", lambda name, argv, *rest: argv[0] == "curl" and argv[-1] == "http://127.0.0.1/")
     journal = killed_deploy(live)
     assert journal["phase"] == "switching"
     assert [state[1] for name, state in live.containers().items() if name in LIVE] == ["exited", "exited"]
@@ -115,10 +115,12 @@ def test_recover_mid_switch_restarts_the_old_containers_before_stopping_the_cand
     backend, frontend = candidates(journal)
     # The candidates stop in parallel (switch.retire): check the order role by role.
     for old, new in ((BACKEND, backend), (FRONTEND, frontend)):
-        assert subsequence(done, [("remove", "placeholder"), ("start", old), ("stop", new),
+        assert subsequence(done, [("remove", "placeholder"), ("start", old), ("drain", new), ("stop", new),
                                   ("alembic", "downgrade 0001"), ("remove", new)]), (old, done)
     last_start = max(done.index(("start", old)) for old in LIVE)
-    assert done.count(("remove", "placeholder")) == 2
+    # the two of the killed switch, then two holding the candidates' addresses once they stop
+    assert done.count(("remove", "placeholder")) == 4 and done[:2] == [("remove", "placeholder")] * 2
+    assert live.placeholders() == []
     assert all(i > last_start for i, a in enumerate(done) if a in (("stop", backend), ("stop", frontend)))
     assert "removed placeholder placeholder-" in live.out.getvalue()
     assert {name: live.engine.containers[name].id for name in LIVE} == before
@@ -132,7 +134,7 @@ def test_recover_after_the_switch_finishes_only_the_renames_not_yet_done(live, n
     assert BACKEND in live.engine.containers and frontend in live.engine.containers   # backend renamed already
     live.forget_calls()
     live.recover()
-    assert [a for a in actions(live.engine) if a[0] in ("remove", "rename")] == [
+    assert [a for a in actions(live.engine) if a[0] in ("remove", "rename") and a[1] != "placeholder"] == [
         ("remove", FRONTEND), ("rename", frontend, FRONTEND)]
     assert live.serving() == V2 and live.manifest()["current_deployment"]["status"] == "interrupted_completed"
 
@@ -261,3 +263,19 @@ def test_killed_mid_backup_recover_removes_the_incomplete_backup_and_its_tags(li
     assert f"{BACKEND_REPO}:{orphan}-{ENV}" not in live.engine.images
     assert f"removed incomplete backup(s) {orphan}" in live.out.getvalue()
     assert live.statuses() == ["success"] and live.serving() == V1
+
+
+def test_a_deploy_killed_while_draining_is_undone_with_the_old_containers_open_again(live, no_rollback):
+    """Killed after the backend was drained (new connections refused) but before it was stopped."""
+    kill_when(live.engine, "stop", lambda name, *rest: name == BACKEND)
+    journal = killed_deploy(live)
+    assert journal["phase"] == "switching" and BACKEND in live.engine.refusing
+    live.forget_calls()
+    live.recover()
+    done = actions(live.engine)
+    backend, frontend = candidates(journal)
+    assert subsequence(done, [("reopen", BACKEND), ("drain", backend), ("stop", backend), ("remove", backend)])
+    # The frontend retired in parallel: reopened if still running, else started (a new namespace, no rule).
+    assert ("reopen", FRONTEND) in done or ("start", FRONTEND) in done
+    assert live.engine.refusing.isdisjoint(LIVE)
+    assert live.serving() == V1 and live.leftovers() == [] and live.engine.revision == "0001"

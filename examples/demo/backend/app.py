@@ -8,6 +8,10 @@ FAIL_MODE (baked in at build time) makes deliberately broken images for failure 
   health  /health answers 500 forever: the Docker healthcheck (on /health) turns unhealthy
   smoke   /livez (the Docker healthcheck) stays 200, /health answers 503: smoke tests fail
   crash   the process exits 1 at start
+and, for apps as they are found in the wild, what it does on SIGTERM:
+  ignore-term   ignores it (like many images whose PID 1 is a server without a signal handler):
+                only SIGKILL stops it
+  drop-on-term  exits at once, cutting the requests in flight
 """
 
 import json
@@ -197,8 +201,8 @@ def main() -> int:
     if FAIL_MODE == "crash":
         log("FAIL_MODE=crash: exiting with status 1")
         return 1
-    if FAIL_MODE not in ("", "health", "smoke"):
-        log(f"unknown FAIL_MODE {FAIL_MODE!r} (expected health, smoke or crash)")
+    if FAIL_MODE not in ("", "health", "smoke", "ignore-term", "drop-on-term"):
+        log(f"unknown FAIL_MODE {FAIL_MODE!r} (expected health, smoke, crash, ignore-term or drop-on-term)")
         return 2
     ThreadingHTTPServer.request_queue_size = 128  # socketserver's default of 5 drops connections under load
     server = ThreadingHTTPServer(("0.0.0.0", PORT), Handler)
@@ -210,7 +214,12 @@ def main() -> int:
             log(f"{signal.Signals(signum).name}: no new connections, finishing in-flight requests")
             threading.Thread(target=server.shutdown, daemon=True).start()
 
-    signal.signal(signal.SIGTERM, stop)
+    if FAIL_MODE == "ignore-term":
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    elif FAIL_MODE == "drop-on-term":
+        signal.signal(signal.SIGTERM, lambda signum, frame: os._exit(0))
+    else:
+        signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     log(f"listening on :{PORT}" + (f" (FAIL_MODE={FAIL_MODE})" if FAIL_MODE else ""))
     server.serve_forever(poll_interval=0.2)

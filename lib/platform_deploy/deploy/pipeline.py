@@ -130,6 +130,7 @@ class Deployment:
         self.plan = make_plan(self.project, environment, options.tag, new_deploy_id())
         self.progress = Progress()
         self.old_names: list[str] = []
+        self.held = switch.Held()        # placeholders of the switch, released once the deploy has reported
         self.phase = Phase.STARTED
         self.by = deployed_by()
         self.git_sha = options.git_sha or git_sha_from()
@@ -155,16 +156,21 @@ class Deployment:
             finally:
                 if in_main_thread:
                     signal.signal(signal.SIGTERM, previous_handler)
-            attempt = self._attempt(Status.SUCCESS, started)
-            manifest.record(self.settings, plan.project, plan.environment, attempt, current=True)
-            journal.clear(self.settings, plan.project, plan.environment)
-            self._report(steps.MANIFEST, StepStatus.OK, 0.0,
-                         manifest.path(self.settings, plan.project, plan.environment).as_posix())
-            notify.notify(self.settings, "success", plan.project, plan.environment, version=plan.tag,
-                          deploy_id=plan.deploy_id, duration_seconds=attempt.duration_seconds)
-            self.report.summary(f"deployed {plan.project}/{plan.environment} {plan.tag!r} in "
-                                f"{attempt.duration_seconds:.1f}s; serving {self._serving()}")
-            return attempt
+            return self._succeed(started)
+
+    def _succeed(self, started: float) -> Attempt:
+        plan = self.plan
+        attempt = self._attempt(Status.SUCCESS, started)
+        manifest.record(self.settings, plan.project, plan.environment, attempt, current=True)
+        journal.clear(self.settings, plan.project, plan.environment)
+        self._report(steps.MANIFEST, StepStatus.OK, 0.0,
+                     manifest.path(self.settings, plan.project, plan.environment).as_posix())
+        notify.notify(self.settings, "success", plan.project, plan.environment, version=plan.tag,
+                      deploy_id=plan.deploy_id, duration_seconds=attempt.duration_seconds)
+        self.report.summary(f"deployed {plan.project}/{plan.environment} {plan.tag!r} in "
+                            f"{attempt.duration_seconds:.1f}s; serving {self._serving()}")
+        switch.release(self.engine, self.held)   # reported: only nginx's DNS cache is left to run out
+        return attempt
 
     def _steps(self):
         actions = {steps.PREFLIGHT: self._preflight, steps.BACKUP: self._prepare, steps.PULL: self._pull,
@@ -309,7 +315,9 @@ class Deployment:
         self.old_names = switch.live_containers(self.engine, roles)
         self._journal(Phase.SWITCHING)
         switch.expose(self.engine, plan.network, roles)
-        switch.hand_over(self.engine, plan.network, self.old_names, self._placeholders())
+        self.held = switch.hand_over(self.engine, plan.network, {role.live_name: role.port for role in roles
+                                                                 if role.live_name in self.old_names},
+                                     self._helpers())
         domain, tls = self._check_target()
         response = probes.through_nginx(self.engine, self.settings, domain, tls)
         if response.status == 0 or response.status >= 500:
@@ -319,11 +327,8 @@ class Deployment:
         switch.finish(self.engine, roles, self.old_names)
         return f"{domain} -> {response.status}; replaced {', '.join(self.old_names) or 'nothing (first deploy)'}"
 
-    def _placeholders(self) -> switch.Placeholders | None:
-        nginx = self.engine.inspect(self.settings.nginx_container)   # its image has `sleep`, and is local
-        if nginx is None:
-            return None
-        return switch.Placeholders(nginx.image_id, self.plan.labels(switch.PLACEHOLDER_ROLE))
+    def _helpers(self) -> switch.Helpers | None:
+        return switch.helpers_for(self.engine, self.settings, self.plan.labels(switch.PLACEHOLDER_ROLE))
 
     def _check_target(self) -> tuple[str, bool]:
         domain = next((d for d in self.plan.domains if not d.startswith("*.")),
@@ -373,6 +378,7 @@ class Deployment:
         note = self.preparation.put_back()
         if note:
             self.report.line(note)
+        switch.release(self.engine, self.held)
         if not isinstance(error, (PlatformError, Interrupted, KeyboardInterrupt)):
             raise error  # a bug: keep its traceback
         raise DeployFailed(f"{summary}; {note}" if note else summary) from None
@@ -386,7 +392,7 @@ class Deployment:
                 return True
             return recover.undo(self.engine, self.plan.network, self.plan.role_names, self.phase, self.old_names,
                                 self.progress.unreversed, act, reversed_one=self._forget_reversed,
-                                placeholders=self._placeholders())
+                                helpers=self._helpers())
         except Exception as error:  # noqa: BLE001 - the engine gone, say: recover retries later
             act(retry_later(f"stopped: {_reason(error)}"))
             return False

@@ -25,17 +25,17 @@ RESTORE_ADVICE = "restore it from the backup's dump (invoke backup.restore --wit
 
 
 def undo(engine, network: str, roles, phase: Phase, old_names, migrations: list[Migration], act,
-         reversed_one=lambda migration: None, give_up: bool = False, placeholders=None) -> bool:
+         reversed_one=lambda migration: None, give_up: bool = False, helpers=None) -> bool:
     """Put the live version back in charge, ``act``-ing each Action taken.
 
     Returns False when a migration could not be reversed yet but may be later: the
     candidates are then kept, stopped, because their scripts do the downgrade. With
     ``give_up`` they are removed anyway. ``reversed_one(migration)`` follows each
-    successful reversal, so the caller's journal can forget it. ``placeholders``: see
+    successful reversal, so the caller's journal can forget it. ``helpers``: see
     switch.retire.
     """
     if phase.exposed:
-        switch.hand_back(engine, network, roles, old_names, placeholders)
+        switch.hand_back(engine, network, roles, old_names, helpers)
         act(done(f"traffic back on {', '.join(old_names) or 'nothing (first deploy)'}"))
     retry = False
     for migration in reversed(migrations):
@@ -94,12 +94,15 @@ def remove_leftovers(engine, settings, project: str, environment: str) -> list[s
     found = []
     for directory in (state_dir(settings, project, environment), layout.backup_dir(settings, project, environment)):
         found += [f"removed half-written {directory / name}" for name in remove_partials(directory)]
-    for placeholder in engine.find(role_labels(project, environment, switch.PLACEHOLDER_ROLE)):
-        engine.remove(placeholder.id)
-        found.append(f"removed placeholder {placeholder.name} of an interrupted switch")
-    helpers = volumes.remove_leftover_helpers(engine, project, environment)
-    if helpers:
-        found.append(f"removed {helpers} backup helper container(s) of an interrupted backup")
+    helpers = engine.find(role_labels(project, environment, switch.PLACEHOLDER_ROLE))
+    if helpers:   # a placeholder may hold an address nginx still has in its DNS cache
+        time.sleep(switch.DNS_SETTLE_SECONDS)
+    for helper in helpers:
+        engine.remove(helper.id)
+        found.append(f"removed placeholder {helper.name} of an interrupted switch")
+    backup_helpers = volumes.remove_leftover_helpers(engine, project, environment)
+    if backup_helpers:
+        found.append(f"removed {backup_helpers} backup helper container(s) of an interrupted backup")
     incomplete = prune.remove_orphans(engine, settings, project, environment).orphans_removed
     if incomplete:
         found.append(f"removed incomplete backup(s) {', '.join(incomplete)}")
@@ -147,8 +150,9 @@ def recover(engine, settings, project: str, environment: str, report, give_up: b
         act(finish_switch(engine, entry.roles))
         status = Status.INTERRUPTED_COMPLETED
     else:
+        helpers = switch.helpers_for(engine, settings, role_labels(project, environment, switch.PLACEHOLDER_ROLE))
         if not undo(engine, entry.network, entry.roles, entry.phase, entry.old_names, list(entry.migrations), act,
-                    forget, give_up):
+                    forget, give_up, helpers):
             raise PlatformError(
                 f"{project}/{environment}: interrupted deploy {entry.deploy_id} is not undone yet "
                 f"({'; '.join(str(a) for a in actions if a.outcome is not Outcome.DONE)}); run `invoke "

@@ -109,6 +109,10 @@ class Engine(Protocol):
                      seconds: int) -> str:
         """Start a container that owns ``address`` on ``network`` and listens on nothing; return its id."""
     def file_exists(self, name: str, path: str) -> bool: ...
+    def run_beside(self, name: str, image: str, argv: list[str], labels: Mapping[str, str],
+                   capabilities: tuple[str, ...] = (), timeout: float = 60) -> ExecResult:
+        """Run a helper container from a local ``image`` in the network namespace of the running container
+        ``name``, with these extra ``capabilities`` (NET_ADMIN, say), until it exits; (exit code, output)."""
 
     # Commands in running containers (``environment`` is passed to the process, never shown)
     def exec_run(self, name: str, argv: list[str], environment: Mapping[str, str] | None = None,

@@ -164,6 +164,22 @@ class DockerEngine:
             api.start(created["Id"])
         return created["Id"]
 
+    def run_beside(self, name: str, image: str, argv: list[str], labels: Mapping[str, str],
+                   capabilities: tuple[str, ...] = (), timeout: float = 60) -> ExecResult:
+        api = self._api
+        with self._translated(f"cannot run a helper beside {name}"):
+            created = api.create_container(
+                image, command=argv, entrypoint=[], labels=dict(labels),
+                host_config=api.create_host_config(network_mode=f"container:{name}", cap_add=list(capabilities)))
+        try:
+            with self._translated(f"helper beside {name}"):
+                api.start(created["Id"])
+                code = api.wait(created["Id"], timeout=timeout).get("StatusCode", -1)
+                output = api.logs(created["Id"]).decode("utf-8", "replace")
+        finally:
+            self.remove(created["Id"])
+        return ExecResult(code, output)
+
     def file_exists(self, name: str, path: str) -> bool:
         try:
             with self._translated(f"cannot look for {path} in {name}"):

@@ -109,11 +109,12 @@ class Migration:
 
 @dataclass(frozen=True)
 class RoleNames:
-    """A role's live container and the candidate a deploy started beside it."""
+    """A role's live container, the candidate a deploy started beside it, and the port nginx sends to."""
 
     role: str
     live_name: str
     new_name: str
+    port: int | None = None   # None in format-1 journals: their containers are stopped without a drain
 
 
 @dataclass(frozen=True)
@@ -140,7 +141,8 @@ class JournalEntry:
             "phase": self.phase.value,
             "tag": self.tag,
             "network": self.network,
-            "roles": [{"role": r.role, "live_name": r.live_name, "new_name": r.new_name} for r in self.roles],
+            "roles": [{"role": r.role, "live_name": r.live_name, "new_name": r.new_name, "port": r.port}
+                      for r in self.roles],
             "old_names": list(self.old_names),
             "migrations": [migration.to_json() for migration in self.migrations],
             "images": dict(self.images),
@@ -157,7 +159,7 @@ class JournalEntry:
                 phase=Phase(data["phase"]),
                 tag=data["tag"],
                 network=data["network"],
-                roles=tuple(RoleNames(r["role"], r["live_name"], r["new_name"]) for r in data["roles"]),
+                roles=tuple(RoleNames(r["role"], r["live_name"], r["new_name"], r.get("port")) for r in data["roles"]),
                 started_at=data.get("started_at") or "",
                 old_names=tuple(data.get("old_names") or ()),
                 migrations=tuple(Migration.from_json(m) for m in data.get("migrations") or ()),
