@@ -22,7 +22,8 @@ pytestmark = pytest.mark.integration
 REPO = Path(__file__).resolve().parents[2]
 PORT = int(os.environ.get("REGISTRY_PORT", "5000"))
 REGISTRY = f"127.0.0.1:{PORT}"
-TAGS = ("v1", "v2", "v3", "broken-health", "broken-smoke", "crash", "broken-migration")
+TAGS = ("v1", "v2", "v3", "broken-health", "broken-smoke", "crash", "broken-migration", "ignore-term",
+        "drop-on-term")
 RUN_ID = secrets.token_hex(4)
 LABELS = {"platform-deploy.test": f"demo-images-{RUN_ID}"}
 DB_HOST = "postgres-platform"  # an alias on the test's own network only
@@ -309,6 +310,16 @@ def test_crash_exits_with_status_1(network, database_url, started):
     backend = run_backend(started, network, "crash", database_url)
     assert backend.wait(timeout=30)["StatusCode"] == 1
     assert "FAIL_MODE=crash" in backend.logs().decode()
+
+
+@pytest.mark.parametrize("tag, stops_with", [("v2", 0), ("drop-on-term", 0), ("ignore-term", 137)])
+def test_sigterm_behaviours(network, postgres, database_url, started, tag, stops_with):
+    """v2 drains and exits 0; drop-on-term exits at once; ignore-term goes on until SIGKILL (137)."""
+    backend = run_backend(started, network, tag, database_url)
+    wait_for_health(backend, "healthy", 30)
+    backend.stop(timeout=2)
+    backend.reload()
+    assert backend.attrs["State"]["ExitCode"] == stops_with
 
 
 def test_v2_migration_upgrades_and_downgrades(client, network, postgres, database_url):

@@ -236,20 +236,43 @@ def test_a_retired_containers_address_refuses_connections_at_once(projects):
     [network] = project.containers()[backend]["networks"]
     address = ENGINE.inspect(backend).networks[network]
     port = project.entry()["containers"]["backend"]["port"]
-    placeholders = switch.Placeholders(ENGINE.inspect(nginx).image_id,
-                                       {"platform.project": project.name, "platform.role": switch.PLACEHOLDER_ROLE})
-    held = switch.retire(ENGINE, network, [backend], placeholders)
+    helpers = switch.Helpers(ENGINE.inspect(nginx).image_id,
+                             {"platform.project": project.name, "platform.role": switch.PLACEHOLDER_ROLE})
+    held = switch.retire(ENGINE, network, {backend: port}, helpers)
     try:
         assert len(held) == 1
-        tried = run(["docker", "exec", nginx, "curl", "-s", "-o", "/dev/null", "-m", "3", "-w", "%{time_total}",
-                     f"http://{address}:{port}/health"])
-        assert tried.returncode == 7, tried   # refused, not timed out (28)
-        assert float(tried.stdout) < 0.5
+        assert refused_at_once(nginx, address, port)
     finally:
-        switch.release(ENGINE, held)
+        switch.release(ENGINE, switch.Held(tuple(held)))
         ENGINE.start(backend)
     assert sorted(project.containers()) == [backend, project.live_name("frontend")]
     wait_for(lambda: project.serves("v1"), timeout=60, what="v1 serving again")
+
+
+def test_a_drained_container_refuses_new_connections_until_reopened(projects):
+    """The drain closes a running container to new connections at once (nginx retries them elsewhere)."""
+    project = projects()
+    assert project.deploy("v1").ok
+    backend, nginx = project.live_name("backend"), project.settings.nginx_container
+    [network] = project.containers()[backend]["networks"]
+    address = ENGINE.inspect(backend).networks[network]
+    port = project.entry()["containers"]["backend"]["port"]
+    helpers = switch.helpers_for(ENGINE, project.settings, {"platform.project": project.name,
+                                                            "platform.role": switch.PLACEHOLDER_ROLE})
+    assert switch.drain(ENGINE, backend, port, helpers, timeout=5)
+    assert ENGINE.inspect(backend).running and refused_at_once(nginx, address, port)
+    assert switch.reopen(ENGINE, backend, port, helpers)
+    answered = run(["docker", "exec", nginx, "curl", "-s", "-o", "/dev/null", "-m", "3", "-w", "%{http_code}",
+                    f"http://{address}:{port}/health"])
+    assert answered.stdout == "200", answered
+    assert sorted(project.containers()) == [backend, project.live_name("frontend")]   # no helper left
+
+
+def refused_at_once(nginx: str, address: str, port: int) -> bool:
+    tried = run(["docker", "exec", nginx, "curl", "-s", "-o", "/dev/null", "-m", "3", "-w", "%{time_total}",
+                 f"http://{address}:{port}/health"])
+    assert tried.returncode == 7, tried   # refused, not timed out (28)
+    return float(tried.stdout) < 0.5
 
 
 # -- staging and production are isolated ------------------------------------------------------------
