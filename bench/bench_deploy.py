@@ -79,7 +79,7 @@ def main():
         seconds = statistics.median(next(s["seconds"] for s in run["steps"] if s["name"] == name) for run in runs)
         print(f"  {name:<17} {seconds:6.2f} s")
     totals = [run["duration_seconds"] for run in runs]
-    dns_wait = 2 * switch.DNS_SETTLE_SECONDS
+    dns_wait = switch.DNS_SETTLE_SECONDS   # one turnover before the old containers drain
     overheads = []
     for run in runs:
         waiting = sum(s["seconds"] for s in run["steps"] if s["name"] in WAITING_STEPS) + dns_wait
