@@ -8,6 +8,7 @@ the demo images in the local registry; all of it is removed afterwards.
 import json
 import re
 import threading
+from dataclasses import dataclass
 
 import pytest
 from deploy_support import ENGINE, REGISTRY, demo_images, no_candidates, projects, run, wait_for  # noqa: F401  (fixtures)
@@ -228,49 +229,58 @@ def test_two_deploys_of_the_same_environment_at_once_one_is_refused(projects):
 
 # -- the switch: a stopped container's address -----------------------------------------------------
 
+@dataclass(frozen=True)
+class LiveBackend:
+    name: str
+    network: str
+    address: str
+    port: int
+    nginx: str
+    helpers: switch.Helpers
+
+
+def live_backend(project) -> LiveBackend:
+    """Deploy v1 and say where its backend listens, with the switch's helpers for it."""
+    assert project.deploy("v1").ok
+    name, nginx = project.live_name("backend"), project.settings.nginx_container
+    [network] = project.containers()[name]["networks"]
+    helpers = switch.helpers_for(ENGINE, project.settings, {"platform.project": project.name,
+                                                            "platform.role": switch.PLACEHOLDER_ROLE})
+    return LiveBackend(name, network, ENGINE.inspect(name).networks[network],
+                       project.entry()["containers"]["backend"]["port"], nginx, helpers)
+
+
 def test_a_retired_containers_address_refuses_connections_at_once(projects):
     """nginx may use a stopped container's address for 2 s more: a placeholder must refuse, not hang."""
     project = projects()
-    assert project.deploy("v1").ok
-    backend, nginx = project.live_name("backend"), project.settings.nginx_container
-    [network] = project.containers()[backend]["networks"]
-    address = ENGINE.inspect(backend).networks[network]
-    port = project.entry()["containers"]["backend"]["port"]
-    helpers = switch.Helpers(ENGINE.inspect(nginx).image_id,
-                             {"platform.project": project.name, "platform.role": switch.PLACEHOLDER_ROLE})
-    held = switch.retire(ENGINE, network, {backend: port}, helpers)
+    backend = live_backend(project)
+    held = switch.retire(ENGINE, backend.network, {backend.name: backend.port}, backend.helpers)
     try:
         assert len(held) == 1
-        assert refused_at_once(nginx, address, port)
+        assert refused_at_once(backend)
     finally:
         switch.release(ENGINE, switch.Held(tuple(held)))
-        ENGINE.start(backend)
-    assert sorted(project.containers()) == [backend, project.live_name("frontend")]
+        ENGINE.start(backend.name)
+    assert sorted(project.containers()) == [backend.name, project.live_name("frontend")]
     wait_for(lambda: project.serves("v1"), timeout=60, what="v1 serving again")
 
 
 def test_a_drained_container_refuses_new_connections_until_reopened(projects):
     """The drain closes a running container to new connections at once (nginx retries them elsewhere)."""
     project = projects()
-    assert project.deploy("v1").ok
-    backend, nginx = project.live_name("backend"), project.settings.nginx_container
-    [network] = project.containers()[backend]["networks"]
-    address = ENGINE.inspect(backend).networks[network]
-    port = project.entry()["containers"]["backend"]["port"]
-    helpers = switch.helpers_for(ENGINE, project.settings, {"platform.project": project.name,
-                                                            "platform.role": switch.PLACEHOLDER_ROLE})
-    assert switch.drain(ENGINE, backend, port, helpers, timeout=5)
-    assert ENGINE.inspect(backend).running and refused_at_once(nginx, address, port)
-    assert switch.reopen(ENGINE, backend, port, helpers)
-    answered = run(["docker", "exec", nginx, "curl", "-s", "-o", "/dev/null", "-m", "3", "-w", "%{http_code}",
-                    f"http://{address}:{port}/health"])
+    backend = live_backend(project)
+    assert switch.drain(ENGINE, backend.name, backend.port, backend.helpers, timeout=5)
+    assert ENGINE.inspect(backend.name).running and refused_at_once(backend)
+    assert switch.reopen(ENGINE, backend.name, backend.port, backend.helpers)
+    answered = run(["docker", "exec", backend.nginx, "curl", "-s", "-o", "/dev/null", "-m", "3", "-w", "%{http_code}",
+                    f"http://{backend.address}:{backend.port}/health"])
     assert answered.stdout == "200", answered
-    assert sorted(project.containers()) == [backend, project.live_name("frontend")]   # no helper left
+    assert sorted(project.containers()) == [backend.name, project.live_name("frontend")]   # no helper left
 
 
-def refused_at_once(nginx: str, address: str, port: int) -> bool:
-    tried = run(["docker", "exec", nginx, "curl", "-s", "-o", "/dev/null", "-m", "3", "-w", "%{time_total}",
-                 f"http://{address}:{port}/health"])
+def refused_at_once(backend: LiveBackend) -> bool:
+    tried = run(["docker", "exec", backend.nginx, "curl", "-s", "-o", "/dev/null", "-m", "3", "-w", "%{time_total}",
+                 f"http://{backend.address}:{backend.port}/health"])
     assert tried.returncode == 7, tried   # refused, not timed out (28)
     return float(tried.stdout) < 0.5
 
