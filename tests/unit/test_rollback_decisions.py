@@ -11,7 +11,7 @@ from fakes import FakeEngine, names
 
 from platform_deploy.deploy import recover
 from platform_deploy.fsutil import remove_partials, write_atomic
-from platform_deploy.state.records import Migration, Outcome, Phase, RoleNames
+from platform_deploy.state.records import Migration, Phase, RoleNames
 
 NETWORK = "p-production"
 ROLES = (RoleNames("backend", "p-backend-production", "p-backend-next"),

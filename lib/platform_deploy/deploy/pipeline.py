@@ -186,7 +186,8 @@ class Deployment:
         try:
             detail = action() or ""
         except BaseException as error:
-            status = StepStatus.INTERRUPTED if isinstance(error, (Interrupted, KeyboardInterrupt)) else StepStatus.FAILED
+            interrupted = isinstance(error, (Interrupted, KeyboardInterrupt))
+            status = StepStatus.INTERRUPTED if interrupted else StepStatus.FAILED
             detail = _reason(error)
             raise
         finally:
