@@ -452,3 +452,12 @@ def test_an_old_container_that_cannot_be_drained_is_stopped_the_slow_way(live):
 def test_a_drained_old_container_is_stopped_at_once(live):
     live.deploy("v2")
     assert sorted(args[1] for _, args in live.engine.logged("stop")) == [switch.STOP_AFTER_DRAIN_SECONDS] * 2
+
+
+def test_a_first_deploy_asks_nginx_again_while_it_still_holds_the_old_dns_answer(world, monkeypatch):
+    monkeypatch.setattr(switch, "DNS_SETTLE_SECONDS", 5)
+    answers = iter([502, 502, 200])
+    world.engine.before("exec_run", lambda name, argv, *rest: world.engine.http.update(
+        {"127.0.0.1": next(answers)}) if argv[-1] == NGINX_CHECK else None)
+    assert world.deploy("v1")["status"] == "success"
+    assert [a for a in actions(world.engine) if a == ("request", NGINX_CHECK)] == [("request", NGINX_CHECK)] * 3

@@ -320,8 +320,10 @@ class Deployment:
                                                                  if role.live_name in self.old_names},
                                      self._helpers())
         domain, tls = self._check_target()
-        response = probes.through_nginx(self.engine, self.settings, domain, tls)
-        if response.status == 0 or response.status >= 500:
+        # With nothing replaced there was no DNS wait: nginx may still hold an answer from before.
+        response = probes.through_nginx(self.engine, self.settings, domain, tls,
+                                        within=0.0 if self.old_names else switch.DNS_SETTLE_SECONDS)
+        if not probes.served(response):
             raise PlatformError(f"request through {self.settings.nginx_container} for {domain} got "
                                 f"{response.status or 'no response'} after the switch; switched back")
         self._journal(Phase.SWITCHED)

@@ -97,8 +97,22 @@ def smoke_test(engine, settings, role) -> list[str]:
     return passed
 
 
-def through_nginx(engine, settings, domain: str, tls: bool) -> Response:
-    """Request / as a user would, through platform-nginx with the project's Host."""
-    if tls:
-        return http_get(engine, settings, f"https://{domain}/", resolve=f"{domain}:443:127.0.0.1")
-    return http_get(engine, settings, "http://127.0.0.1/", host_header=domain)
+def through_nginx(engine, settings, domain: str, tls: bool, within: float = 0.0) -> Response:
+    """Request / as a user would, through platform-nginx with the project's Host.
+
+    ``within``: ask again for up to that many seconds while the answer is an error (nginx may
+    still hold a DNS answer from before the switch).
+    """
+    deadline = time.monotonic() + within
+    while True:
+        if tls:
+            response = http_get(engine, settings, f"https://{domain}/", resolve=f"{domain}:443:127.0.0.1")
+        else:
+            response = http_get(engine, settings, "http://127.0.0.1/", host_header=domain)
+        if served(response) or time.monotonic() >= deadline:
+            return response
+        time.sleep(POLL_SECONDS)
+
+
+def served(response: Response) -> bool:
+    return 0 < response.status < 500
