@@ -1,6 +1,6 @@
 """Deploy time per step and the tool's own overhead, beside the original's core step.
 
-    .venv/bin/python bench/bench_deploy.py [--deploys 5]
+    .venv/bin/python bench/bench_deploy.py [--deploys 5] [--sigterm-rounds 2]
 
 Starts its own platform copy (bench-* containers, nginx on a free loopback
 port), deploys the demo project (two containers, healthy within a second)
@@ -9,6 +9,11 @@ the time spent waiting on containers (migrations, health, smoke tests) and on
 the switch's deliberate DNS turnover and drain. The same two containers are
 then replaced with `docker-compose up -d --force-recreate` (what the original
 did, with downtime) and waited for until healthy, for the ratio.
+
+Last, an app whose PID 1 ignores SIGTERM (demo tag ignore-term) is replaced under
+load, the same number of times each way: by our deploy, then by
+`docker-compose up -d --force-recreate` of containers with the live names (what
+the original did). Each way prints its median time and the requests that failed.
 Needs bin/start-registry and bin/build-demo-images to have run.
 """
 
@@ -18,6 +23,7 @@ import subprocess
 import time
 
 from benchstack import BenchStack, Quiet, bench_stack
+from loadgen import Load
 from platform_deploy.deploy import pipeline, switch
 
 WAITING_STEPS = ("migrations", "health", "smoke tests")
@@ -55,9 +61,79 @@ def timed_compose_recreate(stack: BenchStack, tag: str, prefix: str) -> float:
     return time.monotonic() - started
 
 
+IGNORES_SIGTERM = "ignore-term"
+LIVE_COMPOSE_TEMPLATE = """\
+version: "2.4"
+services:
+  backend:
+    image: 127.0.0.1:5000/demo-backend:{tag}
+    container_name: {project}-backend-production
+    env_file: {env_file}
+    labels: {{platform.project: {project}}}
+    networks: [net]
+  frontend:
+    image: 127.0.0.1:5000/demo-frontend:{tag}
+    container_name: {project}-frontend-production
+    labels: {{platform.project: {project}}}
+    networks: [net]
+networks:
+  net:
+    external: true
+    name: {project}-production
+"""
+
+
+def replace_under_load(stack: BenchStack, replace, rounds: int) -> tuple[float, int, int]:
+    """(median seconds, failed requests, requests) of ``replace()`` with load through nginx meanwhile.
+
+    ``replace()`` returns the seconds it took, or None to take its wall time.
+    """
+    seconds = []
+    with Load(stack.http_port, stack.host, post_path="/api/items", rate_per_client=25, max_seconds=600) as load:
+        time.sleep(2)
+        for _ in range(rounds):
+            started = time.monotonic()
+            took = replace()
+            seconds.append(took if took is not None else time.monotonic() - started)
+            time.sleep(3)   # the placeholders' wait after our deploy reported, and the load settling
+    return statistics.median(seconds), load.result.failed, load.result.ok + load.result.failed
+
+
+def sigterm_ignoring_app(stack: BenchStack, rounds: int) -> list[str]:
+    """Replace an app that ignores SIGTERM under load, ``rounds`` times our way and compose's; the figures."""
+    def ours():   # pre-flight to manifest, as reported; the placeholders' 2.5 s come after
+        deployment = pipeline.Deployment(stack.engine, stack.settings, stack.registry, stack.project, "production",
+                                         pipeline.Options(tag=IGNORES_SIGTERM, skip_backup=True), Quiet())
+        return deployment.run().duration_seconds
+
+    compose_file = stack.settings.root / "compose-live.yml"
+    compose_file.write_text(LIVE_COMPOSE_TEMPLATE.format(tag=IGNORES_SIGTERM, project=stack.project,
+                                                         env_file=stack.env_file))
+
+    def compose():
+        subprocess.run(["docker-compose", "-f", str(compose_file), "-p", f"bench-live-{stack.project}", "up", "-d",
+                        "--force-recreate"], check=True, capture_output=True)
+        for role in ("backend", "frontend"):
+            name = f"{stack.project}-{role}-production"
+            while getattr(stack.engine.inspect(name), "health", None) != "healthy":
+                time.sleep(0.1)
+
+    ours()   # the live version ignores SIGTERM from here on
+    lines = [f"replacing an app that ignores SIGTERM, {rounds} times each way, under load:"]
+    for label, replace in (("ours", ours), ("docker-compose up -d --force-recreate", compose)):
+        if label != "ours":
+            for role in ("backend", "frontend"):   # compose takes over the live names
+                subprocess.run(["docker", "rm", "-f", f"{stack.project}-{role}-production"], capture_output=True)
+            compose()
+        median, failed, total = replace_under_load(stack, replace, rounds)
+        lines.append(f"  {label:<38} {median:6.2f} s median, {failed} failed of {total} requests")
+    return lines
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--deploys", type=int, default=5)
+    parser.add_argument("--sigterm-rounds", type=int, default=2)
     args = parser.parse_args()
     with bench_stack() as stack:
         runs = []
@@ -72,6 +148,7 @@ def main():
             compose_times = [timed_compose_recreate(stack, tag, prefix) for tag in ("v2", "v3", "v2")]
         finally:
             subprocess.run(["docker", "rm", "-f", f"{prefix}-backend", f"{prefix}-frontend"], capture_output=True)
+        sigterm_lines = sigterm_ignoring_app(stack, args.sigterm_rounds)
 
     print(f"deploys measured: {len(runs)} (demo project, 2 containers, v2 <-> v3)")
     names = [step["name"] for step in runs[0]["steps"]]
@@ -89,6 +166,7 @@ def main():
     print(f"tool overhead (total - container waits - {dns_wait:.1f} s DNS turnover): {overhead:.2f} s (target < 2 s)")
     print(f"docker-compose up -d --force-recreate + healthy (median of 3): {compose:.2f} s, with downtime")
     print(f"ratio deploy / compose recreate: {total / compose:.1f}x")
+    print("\n".join(sigterm_lines))
 
 
 if __name__ == "__main__":
