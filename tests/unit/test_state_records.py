@@ -11,8 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from platform_deploy.state.records import (Action, Attempt, JournalEntry, Manifest, Outcome, Phase, Status,
-                                           StepStatus, UnreadableState, all_done, done, needs_human, retry_later)
+from platform_deploy.settings import Settings
+from platform_deploy.state import manifest as manifest_file
+from platform_deploy.state.records import (Action, Attempt, JournalEntry, Manifest, NewerFormat, Outcome, Phase,
+                                           Status, StepStatus, UnreadableState, all_done, done, needs_human,
+                                           retry_later)
 
 FIXTURES = Path(__file__).parent / "fixtures" / "state"
 
@@ -104,3 +107,18 @@ def test_actions_show_failed_unless_done():
     assert [str(a) for a in (done("removed x"), retry_later("db down"), needs_human("restore it"))] == [
         "removed x", "FAILED: db down", "FAILED: restore it"]
     assert all_done([done("a")]) and not all_done([done("a"), Action(Outcome.RETRY_LATER, "b")])
+
+
+def test_recording_never_overwrites_a_newer_manifest_but_sets_a_damaged_one_aside(tmp_path):
+    settings = Settings(root=tmp_path, deployments_dir=tmp_path / "d", backups_dir=tmp_path / "b")
+    path = manifest_file.path(settings, "p", "e")
+    path.parent.mkdir(parents=True)
+    newer = json.dumps({**fixture("manifest-schema2.json"), "schema_version": 99})
+    path.write_text(newer)
+    attempt = Attempt(version="v1", deployed_at="t")
+    with pytest.raises(NewerFormat):
+        manifest_file.record(settings, "p", "e", attempt, current=True)
+    assert path.read_text() == newer
+    path.write_text(json.dumps({**fixture("manifest-schema2.json"), "schema_version": "two"}))
+    assert manifest_file.record(settings, "p", "e", attempt, current=True).history == (attempt,)
+    assert len(list(path.parent.glob("manifest.corrupt-*.json"))) == 1

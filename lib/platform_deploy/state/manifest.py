@@ -14,7 +14,7 @@ import sys
 from ..fsutil import write_atomic
 from ..textutil import FILE_STAMP, utc_timestamp
 from .paths import state_dir
-from .records import Attempt, Manifest, UnreadableState
+from .records import Attempt, Manifest, NewerFormat, UnreadableState
 
 
 def path(settings, project: str, environment: str):
@@ -38,11 +38,9 @@ def _load_for_update(settings, project, environment) -> Manifest:
     file = path(settings, project, environment)
     try:
         return load(settings, project, environment) or Manifest(project, environment)
-    except UnreadableState as error:
-        if "is newer than" in str(error):
-            raise   # never overwrite what a newer version wrote
-        return _set_aside(file, project, environment)
-    except ValueError:
+    except NewerFormat:
+        raise   # never overwrite what a newer version wrote
+    except (UnreadableState, ValueError):
         return _set_aside(file, project, environment)
 
 

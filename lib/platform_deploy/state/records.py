@@ -16,6 +16,10 @@ class UnreadableState(PlatformError):
     """A state file that cannot be used: damaged, or written by a newer version."""
 
 
+class NewerFormat(UnreadableState):
+    """A state file written by a newer version: never guessed at, never overwritten."""
+
+
 class Phase(str, Enum):
     """How far a deploy got, as its journal records it before each change."""
 
@@ -314,8 +318,10 @@ def _check_format(data, key: str, newest: int, where: str) -> None:
     if not isinstance(data, dict):
         raise UnreadableState(f"{where}: not a JSON object")
     version = data.get(key, 1)
-    if not isinstance(version, int) or version > newest:
-        raise UnreadableState(f"{where}: {key} {version!r} is newer than this tool reads ({newest}); "
+    if not isinstance(version, int):
+        raise UnreadableState(f"{where}: {key} {version!r} is not a format number")
+    if version > newest:
+        raise NewerFormat(f"{where}: {key} {version!r} is newer than this tool reads ({newest}); "
                               "upgrade platform-deploy")
 
 
