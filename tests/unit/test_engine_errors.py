@@ -60,3 +60,38 @@ def test_the_whole_answer_stays_available_for_matching():
     long = "container " + "f" * 200 + " is not connected to network n"
     refused = raised(api_error(500, long))
     assert "is not connected" not in str(refused) and "is not connected" in refused.detail
+
+
+class RemovingAPI:
+    """The SDK's low-level client while the engine auto-removes a container: a second removal is refused
+    with a 409 until the first one is over."""
+
+    def __init__(self, inspections_until_gone: int):
+        self.left = inspections_until_gone
+
+    def remove_container(self, name, force):
+        raise api_error(409, f"removal of container {name} is already in progress")
+
+    def inspect_container(self, name):
+        if self.left == 0:
+            raise docker.errors.NotFound("no such container")
+        self.left -= 1
+        return {"Id": "6dad130b7cda", "Name": f"/{name}", "State": {"Status": "removing"}}
+
+
+def engine_over(api) -> DockerEngine:
+    engine = DockerEngine()
+    engine._client = type("Client", (), {"api": api})()
+    return engine
+
+
+def test_a_removal_already_under_way_is_waited_for_not_reported():
+    api = RemovingAPI(inspections_until_gone=3)
+    engine_over(api).remove("placeholder")
+    assert api.left == 0
+
+
+def test_a_removal_that_never_ends_is_reported(monkeypatch):
+    monkeypatch.setattr("platform_deploy.engine.docker.REMOVAL_WAIT", 0.2)
+    with pytest.raises(Conflict, match="cannot remove placeholder"):
+        engine_over(RemovingAPI(inspections_until_gone=10**6)).remove("placeholder")

@@ -25,6 +25,7 @@ HELPER_MOUNT = "/platform-volume"   # where a helper container sees the volume; 
 EXEC_OUTPUT_KEPT = 64 * 1024     # bytes of a streamed exec's messages kept for the error message
 ARCHIVE_CHUNK = 1024 * 1024      # largest piece of a volume archive held at once
 CLIENT_TIMEOUT = 120
+REMOVAL_WAIT = 30              # seconds an engine-side removal may take before we call it stuck
 COMPOSE_TIMEOUT = 600
 REASON_LENGTH = 200
 
@@ -129,7 +130,20 @@ class DockerEngine:
             self._change(f"stop {name}", lambda: self._api.stop(name, timeout=timeout))
 
     def remove(self, name: str) -> None:
-        self._change(f"remove {name}", lambda: self._api.remove_container(name, force=True))
+        """Remove a container; one the engine is already removing (auto-remove) is waited for."""
+        try:
+            self._change(f"remove {name}", lambda: self._api.remove_container(name, force=True))
+        except Conflict as error:
+            if "already in progress" not in error.detail:
+                raise
+            self._await_removal(name, error)
+
+    def _await_removal(self, name: str, error: Conflict) -> None:
+        deadline = time.monotonic() + REMOVAL_WAIT
+        while self.inspect(name) is not None:
+            if time.monotonic() > deadline:
+                raise error
+            time.sleep(0.1)
 
     def rename(self, name: str, new_name: str) -> None:
         with self._translated(f"cannot rename {name} to {new_name}",
