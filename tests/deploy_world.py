@@ -129,17 +129,17 @@ class World:
         return json.loads(path.read_text(encoding="utf-8")) if path.exists() else None
 
     def containers(self) -> dict[str, tuple[str, str, str]]:
-        """The project's containers (platform services and placeholders, which remove themselves after
-        switch.PLACEHOLDER_SECONDS, left out): name -> (id, status, image)."""
+        """The project's containers (platform services and holds beside nginx, which lift themselves
+        in time, left out): name -> (id, status, image)."""
         return {name: (c.id, c.status, c.image) for name, c in self.engine.containers.items()
-                if name not in (NGINX, POSTGRES) and not name.startswith("placeholder-")}
+                if name not in (NGINX, POSTGRES) and not name.startswith("hold-")}
 
     def leftovers(self) -> list[str]:
         """Containers other than the live ones: candidates."""
         return sorted(name for name in self.containers() if name not in LIVE)
 
-    def placeholders(self) -> list[str]:
-        return sorted(name for name in self.engine.containers if name.startswith("placeholder-"))
+    def holds(self) -> list[str]:
+        return sorted(name for name in self.engine.containers if name.startswith("hold-"))
 
     def serving(self) -> dict[str, str]:
         """Running live containers -> the image they run."""
@@ -157,7 +157,8 @@ class World:
 @pytest.fixture
 def world(tmp_path, monkeypatch) -> World:
     """Nothing deployed yet."""
-    monkeypatch.setattr(switch, "DNS_SETTLE_SECONDS", 0)
+    monkeypatch.setattr(switch, "settled_after", lambda changed_at: 0.0)
+    monkeypatch.setattr(switch, "DNS_LONGEST_SECONDS", 0)
     monkeypatch.setattr(probes, "POLL_SECONDS", 0.01)
     monkeypatch.setenv("DEPLOYED_BY", "tests")
     for name in ("SLACK_WEBHOOK_URL", "PLATFORM_WEBHOOK_URL", "GIT_SHA", "GITHUB_SHA"):
@@ -217,8 +218,8 @@ def killed_deploy(world: World, tag: str = "v2") -> dict:
 def actions(engine: FakeEngine) -> list[tuple]:
     """What was done to containers and asked over HTTP, in order, as short tuples:
     ("run", name), ("connect", container, aliases), ("disconnect", container), ("start", name),
-    ("stop", name), ("drain", name) or ("reopen", name) for a switch helper beside it, ("hold", address),
-    ("remove", name) or ("remove", "placeholder"),
+    ("stop", name), ("drain", name) or ("reopen", name) for a switch helper beside it, ("hold", addresses)
+    and ("lift", "hold") for a hold beside nginx, ("remove", name),
     ("rename", old, new), ("request", url) for curl in platform-nginx, ("alembic", "upgrade head")."""
     done = []
     for method, args in engine.log:
@@ -226,14 +227,16 @@ def actions(engine: FakeEngine) -> list[tuple]:
             done.append(("run", args[0]))
         elif method == "connect":
             done.append(("connect", args[0], args[2]))
+        elif method == "stop" and args[0].startswith("hold-"):
+            done.append(("lift", "hold"))
         elif method in ("disconnect", "start", "stop"):
             done.append((method, args[0]))
-        elif method == "hold_address":
-            done.append(("hold", args[0]))
+        elif method == "start_beside":
+            done.append(("hold", tuple(args[1][7:])))
         elif method == "run_beside":
             done.append((args[1][3], args[0]))
         elif method == "remove":
-            done.append(("remove", "placeholder" if args[0].startswith("placeholder-") else args[0]))
+            done.append(("remove", args[0]))
         elif method == "rename":
             done.append(("rename", args[0], args[1]))
         elif method == "exec_run" and args[1][0] == "curl":

@@ -165,7 +165,9 @@ class FakeEngine:
     def stop(self, name, timeout=10):
         self._call("stop", name, timeout)
         container = self._container(name)
-        if container is not None:
+        if container is not None and container.name.startswith("hold-"):
+            del self.containers[container.name]   # a hold removes itself when it exits
+        elif container is not None:
             container.status = "exited"
 
     def remove(self, name):
@@ -184,15 +186,10 @@ class FakeEngine:
 
     def logs_tail(self, name, lines=5):
         self._call("logs_tail", name)
-        return "the last log line" if name in self.containers else ""
-
-    def hold_address(self, network, address, image, labels, seconds):
-        self._call("hold_address", address, network, image, labels, seconds)
-        name = f"placeholder-{next(self._ids)}"
-        holder = FakeContainer(name, name, image, image, dict(labels), {}, health=None)
-        holder.networks[network] = (address, [])
-        self.containers[name] = holder
-        return name
+        container = self._container(name)
+        if container is None:
+            return ""
+        return "held" if container.name.startswith("hold-") else "the last log line"
 
     def run_beside(self, name, image, argv, labels, capabilities=(), timeout=60):
         """A switch helper: "drain" closes the container to new connections (``refusing``), "reopen" opens it."""
@@ -205,6 +202,13 @@ class FakeEngine:
         else:
             self.refusing.discard(container.name)
         return ExecResult(0, "0")
+
+    def start_beside(self, name, image, argv, labels, capabilities=()):
+        """A hold beside nginx: runs (printing "held") until stopped, then removes itself."""
+        self._call("start_beside", name, argv)
+        hold = f"hold-{next(self._ids)}"
+        self.containers[hold] = FakeContainer(hold, hold, image, image, dict(labels), {}, health=None)
+        return hold
 
     def file_exists(self, name, path):
         self._call("file_exists", name)

@@ -17,6 +17,14 @@ def candidate_name(live_name: str, deploy_id: str) -> str:
     return f"{live_name}-next-{deploy_id}"
 
 
+RETIRED_MARK = "-retired-"
+
+
+def retired_name(live_name: str, deploy_id: str) -> str:
+    """A replaced container between the switch and its removal (see deploy/switch.py)."""
+    return f"{live_name}{RETIRED_MARK}{deploy_id}"
+
+
 def volume_name(volume: str, environment: str) -> str:
     """A project's named volume per environment: staging and production never share data."""
     return f"{volume}-{environment}"
@@ -32,7 +40,7 @@ def network_labels(project: str, environment: str) -> dict:
 
 
 def role_labels(project: str, environment: str, role: str) -> dict:
-    """The labels that find a project/environment's containers of one role (candidates, helpers, placeholders)."""
+    """The labels that find a project/environment's containers of one role (candidates, switch helpers, holds)."""
     return {**network_labels(project, environment), f"{LABEL_PREFIX}role": role}
 
 

@@ -25,6 +25,7 @@ class RolePlan:
     port: int
     smoke_paths: tuple[str, ...] | None
     health_timeout: int
+    drain_timeout: int
     migrations: bool | str
     volumes: tuple[tuple[str, str], ...]   # (docker volume name, mount path)
 
@@ -44,7 +45,7 @@ class DeployPlan:
 
     @property
     def role_names(self) -> tuple[RoleNames, ...]:
-        return tuple(RoleNames(role.role, role.live_name, role.new_name, role.port) for role in self.roles)
+        return tuple(RoleNames(role.role, role.live_name, role.new_name, role.port, role.drain_timeout) for role in self.roles)
 
 
 def new_deploy_id(now: datetime | None = None) -> str:
@@ -83,6 +84,7 @@ def make_plan(project, environment: str, tag: str, deploy_id: str) -> DeployPlan
             port=container.port,
             smoke_paths=container.smoke_paths,
             health_timeout=container.health_timeout,
+            drain_timeout=container.drain_timeout,
             migrations=container.migrations,
             volumes=tuple((volume_name(volume, environment), mount) for volume, mount in container.volumes),
         )

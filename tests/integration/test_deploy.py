@@ -8,6 +8,7 @@ the demo images in the local registry; all of it is removed afterwards.
 import json
 import re
 import threading
+import time
 from dataclasses import dataclass
 
 import pytest
@@ -245,22 +246,29 @@ def live_backend(project) -> LiveBackend:
     name, nginx = project.live_name("backend"), project.settings.nginx_container
     [network] = project.containers()[name]["networks"]
     helpers = switch.helpers_for(ENGINE, project.settings, {"platform.project": project.name,
-                                                            "platform.role": switch.PLACEHOLDER_ROLE})
+                                                            "platform.role": switch.HELPER_ROLE})
     return LiveBackend(name, network, ENGINE.inspect(name).networks[network],
                        project.entry()["containers"]["backend"]["port"], nginx, helpers)
 
 
-def test_a_retired_containers_address_refuses_connections_at_once(projects):
-    """nginx may use a stopped container's address for 2 s more: a placeholder must refuse, not hang."""
+def test_nginx_is_refused_a_closed_containers_address_at_once_before_and_after_it_stops(projects):
+    """The hold beside nginx: from before the stop until it is lifted, a new connection from nginx to the
+    address is refused at once; there is no moment in which it could wait for a SYN retransmit."""
     project = projects()
     backend = live_backend(project)
-    held = switch.retire(ENGINE, backend.network, {backend.name: backend.port}, backend.helpers)
+    closed = switch.close(ENGINE, backend.network, {backend.name: backend.port}, backend.helpers, time.time())
     try:
-        assert len(held) == 1
-        assert refused_at_once(backend)
+        assert closed.hold is not None and closed.undrained == ()
+        assert ENGINE.inspect(backend.name).running and refused_at_once(backend)
+        ENGINE.stop(backend.name, timeout=1)
+        assert refused_at_once(backend)   # its address is gone now: the hold answers for it
     finally:
-        switch.release(ENGINE, switch.Held(tuple(held)))
+        switch.lift(ENGINE, closed.hold)
         ENGINE.start(backend.name)
+    wait_for(lambda: ENGINE.inspect(closed.hold) is None, timeout=30, what="the hold to remove itself")
+    rules = ENGINE.run_beside(backend.nginx, backend.helpers.image, ["iptables", "-S", "OUTPUT"], {},
+                              capabilities=("NET_ADMIN",))
+    assert rules.exit_code == 0 and "platform-hold" not in rules.output   # the hold took its rule out
     assert sorted(project.containers()) == [backend.name, project.live_name("frontend")]
     wait_for(lambda: project.serves("v1"), timeout=60, what="v1 serving again")
 

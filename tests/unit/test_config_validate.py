@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 from platform_deploy.config import load_registry
-from platform_deploy.config.model import DEFAULT_ENV_FILE, DEFAULT_HEALTH_TIMEOUT, DEFAULT_RATE
+from platform_deploy.config.model import DEFAULT_DRAIN_TIMEOUT, DEFAULT_ENV_FILE, DEFAULT_HEALTH_TIMEOUT, DEFAULT_RATE
 from platform_deploy.config.yamlsafe import MAX_EXPANDED_NODES, MAX_FILE_BYTES
 from platform_deploy.errors import ConfigError, PlatformError
 from seed import DEPLOYMENT_EXAMPLE, SEED_DOC
@@ -69,6 +69,7 @@ def test_defaults_of_optional_keys(load):
     assert backend.image is None
     assert backend.smoke_paths is None          # try /health, then /
     assert backend.health_timeout == DEFAULT_HEALTH_TIMEOUT == 60
+    assert backend.drain_timeout == DEFAULT_DRAIN_TIMEOUT == 10
     assert backend.migrations is True
     assert backend.volumes == ()
     assert backend.env_file == DEFAULT_ENV_FILE == "config/{project}/.env.{environment}"
@@ -498,6 +499,8 @@ def test_volume_injection(refused, volumes, message):
     ("health_timeout", 0, "health_timeout: 0 is not a number of seconds (1-3600)"),
     ("health_timeout", 3601, "health_timeout: 3601 is not a number of seconds (1-3600)"),
     ("health_timeout", "1m", "health_timeout: '1m' is not a number of seconds (1-3600)"),
+    ("drain_timeout", 0, "drain_timeout: 0 is not a number of seconds (1-3600)"),
+    ("drain_timeout", "soon", "drain_timeout: 'soon' is not a number of seconds (1-3600)"),
     ("migrations", "a\nb", "migrations: 'a\\nb' is not a command (e.g. 'alembic upgrade head') or false"),
     ("migrations", "  ", "migrations: '  ' is not a command (e.g. 'alembic upgrade head') or false"),
     ("migrations", 1, "migrations: 1 is not a command (e.g. 'alembic upgrade head') or false"),
@@ -509,11 +512,11 @@ def test_other_container_values(refused, key, value, message):
 def test_container_values_accepted(load):
     data = example()
     data["projects"]["filter-ical"]["containers"]["backend"].update(
-        smoke_paths="/health?deep=1&x=2", health_timeout="120", migrations=" alembic upgrade head ",
+        smoke_paths="/health?deep=1&x=2", health_timeout="120", drain_timeout=45, migrations=" alembic upgrade head ",
         volumes={"filter-ical-data": "/app/data"})
     backend = load(data).projects[0].container("backend")
     assert backend.smoke_paths == ("/health?deep=1&x=2",)
-    assert backend.health_timeout == 120
+    assert backend.health_timeout == 120 and backend.drain_timeout == 45
     assert backend.migrations == "alembic upgrade head"
     assert backend.volumes == (("filter-ical-data", "/app/data"),)
 

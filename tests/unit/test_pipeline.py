@@ -8,11 +8,13 @@ thing runs in tests/integration (test_deploy.py, test_faults.py); killed deploys
 """
 
 import re
+import time
 
 import pytest
 from deploy_world import (BACKEND, BACKEND_REPO, ENV, FRONTEND, FRONTEND_REPO, LIVE, NETWORK, NGINX, POSTGRES,
-                          PROJECT, VOLUME, actions, subsequence)
+                          PROJECT, PROJECTS_YML, VOLUME, actions, subsequence)
 
+from platform_deploy.config import load_registry
 from platform_deploy.deploy import pipeline, switch
 from platform_deploy.engine import Conflict, EngineUnavailable, Refused
 from platform_deploy.errors import PlatformError
@@ -42,8 +44,8 @@ def rolled_back_summary(reason: str) -> str:
 
 
 def assert_v1_untouched(world, before: dict) -> None:
-    """The live v1 containers are the same ones, running; no candidate or placeholder is left."""
-    assert world.containers() == before
+    """The live v1 containers are the same ones, running; no candidate or hold is left."""
+    assert world.containers() == before and world.holds() == []
     assert world.serving() == V1
     assert world.leftovers() == []
     assert world.manifest()["current_deployment"]["version"] == "v1"
@@ -102,27 +104,29 @@ def test_second_deploy_records_success_and_moves_the_database(live):
 
 
 def test_second_deploy_switches_each_role_old_to_new_in_order(live):
-    """Alias, drain the old one, stop it, hold its address, check through nginx, remove, rename."""
+    """Alias; close the old ones (a hold beside nginx, a drain); check through nginx; rename. Only then,
+    once the deploy has reported, stop and remove the old ones and lift the hold."""
     old_ids = {name: live.engine.containers[name].id for name in LIVE}
     address = {name: live.engine.containers[name].networks[NETWORK][0] for name in LIVE}
     live.deploy("v2")
     done = actions(live.engine)
+    hold = ("hold", tuple(address[name] for name in LIVE))
     for old, new in zip(LIVE, candidates(live)):
-        assert subsequence(done, [("disconnect", new), ("connect", new, [old]), ("drain", old), ("stop", old),
-                                  ("hold", address[old]), ("request", NGINX_CHECK), ("remove", old),
-                                  ("rename", new, old)]), (old, done)
-    # Across roles: both names resolve to old and new before any old container is drained;
-    # nothing old is removed before the check passed; the placeholders go last, once reported.
+        retired = old + "-retired-" + new.rsplit("-next-", 1)[1]
+        assert subsequence(done, [("disconnect", new), ("connect", new, [old]), hold, ("drain", old),
+                                  ("request", NGINX_CHECK), ("rename", old, retired), ("rename", new, old),
+                                  ("stop", old_ids[old]), ("remove", old_ids[old]), ("lift", "hold")]), (old, done)
+    # Across roles: both names resolve to old and new before anything is closed; one hold for both;
+    # nothing old is stopped before the check passed and the new ones carry the live names.
     last_alias = max(i for i, a in enumerate(done) if a[0] == "connect" and a[2])
-    first_drain = min(i for i, a in enumerate(done) if a[0] == "drain")
-    check = done.index(("request", NGINX_CHECK))
     last_rename = max(i for i, a in enumerate(done) if a[0] == "rename")
-    assert last_alias < first_drain
-    assert [i > last_rename for i, a in enumerate(done) if a == ("remove", "placeholder")] == [True, True]
-    assert all(i > check for i, a in enumerate(done) if a[0] in ("rename",) or a in [("remove", n) for n in LIVE])
-    assert [args[4] for _, args in live.engine.logged("hold_address")] == [switch.PLACEHOLDER_SECONDS] * 2
-    # The live names now belong to the former candidates; the v1 containers and placeholders are gone.
-    assert live.serving() == V2 and live.leftovers() == [] and live.placeholders() == []
+    assert last_alias < done.index(hold) and done.count(hold) == 1
+    assert all(i > last_rename for i, a in enumerate(done) if a in [("stop", id_) for id_ in old_ids.values()])
+    assert done[-1] == ("lift", "hold")
+    stops = {args[0]: args[1] for _, args in live.engine.logged("stop")}
+    assert [stops[id_] for id_ in old_ids.values()] == [switch.STOP_AFTER_DRAIN_SECONDS] * 2
+    # The live names now belong to the former candidates; the v1 containers and the hold are gone.
+    assert live.serving() == V2 and live.leftovers() == [] and live.holds() == []
     assert not {live.engine.containers[name].id for name in LIVE} & set(old_ids.values())
     assert live.engine.aliases(BACKEND, NETWORK) == [BACKEND]
 
@@ -131,11 +135,12 @@ def test_a_stopped_live_container_is_not_handed_over_but_replaced(live):
     """The v1 backend had crashed: only the frontend drains; the dead backend is removed for the rename."""
     live.engine.stop(BACKEND)
     live.forget_calls()
-    frontend_address = live.engine.containers[FRONTEND].networks[NETWORK][0]
+    frontend = live.engine.containers[FRONTEND]
     live.deploy("v2")
     backend, _ = candidates(live)
     done = actions(live.engine)
-    assert [a for a in done if a[0] in ("stop", "hold")] == [("stop", FRONTEND), ("hold", frontend_address)]
+    assert [a for a in done if a[0] in ("stop", "hold", "drain")] == [
+        ("hold", (frontend.networks[NETWORK][0],)), ("drain", FRONTEND), ("stop", frontend.id)]
     assert subsequence(done, [("request", NGINX_CHECK), ("remove", BACKEND), ("rename", backend, BACKEND)])
     assert live.step("switch traffic")["detail"] == f"shop.test -> 200; replaced {FRONTEND}"
     assert live.serving() == V2 and live.leftovers() == []
@@ -358,12 +363,16 @@ def test_failed_check_through_nginx_hands_traffic_back_to_the_old_containers(liv
                                  removed_line(live)]
     done = actions(live.engine)
     for old, new in zip(LIVE, candidates(live)):
-        assert subsequence(done, [("connect", new, [old]), ("drain", old), ("stop", old), ("request", NGINX_CHECK),
-                                  ("start", old), ("drain", new), ("stop", new), ("alembic", "downgrade 0001"),
+        assert subsequence(done, [("connect", new, [old]), ("drain", old), ("request", NGINX_CHECK), ("reopen", old),
+                                  ("lift", "hold"), ("drain", new), ("alembic", "downgrade 0001"),
                                   ("remove", new)]), (old, done)
+    # Open again before anything new closes; the old ones were never stopped, the new ones were.
+    assert done.index(("lift", "hold")) < min(done.index(("drain", new)) for new in candidates(live))
     assert not [a for a in done if a[0] == "rename" or a in [("remove", name) for name in LIVE]]
+    assert len([a for a in done if a[0] == "stop"]) == 2 and not [a for a in done if a in
+                                                                   [("stop", name) for name in LIVE]]
     assert live.engine.revision == "0001" and live.journal() is None
-    assert_v1_untouched(live, before)   # stopped and started again: the same containers
+    assert_v1_untouched(live, before)
 
 
 # -- failures after traffic moved: the switch is finished, not undone ----------------------------------
@@ -433,29 +442,46 @@ def test_cleanup_that_fails_after_the_switch_is_reported_not_a_failed_deploy(liv
 
 def test_a_first_deploy_waits_for_no_dns_turnover(world, monkeypatch):
     waits = []
-    monkeypatch.setattr(switch, "DNS_SETTLE_SECONDS", 2.5)
+    monkeypatch.setattr(switch, "settled_after", lambda changed_at: time.time() + 100)
     monkeypatch.setattr(switch.time, "sleep", waits.append)
     world.deploy("v1")
-    assert 2.5 not in waits and not world.engine.called("run_beside", "stop")
+    assert all(wait < 1 for wait in waits) and not world.engine.called("run_beside", "start_beside", "stop")
 
 
 def test_an_old_container_that_cannot_be_drained_is_stopped_the_slow_way(live):
     """No iptables in the helper image (a platform-nginx from elsewhere): graceful stop with the full timeout."""
     live.engine.fail_on("run_beside", Refused("cannot run a helper beside it: executable file not found"), times=2)
+    old_ids = [live.engine.containers[name].id for name in LIVE]
     entry = live.deploy("v2")
     assert entry["status"] == "success"
-    assert sorted((name, timeout) for name, timeout in
-                  ((args[0], args[1]) for _, args in live.engine.logged("stop"))) == [
-        (BACKEND, switch.DRAIN_SECONDS), (FRONTEND, switch.DRAIN_SECONDS)]
+    assert stop_timeouts(live) == {id_: switch.DRAIN_SECONDS for id_ in old_ids}
 
 
 def test_a_drained_old_container_is_stopped_at_once(live):
+    old_ids = [live.engine.containers[name].id for name in LIVE]
     live.deploy("v2")
-    assert sorted(args[1] for _, args in live.engine.logged("stop")) == [switch.STOP_AFTER_DRAIN_SECONDS] * 2
+    assert stop_timeouts(live) == {id_: switch.STOP_AFTER_DRAIN_SECONDS for id_ in old_ids}
+
+
+def test_a_drain_timeout_from_projects_yml_is_the_drain_helpers_and_the_stops(live):
+    live.settings.projects_file.write_text(PROJECTS_YML.replace("port: 8000", "port: 8000\n        drain_timeout: 45"))
+    live.registry = load_registry(live.settings.projects_file)
+    live.engine.fail_on("run_beside", Refused("cannot run a helper beside it: executable file not found"),
+                        when=lambda name, argv: name == BACKEND)
+    backend_id = live.engine.containers[BACKEND].id
+    live.deploy("v2")
+    drains = {args[0]: args[1][-1] for _, args in live.engine.logged("run_beside") if args[1][3] == "drain"}
+    assert drains == {BACKEND: "45", FRONTEND: str(switch.DRAIN_SECONDS)}
+    assert stop_timeouts(live)[backend_id] == 45
+
+
+def stop_timeouts(world) -> dict:
+    """{container id: stop timeout} of the stops other than a hold's."""
+    return {args[0]: args[1] for _, args in world.engine.logged("stop") if not args[0].startswith("hold-")}
 
 
 def test_a_first_deploy_asks_nginx_again_while_it_still_holds_the_old_dns_answer(world, monkeypatch):
-    monkeypatch.setattr(switch, "DNS_SETTLE_SECONDS", 5)
+    monkeypatch.setattr(switch, "settled_after", lambda changed_at: time.time() + 5)
     answers = iter([502, 502, 200])
     world.engine.before("exec_run", lambda name, argv, *rest: world.engine.http.update(
         {"127.0.0.1": next(answers)}) if argv[-1] == NGINX_CHECK else None)

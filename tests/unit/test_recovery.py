@@ -51,7 +51,7 @@ KILLS = {
                        "start", ["{removed}"], "v1"),
     "mid-migration": (("exec_run", is_alembic("upgrade")), migration_goes_on,
                       "migrate", ["database downgraded to 0001", "{removed}"], "v1"),
-    "while switching": (("stop", lambda name, *rest: name == BACKEND), None,
+    "while switching": (("start_beside", lambda *args: True), None,
                         "switching", [f"traffic back on {BACKEND}, {FRONTEND}", "database downgraded to 0001",
                                       "{removed}"], "v1"),
     "after the switch": (("rename", is_candidate_of(BACKEND)), None,
@@ -102,41 +102,43 @@ def test_recover_before_traffic_moved_keeps_the_same_live_containers(live, no_ro
     assert not [a for a in actions(live.engine) if a in [("remove", name) for name in LIVE] or a[0] == "rename"]
 
 
-def test_recover_mid_switch_restarts_the_old_containers_before_stopping_the_candidates(live, no_rollback):
-    """Killed with both old containers stopped and their addresses held by placeholders."""
+def test_recover_mid_switch_opens_the_old_containers_before_closing_the_candidates(live, no_rollback):
+    """Killed with both old containers closed (drained, and held beside nginx), still running."""
     before = {name: live.engine.containers[name].id for name in LIVE}
     kill_when(live.engine, "exec_run", lambda name, argv, *rest: argv[0] == "curl" and argv[-1] == "http://127.0.0.1/")
     journal = killed_deploy(live)
-    assert journal["phase"] == "switching"
-    assert [state[1] for name, state in live.containers().items() if name in LIVE] == ["exited", "exited"]
+    assert journal["phase"] == "switching" and live.engine.refusing >= set(LIVE) and len(live.holds()) == 1
+    new_ids = {name: live.engine.containers[name].id for name in candidates(journal)}
     live.forget_calls()
     live.recover()
     done = actions(live.engine)
-    backend, frontend = candidates(journal)
-    # The candidates stop in parallel (switch.retire): check the order role by role.
-    for old, new in ((BACKEND, backend), (FRONTEND, frontend)):
-        assert subsequence(done, [("remove", "placeholder"), ("start", old), ("drain", new), ("stop", new),
+    # The candidates close in parallel (switch.close): check the order role by role.
+    for old, new in zip(LIVE, candidates(journal)):
+        assert subsequence(done, [("lift", "hold"), ("reopen", old), ("drain", new), ("stop", new_ids[new]),
                                   ("alembic", "downgrade 0001"), ("remove", new)]), (old, done)
-    last_start = max(done.index(("start", old)) for old in LIVE)
-    # the two of the killed switch, then two holding the candidates' addresses once they stop
-    assert done.count(("remove", "placeholder")) == 4 and done[:2] == [("remove", "placeholder")] * 2
-    assert live.placeholders() == []
-    assert all(i > last_start for i, a in enumerate(done) if a in (("stop", backend), ("stop", frontend)))
-    assert "removed placeholder placeholder-" in live.out.getvalue()
+    last_reopen = max(done.index(("reopen", old)) for old in LIVE)
+    assert all(i > last_reopen for i, a in enumerate(done) if a[0] == "drain" or a[0] == "hold")
+    assert "lifted 1 hold(s) of an interrupted switch" in live.out.getvalue()
+    assert live.holds() == [] and live.engine.refusing.isdisjoint(LIVE)
     assert {name: live.engine.containers[name].id for name in LIVE} == before
     assert live.serving() == V1 and live.leftovers() == [] and live.engine.revision == "0001"
 
 
 def test_recover_after_the_switch_finishes_only_the_renames_not_yet_done(live, no_rollback):
+    old_ids = {live.engine.containers[name].id for name in LIVE}
     kill_when(live.engine, "rename", is_candidate_of(FRONTEND))
     journal = killed_deploy(live)
     _, frontend = candidates(journal)
     assert BACKEND in live.engine.containers and frontend in live.engine.containers   # backend renamed already
     live.forget_calls()
     live.recover()
-    assert [a for a in actions(live.engine) if a[0] in ("remove", "rename") and a[1] != "placeholder"] == [
-        ("remove", FRONTEND), ("rename", frontend, FRONTEND)]
-    assert live.serving() == V2 and live.manifest()["current_deployment"]["status"] == "interrupted_completed"
+    # Both old containers had stepped aside (renamed) already: they are retired first.
+    done = [a for a in actions(live.engine) if a[0] in ("remove", "rename", "stop")]
+    assert done[-1] == ("rename", frontend, FRONTEND)
+    assert set(done[:-1]) == {(action, id_) for action in ("stop", "remove") for id_ in old_ids}
+    assert f"{FRONTEND}-retired-{journal['deploy_id']}, replaced by an interrupted deploy" in live.out.getvalue()
+    assert live.serving() == V2 and live.leftovers() == []
+    assert live.manifest()["current_deployment"]["status"] == "interrupted_completed"
 
 
 def test_next_deploy_cleans_up_an_interrupted_one_first(live, no_rollback):
@@ -266,16 +268,15 @@ def test_killed_mid_backup_recover_removes_the_incomplete_backup_and_its_tags(li
 
 
 def test_a_deploy_killed_while_draining_is_undone_with_the_old_containers_open_again(live, no_rollback):
-    """Killed after the backend was drained (new connections refused) but before it was stopped."""
-    kill_when(live.engine, "stop", lambda name, *rest: name == BACKEND)
+    """Killed once the backend was drained (new connections refused), the frontend not yet."""
+    kill_when(live.engine, "run_beside", lambda name, argv: name == FRONTEND and argv[3] == "drain")
     journal = killed_deploy(live)
     assert journal["phase"] == "switching" and BACKEND in live.engine.refusing
+    backend, frontend = candidates(journal)
+    backend_id = live.engine.containers[backend].id
     live.forget_calls()
     live.recover()
     done = actions(live.engine)
-    backend, frontend = candidates(journal)
-    assert subsequence(done, [("reopen", BACKEND), ("drain", backend), ("stop", backend), ("remove", backend)])
-    # The frontend retired in parallel: reopened if still running, else started (a new namespace, no rule).
-    assert ("reopen", FRONTEND) in done or ("start", FRONTEND) in done
-    assert live.engine.refusing.isdisjoint(LIVE)
+    assert subsequence(done, [("reopen", BACKEND), ("drain", backend), ("stop", backend_id), ("remove", backend)])
+    assert live.engine.refusing.isdisjoint(LIVE) and live.holds() == []
     assert live.serving() == V1 and live.leftovers() == [] and live.engine.revision == "0001"

@@ -40,8 +40,9 @@ def test_a_journal_round_trips_and_says_its_format():
     old = fixture("journal-format1.json")
     assert {key: value for key, value in written.items() if key not in ("format", "roles")} == {
         key: value for key, value in old.items() if key != "roles"}
-    # Format 2 adds each role's port (None when read from format 1: no drain, a plain stop).
-    assert written["roles"] == [{**role, "port": None} for role in old["roles"]]
+    # Format 2 adds each role's port (None when read from format 1: no drain, a plain stop) and drain
+    # timeout (None when not recorded: the default).
+    assert written["roles"] == [{**role, "port": None, "drain_timeout": None} for role in old["roles"]]
     assert JournalEntry.from_json(written, "journal.json") == entry
 
 

@@ -8,6 +8,7 @@ from ..naming import container_name
 ENVIRONMENTS = ("production", "staging")
 DEFAULT_ENV_FILE = "config/{project}/.env.{environment}"
 DEFAULT_HEALTH_TIMEOUT = 60
+DEFAULT_DRAIN_TIMEOUT = 10
 DEFAULT_RATE = "10r/s"
 
 
@@ -21,6 +22,7 @@ class Container:
     # None means "try /health, then / if /health does not exist".
     smoke_paths: tuple[str, ...] | None = None
     health_timeout: int = DEFAULT_HEALTH_TIMEOUT
+    drain_timeout: int = DEFAULT_DRAIN_TIMEOUT   # seconds a replaced container's requests may take to finish
     # True: run `alembic upgrade head` when the image has alembic.ini; False: never; str: this command.
     migrations: bool | str = True
     volumes: tuple[tuple[str, str], ...] = ()

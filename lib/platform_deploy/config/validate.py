@@ -11,6 +11,7 @@ import string
 from ..errors import ConfigError
 from .model import (
     DEFAULT_ENV_FILE,
+    DEFAULT_DRAIN_TIMEOUT,
     DEFAULT_HEALTH_TIMEOUT,
     DEFAULT_RATE,
     ENVIRONMENTS,
@@ -193,7 +194,7 @@ def _env_file(problems, path, value):
     return checked
 
 
-CONTAINER_KEYS = ("name", "port", "api_locations", "image", "smoke_paths", "health_timeout",
+CONTAINER_KEYS = ("name", "port", "api_locations", "image", "smoke_paths", "health_timeout", "drain_timeout",
                   "migrations", "volumes", "env_file")
 
 
@@ -231,6 +232,10 @@ def _container(problems, path, role, value):
         fields["health_timeout"] = problems.integer(
             f"{path}/health_timeout", mapping["health_timeout"], 1, 3600, "a number of seconds (1-3600)"
         ) or DEFAULT_HEALTH_TIMEOUT
+    if "drain_timeout" in mapping:
+        fields["drain_timeout"] = problems.integer(
+            f"{path}/drain_timeout", mapping["drain_timeout"], 1, 3600, "a number of seconds (1-3600)"
+        ) or DEFAULT_DRAIN_TIMEOUT
     if "migrations" in mapping:
         fields["migrations"] = _migrations(problems, f"{path}/migrations", mapping["migrations"])
     if "volumes" in mapping:

@@ -25,7 +25,7 @@ from ..backup import prune as backup_prune
 from ..engine import ContainerSpec
 from ..envfiles import read_env
 from ..errors import PlatformError
-from ..naming import network_labels
+from ..naming import network_labels, retired_name
 from ..nginx import files, live
 from ..plan import deployed_by, git_sha_from, make_plan, new_deploy_id
 from ..redact import url_credentials
@@ -130,7 +130,7 @@ class Deployment:
         self.plan = make_plan(self.project, environment, options.tag, new_deploy_id())
         self.progress = Progress()
         self.old_names: list[str] = []
-        self.held = switch.Held()        # placeholders of the switch, released once the deploy has reported
+        self.closed = switch.Closed()    # the replaced containers, retired once the deploy has reported
         self.phase = Phase.STARTED
         self.by = deployed_by()
         self.git_sha = options.git_sha or git_sha_from()
@@ -169,7 +169,7 @@ class Deployment:
                       deploy_id=plan.deploy_id, duration_seconds=attempt.duration_seconds)
         self.report.summary(f"deployed {plan.project}/{plan.environment} {plan.tag!r} in "
                             f"{attempt.duration_seconds:.1f}s; serving {self._serving()}")
-        switch.release(self.engine, self.held)   # reported: only nginx's DNS cache is left to run out
+        switch.retire(self.engine, self.closed, remove=True)   # reported: only timers are left to run out
         return attempt
 
     def _steps(self):
@@ -315,23 +315,26 @@ class Deployment:
             live.generate_and_reload(self.engine, self.settings, self.registry, only=plan.project)
         self.old_names = switch.live_containers(self.engine, roles)
         self._journal(Phase.SWITCHING)
-        switch.expose(self.engine, plan.network, roles)
-        self.held = switch.hand_over(self.engine, plan.network, {role.live_name: role.port for role in roles
-                                                                 if role.live_name in self.old_names},
-                                     self._helpers())
+        exposed_at = switch.expose(self.engine, plan.network, roles)
+        replaced = {role.live_name: role.port for role in roles if role.live_name in self.old_names}
+        self.closed = switch.hand_over(self.engine, plan.network, replaced, self._helpers(), exposed_at,
+                                       {role.live_name: role.drain_timeout for role in plan.roles})
         domain, tls = self._check_target()
         # With nothing replaced there was no DNS wait: nginx may still hold an answer from before.
-        response = probes.through_nginx(self.engine, self.settings, domain, tls,
-                                        within=0.0 if self.old_names else switch.DNS_SETTLE_SECONDS)
+        unsettled = 0.0 if replaced else switch.settled_after(exposed_at) - time.time()
+        response = probes.through_nginx(self.engine, self.settings, domain, tls, within=unsettled)
         if not probes.served(response):
             raise PlatformError(f"request through {self.settings.nginx_container} for {domain} got "
                                 f"{response.status or 'no response'} after the switch; switched back")
         self._journal(Phase.SWITCHED)
-        switch.finish(self.engine, roles, self.old_names)
+        switch.finish(self.engine, roles, self.old_names, self._retired_name)
         return f"{domain} -> {response.status}; replaced {', '.join(self.old_names) or 'nothing (first deploy)'}"
 
     def _helpers(self) -> switch.Helpers | None:
-        return switch.helpers_for(self.engine, self.settings, self.plan.labels(switch.PLACEHOLDER_ROLE))
+        return switch.helpers_for(self.engine, self.settings, self.plan.labels(switch.HELPER_ROLE))
+
+    def _retired_name(self, live_name: str) -> str:
+        return retired_name(live_name, self.plan.deploy_id)
 
     def _check_target(self) -> tuple[str, bool]:
         domain = next((d for d in self.plan.domains if not d.startswith("*.")),
@@ -381,7 +384,8 @@ class Deployment:
         note = self.preparation.put_back()
         if note:
             self.report.line(note)
-        switch.release(self.engine, self.held)
+        if moved:
+            switch.retire(self.engine, self.closed, remove=True)
         if not isinstance(error, (PlatformError, Interrupted, KeyboardInterrupt)):
             raise error  # a bug: keep its traceback
         raise DeployFailed(f"{summary}; {note}" if note else summary) from None
@@ -391,7 +395,7 @@ class Deployment:
         act = self.progress.actions.append
         try:
             if moved:
-                act(recover.finish_switch(self.engine, self.plan.role_names))
+                act(recover.finish_switch(self.engine, self.plan.role_names, self._retired_name))
                 return True
             return recover.undo(self.engine, self.plan.network, self.plan.role_names, self.phase, self.old_names,
                                 self.progress.unreversed, act, reversed_one=self._forget_reversed,

@@ -13,7 +13,7 @@ from dataclasses import replace
 from ..backup import layout, prune, volumes
 from ..errors import PlatformError
 from ..fsutil import remove_partials
-from ..naming import role_labels
+from ..naming import RETIRED_MARK, network_labels, network_name, retired_name, role_labels
 from ..state import journal, manifest
 from ..state.paths import state_dir
 from ..state.records import (Action, Attempt, Migration, Outcome, Phase, Status, UnreadableState, all_done, done,
@@ -90,16 +90,25 @@ def _wait_running(engine, name, timeout=30):
 
 
 def remove_leftovers(engine, settings, project: str, environment: str) -> list[str]:
-    """What a process killed outside a journaled step leaves: half-written files, backup debris."""
+    """What a process killed outside a journaled step leaves: half-written files, backup debris, switch
+    helpers, holds beside nginx, and the containers a deploy replaced but did not get to retire."""
     found = []
     for directory in (state_dir(settings, project, environment), layout.backup_dir(settings, project, environment)):
         found += [f"removed half-written {directory / name}" for name in remove_partials(directory)]
-    helpers = engine.find(role_labels(project, environment, switch.PLACEHOLDER_ROLE))
-    if helpers:   # a placeholder may hold an address nginx still has in its DNS cache
-        time.sleep(switch.DNS_SETTLE_SECONDS)
-    for helper in helpers:
+    for helper in engine.find(role_labels(project, environment, switch.HELPER_ROLE)):
         engine.remove(helper.id)
-        found.append(f"removed placeholder {helper.name} of an interrupted switch")
+        found.append(f"removed switch helper {helper.name}")
+    helpers = switch.helpers_for(engine, settings, role_labels(project, environment, switch.HELPER_ROLE))
+    if helpers is not None and engine.find(helpers.hold_labels):
+        time.sleep(switch.DNS_LONGEST_SECONDS)   # a held address may have been stopped just before the kill
+        found.append(f"lifted {switch.lift_all(engine, helpers)} hold(s) of an interrupted switch")
+    retired = {state.name: None for state in engine.find(network_labels(project, environment))
+               if RETIRED_MARK in state.name}
+    if retired:   # drained by the deploy that replaced them: stopped at once
+        closed = switch.close(engine, network_name(project, environment), retired, helpers, time.time(),
+                              dict.fromkeys(retired, switch.STOP_AFTER_DRAIN_SECONDS))
+        switch.retire(engine, closed, remove=True)
+        found.append(f"retired {', '.join(retired)}, replaced by an interrupted deploy")
     backup_helpers = volumes.remove_leftover_helpers(engine, project, environment)
     if backup_helpers:
         found.append(f"removed {backup_helpers} backup helper container(s) of an interrupted backup")
@@ -109,12 +118,14 @@ def remove_leftovers(engine, settings, project: str, environment: str) -> list[s
     return found
 
 
-def finish_switch(engine, roles) -> Action:
-    """Traffic had moved to the candidates: complete the renames an interrupted deploy did not get to."""
+def finish_switch(engine, roles, retired_name) -> Action:
+    """Traffic had moved to the candidates: complete the renames an interrupted deploy did not get to.
+    The replaced containers step aside under ``retired_name(live_name)``; remove_leftovers retires them."""
     for role in roles:
         if engine.inspect(role.new_name) is None:
             continue  # already renamed
-        engine.remove(role.live_name)
+        if engine.inspect(role.live_name) is not None:
+            engine.rename(role.live_name, retired_name(role.live_name))
         engine.rename(role.new_name, role.live_name)
     return done(f"finished the switch: {', '.join(role.live_name for role in roles)} serve the new version")
 
@@ -147,10 +158,12 @@ def recover(engine, settings, project: str, environment: str, report, give_up: b
         journal.write(settings, project, environment, replace(entry, migrations=tuple(remaining)))
 
     if entry.phase is Phase.SWITCHED:
-        act(finish_switch(engine, entry.roles))
+        act(finish_switch(engine, entry.roles, lambda name: retired_name(name, entry.deploy_id)))
+        for line in remove_leftovers(engine, settings, project, environment):
+            act(done(line))
         status = Status.INTERRUPTED_COMPLETED
     else:
-        helpers = switch.helpers_for(engine, settings, role_labels(project, environment, switch.PLACEHOLDER_ROLE))
+        helpers = switch.helpers_for(engine, settings, role_labels(project, environment, switch.HELPER_ROLE))
         if not undo(engine, entry.network, entry.roles, entry.phase, entry.old_names, list(entry.migrations), act,
                     forget, give_up, helpers):
             raise PlatformError(

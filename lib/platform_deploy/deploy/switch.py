@@ -2,42 +2,66 @@
 
 nginx resolves each upstream name per request through Docker's DNS (valid=1s)
 and retries a refused connection on the next address. So:
-  1. the candidate re-joins the network with the live name as an alias:
-     the name now resolves to old and new;
-  2. wait until every nginx worker's DNS cache holds both;
-  3. drain the old container: new connections to it are refused at once and
-     retried on the candidate, the requests in flight finish; then stop it
-     (an app that ignores SIGTERM is killed a second later: nothing is left in
-     flight) and let a placeholder hold its address while nginx may still use it;
-  4. check a request through nginx; if it fails, start the old one again and
-     stop the candidate (the same dance backwards).
-The old containers are removed and the candidate renamed to the live name
-only once traffic is confirmed.
+  1. ``expose``: the candidate re-joins the network with the live name as an
+     alias: the name now resolves to old and new;
+  2. ``hand_over``: once no nginx worker can hold an answer from before that
+     (``settled_after``), ``close`` the old containers: platform-nginx refuses
+     new connections to their addresses at once (a hold beside nginx), and so
+     do they themselves (a drain, for their other clients); a refused
+     connection is retried on the candidate, POSTs too; the requests in flight
+     finish. They keep running and keep their addresses: nothing can time out;
+  3. check a request through nginx; if it fails, ``hand_back``: open the old
+     ones again and close the candidates (the same dance backwards);
+  4. ``finish``: the candidates take the live names, the old ones step aside;
+  5. after the deploy has reported, ``retire`` the old containers: stop them
+     (an app that ignores SIGTERM is killed a second later: nothing is in
+     flight), and lift the hold once nginx's DNS cache cannot hold their
+     addresses any more. Only a timer is left to run out there, and the hold
+     lifts itself if this process is killed.
+Why a hold beside nginx rather than a placeholder container on the stopped
+address: a placeholder can only start once the old container's address is
+free, and a connection sent in between waits for the 1 s SYN retransmit; the
+hold is in place before the stop, so there is no gap (measured: p99 while
+deploying went from 970 ms to the figure in docs/BENCHMARKS.md).
 """
 
+import math
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
+from ..config.model import DEFAULT_DRAIN_TIMEOUT
 from ..errors import PlatformError
 
 # nginx `resolver ... valid=1s` counts in whole seconds of its clock: an answer cached during
-# second S is used until S+1 has ended (ngx_resolver.c: rn->valid >= ngx_time()), so up to
-# 2 s. With 1.6 s, a worker could still hold the old-only answer when the old container
-# stopped: 502/504 for that project (measured: 11 failed of 22,000 requests in 12 deploys).
-DNS_SETTLE_SECONDS = 2.5
-DRAIN_SECONDS = 10
-PLACEHOLDER_ROLE = "placeholder"
-# A placeholder's own timer: nginx may use a vanished address for up to 2 s. `release` removes it
-# after DNS_SETTLE_SECONDS; the timer only matters when the deploy that started it was killed.
-PLACEHOLDER_SECONDS = 5
+# second S is used until S+1 has ended (ngx_resolver.c: rn->valid >= ngx_time()), so until
+# S+2. The margin covers a worker's cached clock and the engine's DNS update.
+DNS_MARGIN_SECONDS = 0.25
+DNS_LONGEST_SECONDS = 2 + DNS_MARGIN_SECONDS   # the longest settled_after can be away
+DRAIN_SECONDS = DEFAULT_DRAIN_TIMEOUT   # per container: drain_timeout in projects.yml
+STOP_AFTER_DRAIN_SECONDS = 1     # drained: SIGTERM, then SIGKILL for an app that ignores it
+HELPER_ROLE = "switch-helper"    # the label role of the drain helpers
+HOLD_ROLE = "hold"               # and of the holds beside nginx
+HOLD_MARGIN_SECONDS = 30         # a hold lifts itself this long after the longest drain (a killed deploy's)
+HOLD_READY_SECONDS = 15          # how long a hold may take to be in place once due
 
 
-def expose(engine, network: str, roles) -> None:
-    """Give each candidate the live name as an alias (Docker only sets aliases when connecting)."""
+def settled_after(changed_at: float) -> float:
+    """The wall-clock time from which no nginx worker can hold a DNS answer from before ``changed_at``."""
+    return math.floor(changed_at) + 2 + DNS_MARGIN_SECONDS
+
+
+def wait_until(moment: float) -> None:
+    time.sleep(max(0.0, moment - time.time()))
+
+
+def expose(engine, network: str, roles) -> float:
+    """Give each candidate the live name as an alias (Docker only sets aliases when connecting);
+    return the wall-clock time from which the name resolves to them."""
     for role in roles:
         engine.disconnect(role.new_name, network)
         engine.connect(role.new_name, network, aliases=[role.live_name])
+    return time.time()
 
 
 def live_containers(engine, roles) -> list[str]:
@@ -52,25 +76,52 @@ def live_containers(engine, roles) -> list[str]:
 
 @dataclass(frozen=True)
 class Helpers:
-    """What retiring runs beside a container: a local image with sh, awk, sleep and iptables (platform-nginx's),
-    and the labels that find what it started."""
+    """What closing runs beside nginx and the containers: a local image with sh, awk, date and iptables
+    (platform-nginx's), the nginx container, and the labels that find what it started."""
 
     image: str
+    nginx: str
     labels: dict
+
+    @property
+    def hold_labels(self) -> dict:
+        return {**self.labels, "platform.role": HOLD_ROLE}
 
 
 def helpers_for(engine, settings, labels: dict) -> Helpers | None:
     """Helpers from platform-nginx's image (on every platform host, nothing to pull); None without it."""
     nginx = engine.inspect(settings.nginx_container)
-    return Helpers(nginx.image_id, labels) if nginx is not None else None
+    return Helpers(nginx.image_id, settings.nginx_container, labels) if nginx is not None else None
 
 
-# Run beside the retiring container, in its network namespace: from now on a new connection
-# to its port is answered with a reset at once (nginx retries it on the next address, POSTs
-# too: nothing was sent), while the connections it has go on. Then wait until none is left
-# (state 01 = ESTABLISHED in /proc/net/tcp*, local port in hex), at most $2 seconds.
-DRAIN_SCRIPT = r"""
-port=$(printf ':%04X' "$1"); until=$(( $(date +%s) + $2 ))
+# Both scripts start by sleeping until $2 (wall-clock seconds): they are started during the DNS
+# wait, so that their start-up is not on the critical path.
+SLEEP_UNTIL = r"""
+sleep "$(awk -v at="$2" -v now="$(date +%s.%N)" 'BEGIN { d = at - now; print (d > 0 ? d : 0) }')" & wait $!
+"""
+# Beside platform-nginx: refuse nginx's new connections to the closed addresses ($4...) with a reset,
+# so that it retries them on the next address at once, until told to stop (SIGTERM) or $3 seconds
+# have passed. The rules carry a comment ($1) and are taken out again by the script itself.
+HOLD_SCRIPT = r"""
+tag=$1 most=$3
+trap 'exit 0' TERM INT QUIT
+""" + SLEEP_UNTIL + r"""
+shift 3; targets="$*"
+rules() { status=0; for address in $targets; do
+    iptables -w 5 "$1" OUTPUT -p tcp -d "$address" --syn -m comment --comment "$tag" \
+        -j REJECT --reject-with tcp-reset || status=1; done; return $status; }
+lift() { rules -D 2>/dev/null; exit 0; }
+trap lift TERM INT QUIT
+rules -I || { rules -D 2>/dev/null; exit 3; }
+echo held
+sleep "$most" & wait $!
+lift
+"""
+# Beside a closing container, in its network namespace: from $2 on, a new connection to its port ($1)
+# is answered with a reset, while the connections it has go on; then wait until none is left (state
+# 01 = ESTABLISHED in /proc/net/tcp*, local port in hex), at most $3 seconds.
+DRAIN_SCRIPT = SLEEP_UNTIL + r"""
+port=$(printf ':%04X' "$1"); until=$(( $(date +%s) + $3 ))
 iptables -w 5 -I INPUT -p tcp --dport "$1" --syn -j REJECT --reject-with tcp-reset || exit 3
 while :; do
     left=$(awk -v port="$port" 'FNR > 1 && $4 == "01" && substr($2, length($2) - 4) == port' \
@@ -80,106 +131,150 @@ while :; do
 done
 echo "$left"
 """
-# Undo a drain in a container that still runs (its deploy was killed half-way): take the rule out again.
+# Undo a drain in a container that still runs (its deploy was killed or its check failed).
 REOPEN_SCRIPT = r"""
 while iptables -w 5 -D INPUT -p tcp --dport "$1" --syn -j REJECT --reject-with tcp-reset 2>/dev/null; do :; done
 """
-STOP_AFTER_DRAIN_SECONDS = 1   # drained: SIGTERM, then SIGKILL for an app that ignores it
 
 
-def drain(engine, name: str, port: int, helpers: Helpers, timeout: int = DRAIN_SECONDS) -> bool:
-    """Close ``name`` to new connections and wait for its requests in flight; False when that could not
-    be done (no iptables in the helper image, say): the caller then stops it the slow way."""
-    return _beside(engine, name, helpers, DRAIN_SCRIPT, "drain", port, timeout)
+def drain(engine, name: str, port: int, helpers: Helpers, timeout: int = DRAIN_SECONDS,
+          not_before: float = 0.0) -> bool:
+    """Close ``name`` to new connections (from ``not_before``) and wait for its requests in flight; False when
+    that could not be done (no iptables in the helper image, say): the caller then stops it the slow way."""
+    return _beside(engine, name, helpers, DRAIN_SCRIPT, "drain", [str(port), f"{not_before:.3f}", str(timeout)],
+                   timeout + max(0.0, not_before - time.time()) + 30)
 
 
 def reopen(engine, name: str, port: int, helpers: Helpers) -> bool:
-    """Let ``name`` take new connections again after a drain (of a deploy killed before it stopped it)."""
-    return _beside(engine, name, helpers, REOPEN_SCRIPT, "reopen", port, 0)
+    """Let ``name`` take new connections again after a drain."""
+    return _beside(engine, name, helpers, REOPEN_SCRIPT, "reopen", [str(port)], 30)
 
 
-def _beside(engine, name: str, helpers: Helpers, script: str, what: str, port: int, timeout: int) -> bool:
+def _beside(engine, name: str, helpers: Helpers, script: str, what: str, args: list[str], timeout: float) -> bool:
     try:
-        result = engine.run_beside(name, helpers.image, ["sh", "-c", script, what, str(port), str(timeout)],
-                                   helpers.labels, capabilities=("NET_ADMIN",), timeout=timeout + 30)
+        result = engine.run_beside(name, helpers.image, ["sh", "-c", script, what, *args],
+                                   helpers.labels, capabilities=("NET_ADMIN",), timeout=timeout)
     except PlatformError:
         return False
     return result.exit_code == 0
 
 
-def retire(engine, network: str, retiring: dict, helpers: Helpers | None = None,
-           timeout=DRAIN_SECONDS) -> list[str]:
-    """Stop the containers ``retiring`` ({name: port}) without a failed request, in parallel.
-
-    Each is drained first (see DRAIN_SCRIPT), so it is stopped with nothing in flight and
-    without waiting for an app that ignores SIGTERM. nginx may still send new connections
-    to its address for up to 2 s after (its DNS cache): a placeholder then holds the address,
-    so they are refused and retried at once instead of waiting for proxy_connect_timeout.
-    The placeholders remove themselves once nginx cannot use the address any more. Returns
-    their ids.
-    """
-    def retire_one(name, port):
-        address = _address_on(engine, name, network) if helpers else None
-        drained = helpers is not None and port is not None and drain(engine, name, port, helpers, timeout)
-        engine.stop(name, timeout=STOP_AFTER_DRAIN_SECONDS if drained else timeout)
-        if address is None:
-            return None
-        try:
-            return engine.hold_address(network, address, helpers.image, helpers.labels, PLACEHOLDER_SECONDS)
-        except PlatformError:
-            return None   # only slower: nginx waits for its connect timeout, then retries
-
-    if not retiring:
-        return []
-    with ThreadPoolExecutor(max_workers=len(retiring)) as pool:
-        return [held for held in pool.map(retire_one, *zip(*retiring.items())) if held]
-
-
-def _address_on(engine, name: str, network: str) -> str | None:
-    state = engine.inspect(name)
-    return (state.networks.get(network) or None) if state is not None else None
-
-
 @dataclass(frozen=True)
-class Held:
-    """Placeholders holding retired addresses, and when the last one was started."""
+class Closed:
+    """Containers closed to new connections and drained, still running with their addresses, and the hold
+    beside nginx that refuses those addresses until ``retire`` has stopped them."""
 
     ids: tuple[str, ...] = ()
-    since: float = 0.0
+    undrained: tuple[str, ...] = ()   # could not be drained: stopped with the graceful timeout
+    hold: str | None = None
+    timeout: int = DRAIN_SECONDS
 
 
-def hand_over(engine, network: str, retiring: dict, helpers: Helpers | None = None) -> Held:
-    """Old to new: once nginx's DNS cache knows the new addresses, retire the old containers.
+def close(engine, network: str, closing: dict, helpers: Helpers | None, not_before: float,
+          timeouts: dict | None = None) -> Closed:
+    """Close the running containers of ``closing`` ({name: port}) from ``not_before`` on (see the module's
+    docstring), all at once; returns when they are drained. ``timeouts``: {name: drain seconds}."""
+    timeouts = timeouts or {}
+    states = [state for state in map(engine.inspect, closing) if state is not None and state.running]
+    if not states:
+        return Closed()
+    addresses = [state.networks[network] for state in states if state.networks.get(network)]
+    hold = _hold(engine, helpers, addresses, not_before, max(timeouts.values(), default=DRAIN_SECONDS)) \
+        if helpers is not None and addresses else None
 
-    Nothing to retire (a first deploy): no wait at all. The placeholders are the caller's to
-    ``release``: a deploy does it after it has reported, since only a timer is left to run out.
+    def drain_one(state) -> bool:
+        port = closing[state.name]
+        return (helpers is not None and port is not None
+                and drain(engine, state.name, port, helpers, timeouts.get(state.name, DRAIN_SECONDS), not_before))
+
+    with ThreadPoolExecutor(max_workers=len(states)) as pool:
+        drained = list(pool.map(drain_one, states))
+    wait_until(not_before)   # without helpers nothing waited for nginx's DNS cache yet
+    if hold is not None and not _held(engine, hold, not_before + HOLD_READY_SECONDS):
+        lift(engine, hold)
+        hold = None          # only slower: nginx waits for its connect timeout after the stop, then retries
+    return Closed(ids=tuple(state.id for state in states),
+                  undrained=tuple(state.id for state, done in zip(states, drained) if not done),
+                  hold=hold, timeout=max(timeouts.values(), default=DRAIN_SECONDS))
+
+
+def _hold(engine, helpers: Helpers, addresses: list[str], not_before: float, drain_timeout: int) -> str | None:
+    most = int(max(0.0, not_before - time.time()) + drain_timeout + HOLD_MARGIN_SECONDS)
+    try:
+        return engine.start_beside(helpers.nginx, helpers.image,
+                                   ["sh", "-c", HOLD_SCRIPT, "hold", "platform-hold", f"{not_before:.3f}",
+                                    str(most), *addresses],
+                                   helpers.hold_labels, capabilities=("NET_ADMIN",))
+    except PlatformError:
+        return None
+
+
+def _held(engine, hold: str, deadline: float) -> bool:
+    while True:
+        if "held" in engine.logs_tail(hold, lines=1):
+            return True
+        if time.time() > deadline or engine.inspect(hold) is None:
+            return False
+        time.sleep(0.05)
+
+
+def lift(engine, hold: str | None) -> None:
+    """End a hold: nginx may connect to those addresses again. A stop (SIGQUIT, the image's STOPSIGNAL),
+    so that it takes its rules out."""
+    if hold is None:
+        return
+    try:
+        engine.stop(hold, timeout=10)
+    except PlatformError:
+        pass   # gone already, or the engine went away: the hold lifts itself when its time is up
+
+
+def lift_all(engine, helpers: Helpers | None) -> int:
+    """End the holds a killed run left; returns how many there were."""
+    if helpers is None:
+        return 0
+    holds = [state for state in engine.find(helpers.hold_labels) if state.running]
+    for state in holds:
+        lift(engine, state.id)
+    return len(holds)
+
+
+def retire(engine, closed: Closed, remove: bool = False) -> None:
+    """Stop closed containers (and ``remove`` them); lift the hold once nginx cannot use their addresses."""
+    if not closed.ids:
+        return
+    with ThreadPoolExecutor(max_workers=len(closed.ids)) as pool:
+        list(pool.map(lambda id_: engine.stop(id_, timeout=closed.timeout if id_ in closed.undrained
+                                              else STOP_AFTER_DRAIN_SECONDS), closed.ids))
+    stopped_at = time.time()
+    if remove:
+        for id_ in closed.ids:
+            engine.remove(id_)
+    if closed.hold is not None:
+        wait_until(settled_after(stopped_at))
+        lift(engine, closed.hold)
+
+
+def hand_over(engine, network: str, retiring: dict, helpers: Helpers | None, exposed_at: float,
+              timeouts: dict | None = None) -> Closed:
+    """Old to new: close the old containers once nginx's DNS cache knows the new addresses.
+
+    Nothing to retire (a first deploy): no wait at all.
     """
     if not retiring:
-        return Held()
-    time.sleep(DNS_SETTLE_SECONDS)
-    return Held(tuple(retire(engine, network, retiring, helpers)), time.monotonic())
+        return Closed()
+    return close(engine, network, retiring, helpers, settled_after(exposed_at), timeouts)
 
 
-def release(engine, held: Held) -> None:
-    """Remove the placeholders once nginx cannot use their addresses any more (they would go by themselves
-    after PLACEHOLDER_SECONDS: this only does it sooner, so nothing is left when a command ends)."""
-    if not held.ids:
-        return
-    time.sleep(max(0.0, held.since + DNS_SETTLE_SECONDS - time.monotonic()))
-    for placeholder in held.ids:
-        try:
-            engine.remove(placeholder)
-        except PlatformError:
-            pass   # gone by itself, or the engine went away: its own timer removes it
-
-
-def hand_back(engine, network: str, roles, old_names, helpers: Helpers | None = None, timeout=60) -> None:
+def hand_back(engine, network: str, roles, old_names, helpers: Helpers | None, timeout=60) -> None:
     """New to old again, after a failed check through nginx (or to undo a deploy killed while switching).
 
-    An old container that still runs may have been drained by a deploy killed before it stopped
-    it: it is opened again. A stopped one starts in a new network namespace, without the rule.
+    An old container that still runs was closed, or may have been: it is opened again. A stopped
+    one (a deploy of an earlier version stopped it) starts in a new network namespace, without
+    the rule, and the candidates are closed once nginx's DNS cache knows its new address.
     """
     ports = {role.live_name: role.port for role in roles}
+    started = False
     for name in old_names:
         state = engine.inspect(name)
         if state is not None and state.running:
@@ -187,6 +282,8 @@ def hand_back(engine, network: str, roles, old_names, helpers: Helpers | None = 
                 reopen(engine, name, ports[name], helpers)
         else:
             engine.start(name)
+            started = True
+    lift_all(engine, helpers)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline and not all(_serving(engine, name) for name in old_names):
         time.sleep(0.25)
@@ -194,7 +291,9 @@ def hand_back(engine, network: str, roles, old_names, helpers: Helpers | None = 
     if missing:  # stopping the candidates now would leave nothing serving
         raise PlatformError(f"cannot hand traffic back: {', '.join(missing)} not serving after {timeout}s; "
                             "the new containers keep serving")
-    release(engine, hand_over(engine, network, {role.new_name: role.port for role in roles}, helpers))
+    not_before = settled_after(time.time()) if started else time.time()
+    retire(engine, close(engine, network, {role.new_name: role.port for role in roles}, helpers, not_before,
+                         {role.new_name: role.drain_timeout for role in roles if role.drain_timeout}))
 
 
 def _serving(engine, name) -> bool:
@@ -202,10 +301,11 @@ def _serving(engine, name) -> bool:
     return state is not None and state.running and state.health in (None, "healthy")
 
 
-def finish(engine, roles, old_names) -> None:
-    """Remove the replaced containers and give the candidates the documented live names."""
+def finish(engine, roles, old_names, retired_name) -> None:
+    """Give the candidates the documented live names; the old containers step aside under
+    ``retired_name(live_name)`` until ``retire`` removes them."""
     for name in old_names:
-        engine.remove(name)
+        engine.rename(name, retired_name(name))
     for role in roles:
         if engine.inspect(role.live_name) is not None:
             engine.remove(role.live_name)  # stopped leftover of an interrupted run

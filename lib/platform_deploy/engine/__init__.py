@@ -105,14 +105,14 @@ class Engine(Protocol):
     def rename(self, name: str, new_name: str) -> None: ...
     def logs_tail(self, name: str, lines: int = 5) -> str:
         """The last lines of its output; "" when it has none or is gone."""
-    def hold_address(self, network: str, address: str, image: str, labels: Mapping[str, str],
-                     seconds: int) -> str:
-        """Start a container that owns ``address`` on ``network`` and listens on nothing; return its id."""
     def file_exists(self, name: str, path: str) -> bool: ...
     def run_beside(self, name: str, image: str, argv: list[str], labels: Mapping[str, str],
                    capabilities: tuple[str, ...] = (), timeout: float = 60) -> ExecResult:
         """Run a helper container from a local ``image`` in the network namespace of the running container
         ``name``, with these extra ``capabilities`` (NET_ADMIN, say), until it exits; (exit code, output)."""
+    def start_beside(self, name: str, image: str, argv: list[str], labels: Mapping[str, str],
+                     capabilities: tuple[str, ...] = ()) -> str:
+        """Start such a helper and return its id at once; it is removed when it exits."""
 
     # Commands in running containers (``environment`` is passed to the process, never shown)
     def exec_run(self, name: str, argv: list[str], environment: Mapping[str, str] | None = None,

@@ -166,25 +166,10 @@ class DockerEngine:
             return ""
         return output.decode("utf-8", "replace").strip()
 
-    def hold_address(self, network: str, address: str, image: str, labels: Mapping[str, str],
-                     seconds: int) -> str:
-        api = self._api
-        with self._translated(f"cannot hold {address} on {network}"):
-            created = api.create_container(
-                image, command=[str(seconds)], entrypoint=["sleep"], labels=dict(labels),
-                host_config=api.create_host_config(network_mode=network, auto_remove=True),
-                networking_config=api.create_networking_config(
-                    {network: api.create_endpoint_config(ipv4_address=address)}))
-            api.start(created["Id"])
-        return created["Id"]
-
     def run_beside(self, name: str, image: str, argv: list[str], labels: Mapping[str, str],
                    capabilities: tuple[str, ...] = (), timeout: float = 60) -> ExecResult:
         api = self._api
-        with self._translated(f"cannot run a helper beside {name}"):
-            created = api.create_container(
-                image, command=argv, entrypoint=[], labels=dict(labels),
-                host_config=api.create_host_config(network_mode=f"container:{name}", cap_add=list(capabilities)))
+        created = self._helper_beside(name, image, argv, labels, capabilities, auto_remove=False)
         try:
             with self._translated(f"helper beside {name}"):
                 api.start(created["Id"])
@@ -193,6 +178,21 @@ class DockerEngine:
         finally:
             self.remove(created["Id"])
         return ExecResult(code, output)
+
+    def start_beside(self, name: str, image: str, argv: list[str], labels: Mapping[str, str],
+                     capabilities: tuple[str, ...] = ()) -> str:
+        created = self._helper_beside(name, image, argv, labels, capabilities, auto_remove=True)
+        with self._translated(f"cannot start a helper beside {name}"):
+            self._api.start(created["Id"])
+        return created["Id"]
+
+    def _helper_beside(self, name, image, argv, labels, capabilities, auto_remove: bool) -> dict:
+        api = self._api
+        with self._translated(f"cannot run a helper beside {name}"):
+            return api.create_container(
+                image, command=argv, entrypoint=[], labels=dict(labels),
+                host_config=api.create_host_config(network_mode=f"container:{name}", cap_add=list(capabilities),
+                                                   auto_remove=auto_remove))
 
     def file_exists(self, name: str, path: str) -> bool:
         try:

@@ -119,6 +119,7 @@ class RoleNames:
     live_name: str
     new_name: str
     port: int | None = None   # None in format-1 journals: their containers are stopped without a drain
+    drain_timeout: int | None = None   # None: the default (journals from before the key)
 
 
 @dataclass(frozen=True)
@@ -145,8 +146,8 @@ class JournalEntry:
             "phase": self.phase.value,
             "tag": self.tag,
             "network": self.network,
-            "roles": [{"role": r.role, "live_name": r.live_name, "new_name": r.new_name, "port": r.port}
-                      for r in self.roles],
+            "roles": [{"role": r.role, "live_name": r.live_name, "new_name": r.new_name, "port": r.port,
+                       "drain_timeout": r.drain_timeout} for r in self.roles],
             "old_names": list(self.old_names),
             "migrations": [migration.to_json() for migration in self.migrations],
             "images": dict(self.images),
@@ -163,7 +164,7 @@ class JournalEntry:
                 phase=Phase(data["phase"]),
                 tag=data["tag"],
                 network=data["network"],
-                roles=tuple(RoleNames(r["role"], r["live_name"], r["new_name"], r.get("port")) for r in data["roles"]),
+                roles=tuple(RoleNames(r["role"], r["live_name"], r["new_name"], r.get("port"), r.get("drain_timeout")) for r in data["roles"]),
                 started_at=data.get("started_at") or "",
                 old_names=tuple(data.get("old_names") or ()),
                 migrations=tuple(Migration.from_json(m) for m in data.get("migrations") or ()),
