@@ -1,19 +1,21 @@
 """Zero failed requests: constant load through platform-nginx across many deploys and failures.
 
-    .venv/bin/python bench/bench_zero_downtime.py [--deploys 10] [--rate 25]
+    .venv/bin/python bench/bench_zero_downtime.py [--deploys 10] [--rate 25] [--plot docs/images/zero-downtime.png]
 
 Keep-alive and new-connection-per-request clients send GET /, GET /api/version
 and POST /api/items at a constant rate each (latency counted from when a
 request was due, so stalls are not hidden), while the benchmark runs
 successful deploys, one failing deploy of each kind (health, smoke,
-migration, pull) and, last, a restore of the newest backup. Prints requests served, failed (must be 0), and latency
-p50/p99 while deploys run against steady state.
+migration, pull) and, last, a restore of the newest backup. Prints requests served, failed (must be 0), latency
+p50/p99 while deploys run against steady state and the slowest request, and draws
+each request's latency over time with the deploys' steps marked (--plot).
 """
 
 import argparse
 import time
 
-from benchstack import Quiet, bench_stack
+from benchstack import bench_stack
+from latencyplot import Deploy, StepTimes, draw
 from loadgen import Load
 from platform_deploy.deploy import restore as restoring
 from platform_deploy.deploy import pipeline
@@ -27,37 +29,44 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--deploys", type=int, default=10)
     parser.add_argument("--rate", type=float, default=25.0, help="requests per second per client")
+    parser.add_argument("--plot", default="docs/images/zero-downtime.png", help="where to draw the plot ('' for none)")
     args = parser.parse_args()
     plan = [("ok", "v2" if index % 2 == 0 else "v3") for index in range(args.deploys)]
     for position, (kind, tag) in enumerate(FAILING.items()):
         plan.insert(2 + position * 3, (kind, tag))
     plan.append(("restore", None))
 
+    deploys: list[Deploy] = [Deploy("v1", time.monotonic())]
     with bench_stack() as stack:
         def deploy(tag):
+            report = StepTimes(deploys)
             if tag is None:  # the newest backup: the state before the last deploy
                 return restoring.restore(stack.engine, stack.settings, stack.registry, stack.project, "production", None,
-                                         False, Quiet())
+                                         False, report)
             return pipeline.Deployment(stack.engine, stack.settings, stack.registry, stack.project, "production",
-                                       pipeline.Options(tag=tag), Quiet()).run()
+                                       pipeline.Options(tag=tag), report).run()
 
         deploy("v1")
-        windows, outcomes = [], []
+        outcomes = []
         with Load(stack.http_port, stack.host, post_path="/api/items", rate_per_client=args.rate,
                   max_seconds=1800) as load:
+            origin = time.monotonic()
             time.sleep(3)
             for kind, tag in plan:
-                started = time.monotonic()
                 what = tag or "restore of the newest backup"
+                deploys.append(Deploy(tag if kind == "ok" else (f"{tag} ({kind} fails)" if tag else "restore"),
+                                      time.monotonic()))
                 try:
                     deploy(tag)
                     outcomes.append(f"{what}: deployed")
                 except PlatformError as error:
                     outcomes.append(f"{what}: failed ({kind}), rolled back" if kind in FAILING
                                     else f"{what}: FAILED: {error}")
-                windows.append((started, time.monotonic()))
+                deploys[-1].ended = time.monotonic()
             time.sleep(3)
         result = load.result
+    del deploys[0]   # before the load
+    windows = [(d.started, d.ended) for d in deploys]
 
     during = [(due, seconds) for due, seconds in result.latencies if any(a <= due < b for a, b in windows)]
     steady = [(due, seconds) for due, seconds in result.latencies if not any(a <= due < b for a, b in windows)]
@@ -73,6 +82,11 @@ def main():
           f"({len(during)} requests)")
     print(f"latency steady state:   p50 {percentile(steady, .5):.1f} ms, p99 {percentile(steady, .99):.1f} ms "
           f"({len(steady)} requests)")
+    slowest_due, slowest = max(result.latencies, key=lambda sample: sample[1])
+    print(f"slowest request: {slowest * 1000:.0f} ms, {slowest_due - origin:.1f} s into the run")
+    if args.plot:
+        draw(args.plot, result, deploys, origin)
+        print(f"plot: {args.plot}")
     unexpected = [line for line in outcomes if ": FAILED: " in line]
     return 1 if result.failed or unexpected else 0
 

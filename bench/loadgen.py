@@ -20,6 +20,7 @@ class LoadResult:
     failed: int = 0
     reasons: Counter = field(default_factory=Counter)
     latencies: list = field(default_factory=list)     # (due time, seconds)
+    failures: list = field(default_factory=list)      # (due time, reason)
     versions: Counter = field(default_factory=Counter)
 
     def percentile(self, fraction: float, since: float = 0.0, until: float = float("inf")) -> float:
@@ -90,6 +91,7 @@ class Load:
                 else:
                     self.result.failed += 1
                     self.result.reasons[outcome] += 1
+                    self.result.failures.append((due, outcome))
             due += self.interval
         if connection is not None:
             connection.close()

@@ -235,7 +235,7 @@ def actions(engine: FakeEngine) -> list[tuple]:
             done.append(("hold", tuple(args[1][7:])))
         elif method == "run_beside":
             done.append((args[1][3], args[0]))
-        elif method == "remove":
+        elif method == "remove" and not args[0].startswith("hold-"):   # a lifted hold's: part of ("lift", "hold")
             done.append(("remove", args[0]))
         elif method == "rename":
             done.append(("rename", args[0], args[1]))

@@ -45,7 +45,8 @@ class DeployPlan:
 
     @property
     def role_names(self) -> tuple[RoleNames, ...]:
-        return tuple(RoleNames(role.role, role.live_name, role.new_name, role.port, role.drain_timeout) for role in self.roles)
+        return tuple(RoleNames(role.role, role.live_name, role.new_name, role.port, role.drain_timeout)
+                     for role in self.roles)
 
 
 def new_deploy_id(now: datetime | None = None) -> str:

@@ -13,6 +13,7 @@ Import the fixtures into a test module: ``from deploy_support import demo_images
 """
 
 import http.client
+import re
 import io
 import json
 import os
@@ -28,6 +29,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from loadgen import Load
 
 from platform_deploy.backup import catalog
 from platform_deploy.deploy import restore as restoring
@@ -37,6 +39,7 @@ from platform_deploy.engine.docker import DockerEngine
 from platform_deploy.errors import PlatformError
 from platform_deploy.nginx import live
 from platform_deploy.report import ConsoleReport
+from platform_deploy.state.lock import DeployLock
 
 ENGINE = DockerEngine()   # the code under test is handed this engine
 
@@ -218,7 +221,8 @@ class DemoProject:
         assert self.serving() == (version, version)
         assert self.revision() == REVISIONS[version]
         assert self.journal() is None
-        assert sorted(self.containers()) == [self.live_name("backend"), self.live_name("frontend")]
+        containers = self.containers()
+        assert sorted(containers) == [self.live_name("backend"), self.live_name("frontend")], containers
         return version
 
     def subprocess_env(self) -> dict:
@@ -232,6 +236,11 @@ class DemoProject:
         return subprocess.Popen([str(REPO / "lib" / "deploy.sh"), self.name, env, *args], cwd=REPO,
                                 env=self.subprocess_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                 text=True, **popen)
+
+    def invoke_process(self, *args: str) -> subprocess.Popen:
+        """``invoke ARGS`` started with the stack's settings (to be killed, say); stdout and stderr merged."""
+        return subprocess.Popen([str(REPO / ".venv" / "bin" / "invoke"), "--search-root", str(REPO), *args], cwd=REPO,
+                                env=self.subprocess_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
     def invoke(self, *args: str, timeout=180) -> subprocess.CompletedProcess:
         return run([str(REPO / ".venv" / "bin" / "invoke"), "--search-root", str(REPO), *args], cwd=REPO,
@@ -451,3 +460,87 @@ class LineReader:
     def text(self) -> str:
         self._thread.join(timeout=5)
         return "\n".join(self.lines)
+
+
+# -- load through nginx, and what a finished deploy must not leave ---------------------------------
+
+RATE_PER_CLIENT = 20.0   # requests/s each; 6 clients share the 2 cores with the deploys
+
+
+class RecordingLoad(Load):
+    """Load that also keeps (time, method, path, outcome) of each failed request, to say when it failed."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.failures = []
+        self._failures_lock = threading.Lock()
+
+    def _request(self, connection, method, path, body):
+        outcome, version = super()._request(connection, method, path, body)
+        if outcome != "ok":
+            with self._failures_lock:
+                self.failures.append((time.monotonic(), time.time(), method, path, outcome))
+        return outcome, version
+
+
+def explain(project, load, timeline) -> str:
+    """Where the failed requests fell among the deploy steps, and what nginx logged."""
+    lines = [f"{at - timeline[0][0]:7.2f}s {what}" for at, what in timeline]
+    lines += [f"{at - timeline[0][0]:7.2f}s FAILED {method} {path}: {outcome}"
+              for at, _, method, path, outcome in load.failures[:40]]
+    # nginx's error lines from the seconds before each failed request (its log has 1 s resolution)
+    failed_seconds = {time.strftime("%Y/%m/%d %H:%M:%S", time.gmtime(wall - back))
+                      for _, wall, *_ in load.failures for back in range(0, 4)}
+    logs = run(["docker", "logs", "--since", "10m", project.settings.nginx_container])
+    errors = [line for line in (logs.stdout + logs.stderr).splitlines()
+              if ("[error]" in line or "[warn]" in line) and line[:19] in failed_seconds]
+    # access log lines of the failed requests: which upstream addresses nginx tried, and for how long
+    answered_5xx = [line for line in logs.stdout.splitlines()
+                    if f'"{project.domain("production")}"' in line and re.search(r'HTTP/1.1" 5\d\d ', line)]
+    return "\n".join(sorted(lines, key=lambda line: float(line.split("s ", 1)[0])) + ["nginx:"] + errors[:60]
+                     + answered_5xx[:20])
+
+
+def load_on(project, max_seconds: float) -> "RecordingLoad":
+    """The load the zero-failure tests run: 4 keep-alive and 2 new-connection clients, GET and POST."""
+    return RecordingLoad(project.stack.http_port, project.domain("production"), paths=("/", "/api/version"),
+                         post_path="/api/items", keepalive_clients=4, fresh_clients=2,
+                         rate_per_client=RATE_PER_CLIENT, max_seconds=max_seconds)
+
+
+def leftovers(project) -> list[str]:
+    """What a finished deploy must not leave: candidates, helpers, networks, journal, lock, temp files."""
+    found = [f"container {name}" for name in project.containers()
+             if name not in (project.live_name("backend"), project.live_name("frontend"))]
+    networks = run(["docker", "network", "ls", "-q", "--filter", f"label=platform.project={project.name}"])
+    if len(networks.stdout.split()) != 1:
+        found.append(f"networks {networks.stdout.split()} (want only production's)")
+    if project.journal() is not None:
+        found.append("journal")
+    try:
+        with DeployLock(project.settings, project.name, "production"):
+            pass
+    except PlatformError as error:
+        found.append(f"lock: {error}")
+    for directory in (project.state_dir("production"), project.backups_dir("production")):
+        found += [f"temp file {temp}" for temp in directory.rglob(".tmp-*")]
+    found += [f"incomplete backup {orphan.name}"
+              for orphan in catalog.orphans(project.settings, project.name, "production")]
+    return found
+
+
+@contextmanager
+def no_request_fails(project, max_seconds: float = 240):
+    """Load through nginx for the ``with`` block, which gets the timeline to note its moments in
+    ([(time.monotonic(), what)]); at its end, not one request may have failed."""
+    timeline = [(time.monotonic(), "load starts")]
+    with load_on(project, max_seconds) as load:
+        time.sleep(0.5)
+        yield timeline
+        time.sleep(0.5)
+        cut_short = time.monotonic() >= load.deadline
+    result = load.result
+    print(f"load: {result.ok} answered, {result.failed} failed; p99 {result.percentile(0.99) * 1000:.0f} ms")
+    assert result.failed == 0, f"{result.failed} failed requests: {dict(result.reasons)}\n" + \
+        explain(project, load, timeline)
+    assert not cut_short, f"the load stopped after {max_seconds} s, before the test did: raise max_seconds"

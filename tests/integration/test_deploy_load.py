@@ -7,52 +7,14 @@ request, each at a constant rate, sending GET /, GET /api/version and POST /api/
 (which writes to the project's database), bounded in time.
 """
 
-import re
-import threading
 import time
 
 import pytest
-from deploy_support import demo_images, projects, run  # noqa: F401  (fixtures)
-from loadgen import Load
+from deploy_support import demo_images, explain, load_on, projects  # noqa: F401  (fixtures)
 
 pytestmark = pytest.mark.integration
 
-RATE_PER_CLIENT = 20.0   # requests/s each; 6 clients share the 2 cores with the deploys
 MAX_SECONDS = 150        # the load stops by itself even if a deploy hangs
-
-
-class RecordingLoad(Load):
-    """Load that also keeps (time, method, path, outcome) of each failed request, to say when it failed."""
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.failures = []
-        self._failures_lock = threading.Lock()
-
-    def _request(self, connection, method, path, body):
-        outcome, version = super()._request(connection, method, path, body)
-        if outcome != "ok":
-            with self._failures_lock:
-                self.failures.append((time.monotonic(), time.time(), method, path, outcome))
-        return outcome, version
-
-
-def explain(project, load, timeline) -> str:
-    """Where the failed requests fell among the deploy steps, and what nginx logged."""
-    lines = [f"{at - timeline[0][0]:7.2f}s {what}" for at, what in timeline]
-    lines += [f"{at - timeline[0][0]:7.2f}s FAILED {method} {path}: {outcome}"
-              for at, _, method, path, outcome in load.failures[:40]]
-    # nginx's error lines from the seconds before each failed request (its log has 1 s resolution)
-    failed_seconds = {time.strftime("%Y/%m/%d %H:%M:%S", time.gmtime(wall - back))
-                      for _, wall, *_ in load.failures for back in range(0, 4)}
-    logs = run(["docker", "logs", "--since", "10m", project.settings.nginx_container])
-    errors = [line for line in (logs.stdout + logs.stderr).splitlines()
-              if ("[error]" in line or "[warn]" in line) and line[:19] in failed_seconds]
-    # access log lines of the failed requests: which upstream addresses nginx tried, and for how long
-    answered_5xx = [line for line in logs.stdout.splitlines()
-                    if f'"{project.domain("production")}"' in line and re.search(r'HTTP/1.1" 5\d\d ', line)]
-    return "\n".join(sorted(lines, key=lambda line: float(line.split("s ", 1)[0])) + ["nginx:"] + errors[:60]
-                     + answered_5xx[:20])
 
 
 def test_no_request_fails_across_deploys_a_rollback_and_a_restore(projects):
@@ -61,9 +23,7 @@ def test_no_request_fails_across_deploys_a_rollback_and_a_restore(projects):
     assert first.ok, first.error
     outcomes = []
     timeline = [(time.monotonic(), "load starts")]
-    with RecordingLoad(project.stack.http_port, project.domain("production"), paths=("/", "/api/version"),
-                       post_path="/api/items", keepalive_clients=4, fresh_clients=2,
-                       rate_per_client=RATE_PER_CLIENT, max_seconds=MAX_SECONDS) as load:
+    with load_on(project, MAX_SECONDS) as load:
         time.sleep(1)
         for tag in ("v2", "broken-smoke", "v3", "v2", "restore"):
             timeline.append((time.monotonic(), f"{tag} starts"))
@@ -99,9 +59,7 @@ def test_apps_that_ignore_or_rush_sigterm_are_replaced_without_a_failed_request(
     assert project.deploy("v1").ok
     timeline = [(time.monotonic(), "load starts")]
     switch_seconds = {}
-    with RecordingLoad(project.stack.http_port, project.domain("production"), paths=("/", "/api/version"),
-                       post_path="/api/items", keepalive_clients=4, fresh_clients=2,
-                       rate_per_client=RATE_PER_CLIENT, max_seconds=MAX_SECONDS) as load:
+    with load_on(project, MAX_SECONDS) as load:
         time.sleep(1)
         # each tag replaces the one before: ignore-term and drop-on-term are the old side once
         for tag in ("ignore-term", "v3", "drop-on-term", "v2"):

@@ -1,5 +1,6 @@
-"""A deploy SIGKILLed at any instant: users keep being served, the manifest stays valid JSON,
-cleanup (`deploy.recover`, or the next deploy) leaves nothing behind, and the next deploy works.
+"""A deploy SIGKILLed at any instant: not one request fails (load runs through nginx from
+before the kill until the next deploy is done), the manifest stays valid JSON, cleanup
+(`deploy.recover`, or the next deploy) leaves nothing behind, and the next deploy works.
 
 Two kinds of points. KILL_POINTS are moments inside a step, each with the exact outcome
 it must lead to. BOUNDARIES kill the process as soon as a step reports OK, and
@@ -13,17 +14,15 @@ import re
 import time
 
 import pytest
-from deploy_support import (LineReader, VolumeProject, demo_images, projects,  # noqa: F401
-                            run, wait_for)
+from deploy_support import (LineReader, VolumeProject, demo_images, leftovers, no_request_fails,  # noqa: F401
+                            projects, run, wait_for)
 
 from platform_deploy.backup import catalog
-from platform_deploy.errors import PlatformError
-from platform_deploy.state.lock import DeployLock
 
 pytestmark = pytest.mark.integration
 
 
-def killed_at(project, reached, what: str, may_finish: bool = False) -> LineReader:
+def killed_at(project, reached, what: str, may_finish: bool = False, timeline=None) -> LineReader:
     """Deploy v2 through lib/deploy.sh and SIGKILL it once ``reached(reader)`` is true.
 
     ``may_finish``: the deploy may end on its own before the kill lands (a marker printed
@@ -36,6 +35,8 @@ def killed_at(project, reached, what: str, may_finish: bool = False) -> LineRead
         assert may_finish or process.poll() is None, f"the deploy ended before {what}:\n{reader.text()}"
         process.kill()
         process.wait(timeout=30)
+        if timeline is not None:
+            timeline.append((time.monotonic(), f"SIGKILL {what}"))
     finally:
         if process.poll() is None:
             process.kill()
@@ -79,26 +80,28 @@ def test_deploy_killed_mid_way_leaves_the_site_up_and_is_cleaned_up(projects, po
     marker, served_after_kill, cleanup, expected = KILL_POINTS[point]
     project = projects()
     assert project.deploy("v1").ok
-    if marker == "alembic upgrade":  # the migration command runs in the candidate backend
-        reader = killed_at(project, lambda _: migration_running(project), marker)
-    else:
-        reader = killed_at(project, lambda _: (project.journal() or {}).get("phase") == marker, marker)
-    assert project.journal() is not None, "the killed deploy left no journal"
-    if marker == "alembic upgrade":
-        assert reader.has("] start candidates  OK"), reader.text()
+    with no_request_fails(project) as timeline:
+        if marker == "alembic upgrade":  # the migration command runs in the candidate backend
+            reader = killed_at(project, lambda _: migration_running(project), marker, timeline=timeline)
+        else:
+            reader = killed_at(project, lambda _: (project.journal() or {}).get("phase") == marker, marker,
+                               timeline=timeline)
+        assert project.journal() is not None, "the killed deploy left no journal"
+        if marker == "alembic upgrade":
+            assert reader.has("] start candidates  OK"), reader.text()
 
-    # Killed: users are still served, the manifest is still valid JSON.
-    users_are_served(project, served_after_kill)
-    assert project.manifest()["current_deployment"]["version"] == "v1"
+        # Killed: users are still served, the manifest is still valid JSON.
+        users_are_served(project, served_after_kill)
+        assert project.manifest()["current_deployment"]["version"] == "v1"
 
-    if cleanup == "recover":
-        assert "found interrupted deploy" in project.recover()
-        assert project.settled() == expected
-        assert project.manifest()["deployment_history"][0]["status"] == (
-            "interrupted_completed" if expected == "v2" else "interrupted_rolled_back")
+        if cleanup == "recover":
+            assert "found interrupted deploy" in project.recover()
+            assert project.settled() == expected
+            assert project.manifest()["deployment_history"][0]["status"] == (
+                "interrupted_completed" if expected == "v2" else "interrupted_rolled_back")
 
-    following = project.deploy("v3")
-    assert following.ok, following.error
+        following = project.deploy("v3")
+        assert following.ok, following.error
     if cleanup == "next-deploy":
         assert "found interrupted deploy" in following.output
         statuses = [entry["status"] for entry in project.manifest()["deployment_history"]]
@@ -132,27 +135,6 @@ def mid_backup(project) -> bool:
                for tar in orphan.glob("volumes/*.tar"))
 
 
-def leftovers(project) -> list[str]:
-    """What a finished deploy must not leave: candidates, helpers, networks, journal, lock, temp files."""
-    found = [f"container {name}" for name in project.containers()
-             if name not in (project.live_name("backend"), project.live_name("frontend"))]
-    networks = run(["docker", "network", "ls", "-q", "--filter", f"label=platform.project={project.name}"])
-    if len(networks.stdout.split()) != 1:
-        found.append(f"networks {networks.stdout.split()} (want only production's)")
-    if project.journal() is not None:
-        found.append("journal")
-    try:
-        with DeployLock(project.settings, project.name, "production"):
-            pass
-    except PlatformError as error:
-        found.append(f"lock: {error}")
-    for directory in (project.state_dir("production"), project.backups_dir("production")):
-        found += [f"temp file {temp}" for temp in directory.rglob(".tmp-*")]
-    found += [f"incomplete backup {orphan.name}"
-              for orphan in catalog.orphans(project.settings, project.name, "production")]
-    return found
-
-
 @pytest.mark.parametrize("point", ["before pre-flight ends", "mid-backup",
                                    *(f"after {step}" for step in STEPS)])
 def test_deploy_killed_anywhere_keeps_the_site_up_and_leaves_nothing(projects, point):
@@ -160,21 +142,25 @@ def test_deploy_killed_anywhere_keeps_the_site_up_and_leaves_nothing(projects, p
     assert project.deploy("v1").ok
     if point == "mid-backup":  # enough data that the kill lands while the volume is being archived
         project.in_volume("data", "head -c 300000000 /dev/zero > /v/big")
-        reader = killed_at(project, lambda _: mid_backup(project), point)
-    elif point == "before pre-flight ends":
-        reader = killed_at(project, lambda r: holds_lock(project, r.process.pid) and not r.has("] pre-flight"), point)
-    else:
-        reader = killed_at(project, step_done(point.removeprefix("after ")), point, may_finish=point == "after cleanup")
+    with no_request_fails(project) as timeline:
+        if point == "mid-backup":
+            reader = killed_at(project, lambda _: mid_backup(project), point, timeline=timeline)
+        elif point == "before pre-flight ends":
+            reader = killed_at(project, lambda r: holds_lock(project, r.process.pid) and not r.has("] pre-flight"),
+                               point, timeline=timeline)
+        else:
+            reader = killed_at(project, step_done(point.removeprefix("after ")), point,
+                               may_finish=point == "after cleanup", timeline=timeline)
 
-    users_are_served(project, {"v1", "v2"})
-    before_cleanup = project.manifest()  # valid JSON, whatever instant the kill hit
-    assert before_cleanup["current_deployment"]["version"] in ("v1", "v2")
+        users_are_served(project, {"v1", "v2"})
+        before_cleanup = project.manifest()  # valid JSON, whatever instant the kill hit
+        assert before_cleanup["current_deployment"]["version"] in ("v1", "v2")
 
-    project.recover()
-    assert project.settled() in ("v1", "v2"), reader.text()
-    assert not leftovers(project), leftovers(project)
+        project.recover()
+        assert project.settled() in ("v1", "v2"), reader.text()
+        assert not leftovers(project), leftovers(project)
 
-    following = project.deploy("v3")
-    assert following.ok, following.error
+        following = project.deploy("v3")
+        assert following.ok, following.error
     assert project.settled() == "v3"
     assert not leftovers(project), leftovers(project)

@@ -135,7 +135,7 @@ def test_recover_after_the_switch_finishes_only_the_renames_not_yet_done(live, n
     # Both old containers had stepped aside (renamed) already: they are retired first.
     done = [a for a in actions(live.engine) if a[0] in ("remove", "rename", "stop")]
     assert done[-1] == ("rename", frontend, FRONTEND)
-    assert set(done[:-1]) == {(action, id_) for action in ("stop", "remove") for id_ in old_ids}
+    assert {a for a in done[:-1] if a[1] in old_ids} == {(action, id_) for action in ("stop", "remove") for id_ in old_ids}
     assert f"{FRONTEND}-retired-{journal['deploy_id']}, replaced by an interrupted deploy" in live.out.getvalue()
     assert live.serving() == V2 and live.leftovers() == []
     assert live.manifest()["current_deployment"]["status"] == "interrupted_completed"
@@ -280,3 +280,21 @@ def test_a_deploy_killed_while_draining_is_undone_with_the_old_containers_open_a
     assert subsequence(done, [("reopen", BACKEND), ("drain", backend), ("stop", backend_id), ("remove", backend)])
     assert live.engine.refusing.isdisjoint(LIVE) and live.holds() == []
     assert live.serving() == V1 and live.leftovers() == [] and live.engine.revision == "0001"
+
+@pytest.mark.parametrize("point", ["stop", "remove", "lift"])
+def test_a_deploy_killed_while_retiring_the_old_containers_leaves_them_to_the_next_run(live, no_rollback, point):
+    """Killed after it reported (the journal is gone): before the stops, between the stops and the removals,
+    or as the hold is lifted. The next run stops and removes what is left and lifts the hold."""
+    old_ids = {live.engine.containers[name].id for name in LIVE}
+    if point == "lift":
+        kill_when(live.engine, "stop", lambda name, *rest: name.startswith("hold-"))
+    else:
+        kill_when(live.engine, point, lambda name, *rest: name in old_ids)
+    with pytest.raises(Killed):
+        live.deployment("v2").run()
+    assert live.journal() is None and live.manifest()["current_deployment"]["version"] == "v2"
+    assert len(live.holds()) == 1
+    live.forget_calls()
+    assert live.recover() is False   # no journal: nothing of the deploy to undo
+    assert live.holds() == [] and not old_ids & {c.id for c in live.engine.containers.values()}
+    assert live.serving() == V2 and live.leftovers() == []

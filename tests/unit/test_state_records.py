@@ -7,6 +7,7 @@ The fixtures are files the tool wrote (tests/unit/fixtures/state/):
 """
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -14,7 +15,7 @@ import pytest
 from platform_deploy.settings import Settings
 from platform_deploy.state import manifest as manifest_file
 from platform_deploy.state.records import (Action, Attempt, JournalEntry, Manifest, NewerFormat, Outcome, Phase,
-                                           Status, StepStatus, UnreadableState, all_done, done, needs_human,
+                                           PutBack, Status, StepStatus, UnreadableState, all_done, done, needs_human,
                                            retry_later)
 
 FIXTURES = Path(__file__).parent / "fixtures" / "state"
@@ -38,8 +39,9 @@ def test_a_journal_round_trips_and_says_its_format():
     written = entry.to_json()
     assert written["format"] == JournalEntry.FORMAT
     old = fixture("journal-format1.json")
-    assert {key: value for key, value in written.items() if key not in ("format", "roles")} == {
+    assert {key: value for key, value in written.items() if key not in ("format", "roles", "put_back")} == {
         key: value for key, value in old.items() if key != "roles"}
+    assert written["put_back"] is None   # only a restore's journal has one
     # Format 2 adds each role's port (None when read from format 1: no drain, a plain stop) and drain
     # timeout (None when not recorded: the default).
     assert written["roles"] == [{**role, "port": None, "drain_timeout": None} for role in old["roles"]]
@@ -123,3 +125,13 @@ def test_recording_never_overwrites_a_newer_manifest_but_sets_a_damaged_one_asid
     path.write_text(json.dumps({**fixture("manifest-schema2.json"), "schema_version": "two"}))
     assert manifest_file.record(settings, "p", "e", attempt, current=True).history == (attempt,)
     assert len(list(path.parent.glob("manifest.corrupt-*.json"))) == 1
+
+
+def test_a_restores_put_back_record_round_trips():
+    put_back = PutBack("backup_20261201_120000", "backup_20261201_130000",
+                       (("volume", "shop-data-production"), ("database", "shop_production")),
+                       ("postgres-platform", "shop_production", "shop"))
+    entry = JournalEntry.from_json(fixture("journal-format1.json"), "journal.json")
+    written = replace(entry, phase=Phase.PREPARE, put_back=put_back).to_json()
+    assert written["put_back"]["changed"] == [["volume", "shop-data-production"], ["database", "shop_production"]]
+    assert JournalEntry.from_json(written, "journal.json").put_back == put_back

@@ -15,9 +15,10 @@ import functools
 import signal
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import Callable, Protocol
 
 from .. import notify, steps
 from ..backup import create as backup
@@ -31,8 +32,8 @@ from ..plan import deployed_by, git_sha_from, make_plan, new_deploy_id
 from ..redact import url_credentials
 from ..state import journal, manifest
 from ..state.lock import DeployLock
-from ..state.records import (Action, Attempt, JournalEntry, Migration, Phase, Status, StepRecord, StepStatus,
-                             all_done, retry_later)
+from ..state.records import (Action, Attempt, JournalEntry, Migration, Phase, PutBack, Status, StepRecord,
+                             StepStatus, all_done, retry_later)
 from ..textutil import utc_timestamp
 from . import database, migrate, preflight, probes, recover, switch
 
@@ -67,11 +68,13 @@ class Prepared:
 
 
 class Preparation(Protocol):
-    def prepare(self, engine, settings, project, plan, deployed_by: str, git_sha: str | None) -> Prepared:
-        """Step 2, before anything of the deploy changes."""
+    def prepare(self, engine, settings, project, plan, deployed_by: str, git_sha: str | None,
+                remember: Callable[[PutBack], None]) -> Prepared:
+        """Step 2, before anything of the deploy changes. Data it writes over is ``remember``ed (journaled)
+        before each write, so that a recovery can put it back."""
 
     def put_back(self) -> str:
-        """After a failed deploy: undo what ``prepare`` changed; return what happened ("" when nothing)."""
+        """After a deploy that did not go live: undo what ``prepare`` changed; what happened ("" when nothing)."""
 
 
 @dataclass(frozen=True)
@@ -81,7 +84,8 @@ class BackupFirst:
     skip: bool = False
     force: bool = False
 
-    def prepare(self, engine, settings, project, plan, deployed_by: str, git_sha: str | None) -> Prepared:
+    def prepare(self, engine, settings, project, plan, deployed_by: str, git_sha: str | None,
+                remember: Callable[[PutBack], None]) -> Prepared:
         if self.skip:
             return Prepared("skipped (--skip-backup)")
         try:
@@ -131,6 +135,7 @@ class Deployment:
         self.progress = Progress()
         self.old_names: list[str] = []
         self.closed = switch.Closed()    # the replaced containers, retired once the deploy has reported
+        self.put_back: PutBack | None = None   # what a restore's step 2 wrote over
         self.phase = Phase.STARTED
         self.by = deployed_by()
         self.git_sha = options.git_sha or git_sha_from()
@@ -204,7 +209,7 @@ class Deployment:
             deploy_id=self.plan.deploy_id, phase=phase, tag=self.plan.tag, network=self.plan.network,
             roles=self.plan.role_names, started_at=self.started_at, old_names=tuple(self.old_names),
             migrations=tuple(self.progress.unreversed), images=dict(self.progress.images),
-            backup=self.progress.backup))
+            backup=self.progress.backup, put_back=self.put_back))
 
     # -- steps -----------------------------------------------------------------------------------
 
@@ -228,10 +233,14 @@ class Deployment:
 
     def _prepare(self) -> str:
         prepared = self.preparation.prepare(self.engine, self.settings, self.project, self.plan, self.by,
-                                            self.git_sha)
+                                            self.git_sha, self._remember_put_back)
         self.progress.backup = prepared.backup
         self.progress.forced = self.progress.forced or prepared.forced
         return prepared.detail
+
+    def _remember_put_back(self, record: PutBack) -> None:
+        self.put_back = record
+        self._journal(Phase.PREPARE)
 
     def _pull(self) -> str:
         self._journal(Phase.PULL)
@@ -262,10 +271,11 @@ class Deployment:
         merged = {key: value for role_env in env.values() for key, value in role_env.items()}
         database_note = database.ensure(self.engine, self.settings, self.project, plan.environment, merged)
         self._journal(Phase.START)
-        for role in plan.roles:
-            self.engine.run(ContainerSpec(name=role.new_name, image=role.image, network=plan.network,
-                                          environment=env[role.role], labels=plan.labels(role.role),
-                                          volumes=role.volumes))
+        specs = [ContainerSpec(name=role.new_name, image=role.image, network=plan.network,
+                               environment=env[role.role], labels=plan.labels(role.role), volumes=role.volumes)
+                 for role in plan.roles]
+        with ThreadPoolExecutor(max_workers=len(specs)) as pool:
+            list(pool.map(self.engine.run, specs))
         return f"{', '.join(role.new_name for role in plan.roles)}; {database_note}"
 
     def _platform_services(self) -> list[str]:
@@ -306,8 +316,9 @@ class Deployment:
         return "; ".join(f"{role}: {how}" for role, how in passed.items())
 
     def _smoke(self) -> str:
-        return "; ".join(f"{role.role}: {', '.join(probes.smoke_test(self.engine, self.settings, role))}"
-                         for role in self.plan.roles)
+        with ThreadPoolExecutor(max_workers=len(self.plan.roles)) as pool:
+            passed = list(pool.map(lambda role: probes.smoke_test(self.engine, self.settings, role), self.plan.roles))
+        return "; ".join(f"{role.role}: {', '.join(paths)}" for role, paths in zip(self.plan.roles, passed))
 
     def _switch(self) -> str:
         plan, roles = self.plan, self.plan.role_names
@@ -358,13 +369,16 @@ class Deployment:
         plan = self.plan
         moved = self.phase is Phase.SWITCHED   # traffic moved and was confirmed: finish rather than undo
         settled = True
-        if self.phase is not Phase.STARTED:
+        if self.phase not in (Phase.STARTED, Phase.PREPARE):   # there are candidates to remove
             settle_started = time.monotonic()
             settled = self._settle(moved)
             status = StepStatus.OK if all_done(self.progress.actions) else StepStatus.FAILED
             self.report.step(steps.ROLLBACK, "finish the switch" if moved else "rollback", status.value,
                              round(time.monotonic() - settle_started, 2),
                              "; ".join(str(action) for action in self.progress.actions))
+        # A restore's data goes back while the journal still says what it wrote over; when the rollback
+        # is not complete, `recover` does it after (the journal stays).
+        note = self.preparation.put_back() if settled and not moved else ""
         if settled:
             journal.clear(self.settings, plan.project, plan.environment)
         # else the journal stays: `deploy.recover` (or the next deploy) finishes what is left
@@ -381,7 +395,6 @@ class Deployment:
             summary += (f"; once that is fixed run `invoke deploy.recover --project {plan.project} "
                         f"--env {plan.environment}` (the next deploy also does it)")
         self.report.summary(summary)
-        note = self.preparation.put_back()
         if note:
             self.report.line(note)
         if moved:
@@ -405,7 +418,7 @@ class Deployment:
             return False
 
     def _failure_status(self, moved: bool, settled: bool) -> Status:
-        if self.phase is Phase.STARTED:
+        if self.phase in (Phase.STARTED, Phase.PREPARE):   # nothing but a restore's data, put back
             return Status.ABORTED
         if not settled or not all_done(self.progress.actions):
             return Status.ROLLBACK_FAILED

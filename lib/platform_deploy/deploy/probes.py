@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from ..errors import PlatformError
 from ..textutil import one_line
 
-POLL_SECONDS = 0.25
+POLL_SECONDS = 0.1   # a Docker inspect or a curl from nginx: cheap next to what is waited for
 DEFAULT_SMOKE_PATHS = ("/health", "/")
 
 

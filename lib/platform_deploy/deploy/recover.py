@@ -19,7 +19,7 @@ from ..state.paths import state_dir
 from ..state.records import (Action, Attempt, Migration, Outcome, Phase, Status, UnreadableState, all_done, done,
                              needs_human, retry_later)
 from ..textutil import utc_timestamp
-from . import migrate, switch
+from . import migrate, putback, switch
 
 RESTORE_ADVICE = "restore it from the backup's dump (invoke backup.restore --with-database)"
 
@@ -95,6 +95,19 @@ def remove_leftovers(engine, settings, project: str, environment: str) -> list[s
     found = []
     for directory in (state_dir(settings, project, environment), layout.backup_dir(settings, project, environment)):
         found += [f"removed half-written {directory / name}" for name in remove_partials(directory)]
+    found += _switch_leftovers(engine, settings, project, environment)
+    backup_helpers = volumes.remove_leftover_helpers(engine, project, environment)
+    if backup_helpers:
+        found.append(f"removed {backup_helpers} backup helper container(s) of an interrupted backup")
+    incomplete = prune.remove_orphans(engine, settings, project, environment).orphans_removed
+    if incomplete:
+        found.append(f"removed incomplete backup(s) {', '.join(incomplete)}")
+    return found
+
+
+def _switch_leftovers(engine, settings, project: str, environment: str) -> list[str]:
+    """What a killed switch or retirement leaves: drain helpers, holds beside nginx, replaced containers."""
+    found = []
     for helper in engine.find(role_labels(project, environment, switch.HELPER_ROLE)):
         engine.remove(helper.id)
         found.append(f"removed switch helper {helper.name}")
@@ -108,13 +121,9 @@ def remove_leftovers(engine, settings, project: str, environment: str) -> list[s
         closed = switch.close(engine, network_name(project, environment), retired, helpers, time.time(),
                               dict.fromkeys(retired, switch.STOP_AFTER_DRAIN_SECONDS))
         switch.retire(engine, closed, remove=True)
+        for name in retired:   # the ones the killed deploy had stopped already
+            engine.remove(name)
         found.append(f"retired {', '.join(retired)}, replaced by an interrupted deploy")
-    backup_helpers = volumes.remove_leftover_helpers(engine, project, environment)
-    if backup_helpers:
-        found.append(f"removed {backup_helpers} backup helper container(s) of an interrupted backup")
-    incomplete = prune.remove_orphans(engine, settings, project, environment).orphans_removed
-    if incomplete:
-        found.append(f"removed incomplete backup(s) {', '.join(incomplete)}")
     return found
 
 
@@ -164,13 +173,18 @@ def recover(engine, settings, project: str, environment: str, report, give_up: b
         status = Status.INTERRUPTED_COMPLETED
     else:
         helpers = switch.helpers_for(engine, settings, role_labels(project, environment, switch.HELPER_ROLE))
-        if not undo(engine, entry.network, entry.roles, entry.phase, entry.old_names, list(entry.migrations), act,
-                    forget, give_up, helpers):
+        if entry.phase is not Phase.PREPARE and not undo(
+                engine, entry.network, entry.roles, entry.phase, entry.old_names, list(entry.migrations), act,
+                forget, give_up, helpers):
             raise PlatformError(
                 f"{project}/{environment}: interrupted deploy {entry.deploy_id} is not undone yet "
                 f"({'; '.join(str(a) for a in actions if a.outcome is not Outcome.DONE)}); run `invoke "
                 f"deploy.recover --project {project} --env {environment}` again once that works, or add --abandon "
                 f"to remove its containers and restore the database from the backup instead")
+        if entry.put_back is not None:   # a restore that did not go live: its data goes back too
+            put_back = putback.put_back(engine, settings, project, environment, entry.put_back)
+            if put_back is not None:
+                act(put_back)
         status = Status.INTERRUPTED_ROLLED_BACK if all_done(actions) else Status.ROLLBACK_FAILED
     manifest.record(settings, project, environment, Attempt(
         deploy_id=entry.deploy_id, version=entry.tag, deployed_at=utc_timestamp(), status=status,

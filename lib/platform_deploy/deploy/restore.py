@@ -28,12 +28,9 @@ from ..backup.create import PRE_RESTORE, create
 from ..config.model import DatabaseTarget
 from ..errors import PlatformError
 from ..plan import make_plan, new_deploy_id
-from ..state.records import Attempt
+from ..state.records import Attempt, PutBack
 from ..textutil import one_line
-from . import pipeline
-
-
-KINDS = {"volume": "volume", "env": "env file", "database": "database"}
+from . import pipeline, putback
 
 
 @dataclass(frozen=True)
@@ -71,20 +68,20 @@ def plan_restore(backup: catalog.Backup, deploy_plan, with_database: bool) -> Re
 class RestoreData:
     """Step 2 of a restore: verify the files again, save the current state, write the backup's data.
 
-    ``put_back`` writes the saved state over what was changed when the deploy fails, so the old
-    version serves its own data again.
+    Each write is remembered (journaled) before it is made, so that the rollback, or the recovery of a
+    killed restore, writes the saved state back over it unless the restore went live (putback.py).
     """
 
-    def __init__(self, engine, settings, backup: catalog.Backup, todo: RestorePlan, database: DatabaseTarget | None):
-        self.engine, self.settings, self.backup, self.todo = engine, settings, backup, todo
+    def __init__(self, backup: catalog.Backup, todo: RestorePlan, database: DatabaseTarget | None):
+        self.backup, self.todo = backup, todo
         self.database = database   # the project's database, when the restore writes it
-        self.project, self.environment = None, None
+        self.engine, self.settings, self.project, self.environment = None, None, None, None   # set by prepare
         self.saved = None          # catalog.Backup of the state before the restore
         self.changed = []          # ("volume" | "env" | "database", what), in the order written
 
-    def prepare(self, engine, settings, project, plan, deployed_by: str, git_sha) -> pipeline.Prepared:
+    def prepare(self, engine, settings, project, plan, deployed_by: str, git_sha, remember) -> pipeline.Prepared:
         backup = self.backup
-        self.project, self.environment = plan.project, plan.environment
+        self.engine, self.settings, self.project, self.environment = engine, settings, plan.project, plan.environment
         problems = catalog.verify_files_present(backup)
         if problems:
             raise PlatformError(f"backup {backup.name} changed since it was verified: {catalog.describe(problems)}")
@@ -97,59 +94,43 @@ class RestoreData:
         if saved is not None:
             self.saved = catalog.read(layout.backup_dir(settings, plan.project, plan.environment), saved["name"])
         try:
-            self._write_data()
+            self._write_data(remember)
         except OSError as error:   # a payload file
             raise PlatformError(f"writing the data of {backup.name} failed: {one_line(error, 200)}") from None
         before = f"state before saved as {saved['name']}" if saved else "nothing to save before"
         return pipeline.Prepared(f"{before}; restored from {backup.name}: {self._written()}",
                                  backup=saved["name"] if saved else None)
 
-    def _write_data(self) -> None:
+    def _write_data(self, remember) -> None:
         backup, todo = self.backup, self.todo
+
+        def about_to_change(*items):
+            self.changed.extend(items)
+            remember(self.record())
+
         for volume, relative in todo.volumes.items():
-            self.changed.append(("volume", volume))
+            about_to_change(("volume", volume))
             volumes.restore(self.engine, self.settings, self.project, self.environment, volume,
                             backup.file(relative))
-        for relative in todo.env_files:
-            self.changed.append(("env", relative))
-        configfiles.restore_env_files(self.settings, {"env_files": todo.env_files}, backup.payload_dir)
+        if todo.env_files:
+            about_to_change(*(("env", relative) for relative in todo.env_files))
+            configfiles.restore_env_files(self.settings, {"env_files": todo.env_files}, backup.payload_dir)
         if todo.database:
-            self.changed.append(("database", backup.database["database"]))
+            about_to_change(("database", backup.database["database"]))
             database.restore(self.engine, self.database, backup.file(backup.database["file"]))
 
+    def record(self) -> PutBack:
+        where = self.database
+        return PutBack(self.backup.name, self.saved.name if self.saved else None, tuple(self.changed),
+                       (where.container, where.database, where.role) if where else None)
+
     def _written(self) -> str:
-        return ", ".join(f"{KINDS[kind]} {what}" for kind, what in self.changed) or "images only"
+        return putback.describe(self.changed) or "images only"
 
     def put_back(self) -> str:
         """Write the saved state back over what the restore changed; return what happened."""
-        if not self.changed:
-            return ""
-        if self.saved is None:
-            return f"the data of {self.backup.name} stays in place (there was nothing to save before)"
-        saved, done, failed = self.saved, [], []
-        saved_env = ((saved.meta or {}).get("config") or {}).get("env_files") or {}
-        for kind, what in reversed(self.changed):
-            try:
-                if kind == "volume" and what in saved.volumes:
-                    volumes.restore(self.engine, self.settings, self.project, self.environment, what,
-                                    saved.file(saved.volumes[what]["file"]))
-                elif kind == "env" and saved_env.get(what):
-                    configfiles.restore_env_files(self.settings, {"env_files": {what: saved_env[what]}},
-                                                  saved.payload_dir)
-                elif kind == "env":
-                    configfiles.remove_env_file(self.settings, what)   # it did not exist before
-                elif kind == "database" and saved.database:
-                    database.restore(self.engine, self.database, saved.file(saved.database["file"]))
-                else:
-                    continue
-                done.append(f"{KINDS[kind]} {what}")
-            except (PlatformError, OSError) as problem:
-                failed.append(f"{KINDS[kind]} {what} ({problem})")
-        if failed:
-            return (f"FAILED to put back {'; '.join(failed)}: restore {saved.name} by hand "
-                    f"(invoke backup.restore --project {self.project} --env {self.environment} "
-                    f"--backup {saved.name}{' --with-database' if self.todo.database else ''})")
-        return f"data put back from {saved.name}: {', '.join(done)}" if done else ""
+        action = putback.put_back(self.engine, self.settings, self.project, self.environment, self.record())
+        return str(action) if action else ""
 
 
 def restore(engine, settings, registry, project_name: str, environment: str, name: str | None, with_database: bool,
@@ -169,7 +150,7 @@ def restore(engine, settings, registry, project_name: str, environment: str, nam
     options = pipeline.Options(tag=layout.image_tag(backup.name, environment), pull=False, restored_from=backup.name,
                                git_sha=(backup.meta or {}).get("git_sha"))
     todo = plan_restore(backup, make_plan(project, environment, options.tag, new_deploy_id()), with_database)
-    data = RestoreData(engine, settings, backup, todo, _database_target(settings, project, environment, with_database))
+    data = RestoreData(backup, todo, _database_target(settings, project, environment, with_database))
     for note in todo.notes:
         report.line(f"note: {note}")
     entry_file = backup.file(configfiles.ENTRY)

@@ -35,14 +35,16 @@ from ..errors import PlatformError
 
 # nginx `resolver ... valid=1s` counts in whole seconds of its clock: an answer cached during
 # second S is used until S+1 has ended (ngx_resolver.c: rn->valid >= ngx_time()), so until
-# S+2. The margin covers a worker's cached clock and the engine's DNS update.
-DNS_MARGIN_SECONDS = 0.25
+# S+2. The margin covers a worker's cached clock (updated each time its event loop wakes, so
+# milliseconds behind at most); the engine's DNS has changed when the connect call returns.
+DNS_MARGIN_SECONDS = 0.15
 DNS_LONGEST_SECONDS = 2 + DNS_MARGIN_SECONDS   # the longest settled_after can be away
 DRAIN_SECONDS = DEFAULT_DRAIN_TIMEOUT   # per container: drain_timeout in projects.yml
 STOP_AFTER_DRAIN_SECONDS = 1     # drained: SIGTERM, then SIGKILL for an app that ignores it
 HELPER_ROLE = "switch-helper"    # the label role of the drain helpers
 HOLD_ROLE = "hold"               # and of the holds beside nginx
-HOLD_MARGIN_SECONDS = 30         # a hold lifts itself this long after the longest drain (a killed deploy's)
+HOLD_MARGIN_SECONDS = 120        # a hold lifts itself this long after the longest drain (a killed deploy's;
+                                 # a live one lifts it after its cleanup and report)
 HOLD_READY_SECONDS = 15          # how long a hold may take to be in place once due
 
 
@@ -58,9 +60,12 @@ def wait_until(moment: float) -> None:
 def expose(engine, network: str, roles) -> float:
     """Give each candidate the live name as an alias (Docker only sets aliases when connecting);
     return the wall-clock time from which the name resolves to them."""
-    for role in roles:
+    def alias(role):
         engine.disconnect(role.new_name, network)
         engine.connect(role.new_name, network, aliases=[role.live_name])
+
+    with ThreadPoolExecutor(max_workers=max(1, len(roles))) as pool:
+        list(pool.map(alias, roles))
     return time.time()
 
 
@@ -220,20 +225,21 @@ def _held(engine, hold: str, deadline: float) -> bool:
 
 def lift(engine, hold: str | None) -> None:
     """End a hold: nginx may connect to those addresses again. A stop (SIGQUIT, the image's STOPSIGNAL),
-    so that it takes its rules out."""
+    so that it takes its rules out; then its removal is waited for, so nothing of it is left."""
     if hold is None:
         return
     try:
         engine.stop(hold, timeout=10)
+        engine.remove(hold)
     except PlatformError:
-        pass   # gone already, or the engine went away: the hold lifts itself when its time is up
+        pass   # the engine went away: the hold lifts itself when its time is up
 
 
 def lift_all(engine, helpers: Helpers | None) -> int:
     """End the holds a killed run left; returns how many there were."""
     if helpers is None:
         return 0
-    holds = [state for state in engine.find(helpers.hold_labels) if state.running]
+    holds = engine.find(helpers.hold_labels)   # an exited one may still be on its way out: waited for too
     for state in holds:
         lift(engine, state.id)
     return len(holds)

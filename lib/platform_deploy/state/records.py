@@ -24,6 +24,7 @@ class Phase(str, Enum):
     """How far a deploy got, as its journal records it before each change."""
 
     STARTED = "started"       # nothing changed yet (no journal is written in this phase)
+    PREPARE = "prepare"       # a restore is writing the backup's data over the live version's (see PutBack)
     PULL = "pull"
     START = "start"
     MIGRATE = "migrate"
@@ -123,6 +124,29 @@ class RoleNames:
 
 
 @dataclass(frozen=True)
+class PutBack:
+    """What a restore has written over the live version's data, and the backup of that data: what the
+    rollback, or the recovery of a killed restore, writes back unless the restore went live."""
+
+    restored_from: str                      # the backup being restored
+    saved: str | None                       # the backup of the state before; None: nothing was live
+    changed: tuple[tuple[str, str], ...]    # ("volume" | "env" | "database", what), in the order written
+    database: tuple[str, str, str] | None = None   # (container, database, role) it writes, if any
+
+    def to_json(self) -> dict:
+        return {"restored_from": self.restored_from, "saved": self.saved,
+                "changed": [list(item) for item in self.changed],
+                "database": list(self.database) if self.database else None}
+
+    @classmethod
+    def from_json(cls, data: dict) -> "PutBack":
+        database = data.get("database")
+        return cls(data["restored_from"], data.get("saved"),
+                   tuple((kind, what) for kind, what in data.get("changed") or ()),
+                   tuple(database) if database else None)
+
+
+@dataclass(frozen=True)
 class JournalEntry:
     """What an in-flight deploy has changed so far: enough for `recover` to finish or undo it."""
 
@@ -138,6 +162,7 @@ class JournalEntry:
     migrations: tuple[Migration, ...] = ()   # applied and not reversed yet
     images: dict = field(default_factory=dict)
     backup: str | None = None
+    put_back: PutBack | None = None          # a restore's: see PutBack
 
     def to_json(self) -> dict:
         return {
@@ -152,6 +177,7 @@ class JournalEntry:
             "migrations": [migration.to_json() for migration in self.migrations],
             "images": dict(self.images),
             "backup": self.backup,
+            "put_back": self.put_back.to_json() if self.put_back else None,
             "started_at": self.started_at,
         }
 
@@ -164,12 +190,14 @@ class JournalEntry:
                 phase=Phase(data["phase"]),
                 tag=data["tag"],
                 network=data["network"],
-                roles=tuple(RoleNames(r["role"], r["live_name"], r["new_name"], r.get("port"), r.get("drain_timeout")) for r in data["roles"]),
+                roles=tuple(RoleNames(r["role"], r["live_name"], r["new_name"], r.get("port"), r.get("drain_timeout"))
+                            for r in data["roles"]),
                 started_at=data.get("started_at") or "",
                 old_names=tuple(data.get("old_names") or ()),
                 migrations=tuple(Migration.from_json(m) for m in data.get("migrations") or ()),
                 images=dict(data.get("images") or {}),
                 backup=data.get("backup"),
+                put_back=PutBack.from_json(data["put_back"]) if data.get("put_back") else None,
             )
         except (KeyError, TypeError, ValueError) as error:
             raise UnreadableState(f"{where}: not a deploy journal ({type(error).__name__}: {error})") from None
