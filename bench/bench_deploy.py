@@ -23,7 +23,7 @@ import subprocess
 import time
 
 from benchstack import BenchStack, Quiet, bench_stack
-from loadgen import Load
+from loadgen import LoadProcess
 from platform_deploy.deploy import pipeline, switch
 
 WAITING_STEPS = ("migrations", "health", "smoke tests")
@@ -89,7 +89,8 @@ def replace_under_load(stack: BenchStack, replace, rounds: int) -> tuple[float, 
     ``replace()`` returns the seconds it took, or None to take its wall time.
     """
     seconds = []
-    with Load(stack.http_port, stack.host, post_path="/api/items", rate_per_client=25, max_seconds=600) as load:
+    with LoadProcess(stack.http_port, stack.host, post_path="/api/items", rate_per_client=25,
+                     max_seconds=600) as load:
         time.sleep(2)
         for _ in range(rounds):
             started = time.monotonic()

@@ -16,7 +16,7 @@ import time
 
 from benchstack import bench_stack
 from latencyplot import Deploy, StepTimes, draw
-from loadgen import Load
+from loadgen import LoadProcess
 from platform_deploy.deploy import restore as restoring
 from platform_deploy.deploy import pipeline
 from platform_deploy.errors import PlatformError
@@ -41,15 +41,15 @@ def main():
         def deploy(tag):
             report = StepTimes(deploys)
             if tag is None:  # the newest backup: the state before the last deploy
-                return restoring.restore(stack.engine, stack.settings, stack.registry, stack.project, "production", None,
-                                         False, report)
+                return restoring.restore(stack.engine, stack.settings, stack.registry, stack.project, "production",
+                                         None, False, report)
             return pipeline.Deployment(stack.engine, stack.settings, stack.registry, stack.project, "production",
                                        pipeline.Options(tag=tag), report).run()
 
         deploy("v1")
         outcomes = []
-        with Load(stack.http_port, stack.host, post_path="/api/items", rate_per_client=args.rate,
-                  max_seconds=1800) as load:
+        with LoadProcess(stack.http_port, stack.host, post_path="/api/items", rate_per_client=args.rate,
+                         max_seconds=1800) as load:
             origin = time.monotonic()
             time.sleep(3)
             for kind, tag in plan:
@@ -83,12 +83,22 @@ def main():
     print(f"latency steady state:   p50 {percentile(steady, .5):.1f} ms, p99 {percentile(steady, .99):.1f} ms "
           f"({len(steady)} requests)")
     slowest_due, slowest = max(result.latencies, key=lambda sample: sample[1])
-    print(f"slowest request: {slowest * 1000:.0f} ms, {slowest_due - origin:.1f} s into the run")
+    print(f"slowest request: {slowest * 1000:.0f} ms, {slowest_due - origin:.1f} s into the run"
+          f"{where(slowest_due, deploys)}")
     if args.plot:
         draw(args.plot, result, deploys, origin)
         print(f"plot: {args.plot}")
     unexpected = [line for line in outcomes if ": FAILED: " in line]
     return 1 if result.failed or unexpected else 0
+
+
+def where(moment: float, deploys: list[Deploy]) -> str:
+    """During which deploy, and after which of its steps, ``moment`` fell."""
+    for deploy in deploys:
+        if deploy.started <= moment < deploy.ended:
+            done = [name for ended, name in deploy.steps if ended <= moment]
+            return f", during {deploy.label}, after {done[-1] if done else 'its start'}"
+    return ", between deploys"
 
 
 if __name__ == "__main__":

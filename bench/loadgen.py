@@ -8,6 +8,7 @@ below 500 counts as failed, with its reason kept.
 """
 
 import http.client
+import multiprocessing
 import threading
 import time
 from collections import Counter
@@ -109,3 +110,31 @@ class Load:
         if response.status >= 500:
             return f"HTTP {response.status}", None
         return "ok", response.getheader("X-App-Version")
+
+
+class LoadProcess:
+    """``Load`` run by a child process, for benchmarks that deploy in their own process: the deploy's Python
+    work (same interpreter lock) must not delay the clients and show up as latency users would not see.
+    ``result`` is there once the ``with`` block has ended; times are on the same monotonic clock."""
+
+    def __init__(self, *args, **kwargs):
+        context = multiprocessing.get_context("fork")
+        self._stop, self._results = context.Event(), context.Queue()
+        self._process = context.Process(target=_load_until, args=(args, kwargs, self._stop, self._results),
+                                         daemon=True)
+        self.result = None
+
+    def __enter__(self):
+        self._process.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self.result = self._results.get(timeout=60)
+        self._process.join(timeout=30)
+
+
+def _load_until(args, kwargs, stop, results) -> None:
+    with Load(*args, **kwargs) as load:
+        stop.wait(timeout=max(0.0, load.deadline - time.monotonic()))
+    results.put(load.result)

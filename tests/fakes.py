@@ -33,12 +33,14 @@ class FakeContainer:
     health: str | None = "healthy"
     networks: dict = field(default_factory=dict)    # network -> (address, aliases)
     exit_code: int = 0
+    health_command: tuple = ()
 
     def state(self) -> ContainerState:
         return ContainerState(name=self.name, id=self.id, status=self.status, health=self.health,
                               exit_code=self.exit_code, image_id=self.image_id, image_ref=self.image,
                               labels=dict(self.labels), workdir="/app",
-                              networks={network: address for network, (address, _) in self.networks.items()})
+                              networks={network: address for network, (address, _) in self.networks.items()},
+                              health_command=self.health_command)
 
 
 @dataclass
@@ -49,6 +51,7 @@ class FakeImage:
     alembic_head: str | None = None     # the revision `alembic upgrade head` reaches; None: no alembic.ini
     health: str | None = "healthy"      # what containers of this image report once started
     status: str = "running"
+    health_command: tuple = ()          # its HEALTHCHECK's argv
 
 
 class FakeEngine:
@@ -151,7 +154,8 @@ class FakeEngine:
         if spec.name in self.containers:
             raise Refused(f"cannot start {spec.name}: the name is in use")
         container = FakeContainer(spec.name, f"c{next(self._ids)}", spec.image, image.id, dict(spec.labels),
-                                  dict(spec.environment), status=image.status, health=image.health)
+                                  dict(spec.environment), status=image.status, health=image.health,
+                                  health_command=image.health_command)
         self.containers[spec.name] = container
         self._attach(container, spec.network, [])
         return container.state()
@@ -235,7 +239,8 @@ class FakeEngine:
             status = next((code for fragment, code in self.http.items() if fragment in url), 200)
             return ExecResult(0, f"body\n{status}") if status else ExecResult(7, "curl: (7) refused")
         if argv[:2] == ["alembic", "current"]:
-            revision = f"Rev: {self.revision} (head)\n" if self.revision else ""
+            head = " (head)" if self.revision == self.images[container.image].alembic_head else ""
+            revision = f"Rev: {self.revision}{head}\n" if self.revision else ""
             return ExecResult(0, f"Current revision(s) for postgresql://***@db/app:\n{revision}")
         if argv[:2] == ["alembic", "upgrade"]:
             self.revision = self.images[container.image].alembic_head

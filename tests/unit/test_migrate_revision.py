@@ -77,3 +77,11 @@ def test_a_failing_command_is_an_error(answers):
     answers((1, INFO + "FAILED: Can't locate revision identified by '0009'\n"))
     with pytest.raises(CheckFailed, match="`alembic current` failed: .*Can't locate revision"):
         migrate.current_revision(ENGINE, "c")
+
+
+@pytest.mark.parametrize("output, expected", [(AT_0002, ("0002", True)), (TWO_HEADS, ("1a2b,3c4d", False)),
+                                              (HEADER + "Rev: 0001\nParent: <base>\n", ("0001", False)),
+                                              (HEADER, (None, False))])
+def test_only_one_head_revision_counts_as_at_head(answers, output, expected):
+    answers((0, INFO + output))
+    assert migrate._current(ENGINE, "c") == expected

@@ -487,3 +487,46 @@ def test_a_first_deploy_asks_nginx_again_while_it_still_holds_the_old_dns_answer
         {"127.0.0.1": next(answers)}) if argv[-1] == NGINX_CHECK else None)
     assert world.deploy("v1")["status"] == "success"
     assert [a for a in actions(world.engine) if a == ("request", NGINX_CHECK)] == [("request", NGINX_CHECK)] * 3
+
+
+def test_a_database_at_the_new_images_head_is_not_migrated_again(live):
+    assert live.deploy("v2")["status"] == "success"   # 0001 -> 0002
+    live.forget_calls()
+    entry = live.deploy("v2")
+    assert entry["status"] == "success" and live.engine.revision == "0002"
+    assert not [a for a in actions(live.engine) if a[0] == "alembic"]   # `alembic current` only
+    assert live.step("migrations")["detail"] == "backend: 0002 -> 0002"
+
+
+HEALTHCHECK = ("/bin/sh", "-c", "curl -fsS http://127.0.0.1:8000/health")
+
+
+def not_probed_yet(world):
+    """The v2 images: Docker has not run their first health probe yet when the health step looks."""
+    for repo in (BACKEND_REPO, FRONTEND_REPO):
+        image = world.engine.registry[f"{repo}:v2"]
+        image.health, image.health_command = "starting", HEALTHCHECK
+
+
+def test_a_candidate_whose_first_probe_is_not_due_passes_by_running_its_healthcheck_at_once(live):
+    not_probed_yet(live)
+    assert live.deploy("v2")["status"] == "success"
+    assert live.step("health")["detail"] == ("backend: healthy (its HEALTHCHECK, run at once); "
+                                             "frontend: healthy (its HEALTHCHECK, run at once)")
+    own_runs = [args for _, args in live.engine.logged("exec_run") if tuple(args[1]) == HEALTHCHECK]
+    assert sorted(name for name, _ in own_runs) == sorted(candidates(live))
+
+
+def test_a_healthcheck_that_fails_when_run_at_once_is_left_to_dockers_probes(live):
+    not_probed_yet(live)
+    live.engine.failing_commands["curl -fsS http://127.0.0.1:8000/health"] = "curl: (7) refused"
+
+    def docker_probes(name, argv, *rest):   # Docker's own probe passes later
+        if tuple(argv) == HEALTHCHECK:
+            live.engine.containers[name].health = "healthy"
+
+    live.engine.before("exec_run", docker_probes)
+    assert live.deploy("v2")["status"] == "success"
+    assert live.step("health")["detail"] == "backend: healthy; frontend: healthy"
+    own_runs = [args for _, args in live.engine.logged("exec_run") if tuple(args[1]) == HEALTHCHECK]
+    assert len(own_runs) == 2   # once per candidate, never again

@@ -135,7 +135,7 @@ def test_recover_after_the_switch_finishes_only_the_renames_not_yet_done(live, n
     # Both old containers had stepped aside (renamed) already: they are retired first.
     done = [a for a in actions(live.engine) if a[0] in ("remove", "rename", "stop")]
     assert done[-1] == ("rename", frontend, FRONTEND)
-    assert {a for a in done[:-1] if a[1] in old_ids} == {(action, id_) for action in ("stop", "remove") for id_ in old_ids}
+    assert {a for a in done[:-1] if a[1] in old_ids} == {(verb, id_) for verb in ("stop", "remove") for id_ in old_ids}
     assert f"{FRONTEND}-retired-{journal['deploy_id']}, replaced by an interrupted deploy" in live.out.getvalue()
     assert live.serving() == V2 and live.leftovers() == []
     assert live.manifest()["current_deployment"]["status"] == "interrupted_completed"

@@ -13,7 +13,7 @@ AUTO_COMMAND = "alembic upgrade head"
 # header, "no revision" is not believable, and a rollback to "base" would drop every table.
 # An empty answer lacks the header too, so this loop also covers exec_run's output_expected.
 _HEADER = re.compile(r"^Current revision\(s\) for ", re.MULTILINE)
-_REV_LINE = re.compile(r"^Rev: ([0-9A-Za-z_]+)", re.MULTILINE)
+_REV_LINE = re.compile(r"^Rev: ([0-9A-Za-z_]+)(.*)$", re.MULTILINE)
 READ_ATTEMPTS = 3
 
 
@@ -24,32 +24,45 @@ def _has_alembic(engine, name: str) -> bool:
 
 def current_revision(engine, name: str) -> str | None:
     """The database's Alembic revision as the container sees it; None at base (no revision yet)."""
+    return _current(engine, name)[0]
+
+
+def _current(engine, name: str) -> tuple[str | None, bool]:
+    """(current_revision, whether it is the one head of the container's scripts)."""
     for _ in range(READ_ATTEMPTS):
         code, output = engine.exec_run(name, ["alembic", "current", "--verbose"])
         if code != 0:
             raise CheckFailed(f"{name}: `alembic current` failed: {_tail(output)}")
         if _HEADER.search(output):
-            return ",".join(_REV_LINE.findall(output)) or None
+            revisions = _REV_LINE.findall(output)
+            at_head = len(revisions) == 1 and "(head)" in revisions[0][1]
+            return ",".join(revision for revision, _ in revisions) or None, at_head
     raise CheckFailed(f"{name}: `alembic current --verbose` answered {READ_ATTEMPTS} times without its "
                       "'Current revision(s) for' line; cannot tell the database's revision")
 
 
-def command_for(engine, role) -> str | None:
+def _command(role, alembic: bool) -> str | None:
     """The migration command for this role, or None when it has none."""
     if role.migrations is False:
         return None
     if role.migrations is True:
-        return AUTO_COMMAND if _has_alembic(engine, role.new_name) else None
+        return AUTO_COMMAND if alembic else None
     return role.migrations
 
 
 def run(engine, role, started=None) -> Migration | None:
-    """Run the role's migration command; ``started(migration)`` is called just before it runs."""
-    command = command_for(engine, role)
+    """Run the role's migration command; ``started(migration)`` is called just before it runs.
+
+    `alembic upgrade head` with the database at the scripts' only head already would change
+    nothing: it is not run (most deploys change no schema; it saves two Python start-ups).
+    """
+    alembic = role.migrations is not False and _has_alembic(engine, role.new_name)
+    command = _command(role, alembic)
     if command is None:
         return None
-    alembic = _has_alembic(engine, role.new_name)
-    before = current_revision(engine, role.new_name) if alembic else None
+    before, at_head = _current(engine, role.new_name) if alembic else (None, False)
+    if command == AUTO_COMMAND and at_head:
+        return Migration(role.new_name, command, alembic, before, before)
     if started is not None:
         started(Migration(role.new_name, command, alembic, before, None))
     code, output = engine.exec_run(role.new_name, shlex.split(command))

@@ -4,6 +4,7 @@ HTTP requests run from inside platform-nginx (it has curl and joins every
 project network), so application images need no curl and no published port.
 """
 
+import threading
 import time
 from dataclasses import dataclass
 
@@ -12,6 +13,7 @@ from ..textutil import one_line
 
 POLL_SECONDS = 0.1   # a Docker inspect or a curl from nginx: cheap next to what is waited for
 DEFAULT_SMOKE_PATHS = ("/health", "/")
+OWN_HEALTHCHECK_SECONDS = 5   # how long a candidate's HEALTHCHECK command, run by us, may take
 
 
 class CheckFailed(PlatformError):
@@ -46,10 +48,10 @@ def wait_healthy(engine, settings, roles) -> dict:
     """
     started = time.monotonic()
     pending = {role.role: role for role in roles}
-    passed = {}
+    passed, own_run = {}, set()
     while pending:
         for name, role in list(pending.items()):
-            verdict = _health_verdict(engine, settings, role)
+            verdict = _health_verdict(engine, settings, role, own_run)
             if verdict:
                 passed[name] = verdict
                 del pending[name]
@@ -62,7 +64,7 @@ def wait_healthy(engine, settings, roles) -> dict:
     return passed
 
 
-def _health_verdict(engine, settings, role) -> str | None:
+def _health_verdict(engine, settings, role, own_run: set) -> str | None:
     state = engine.inspect(role.new_name)
     if state is None:
         raise CheckFailed(f"{role.new_name} disappeared")
@@ -73,10 +75,34 @@ def _health_verdict(engine, settings, role) -> str | None:
         raise CheckFailed(f"{role.new_name} is unhealthy (Docker healthcheck)")
     if state.health == "healthy":
         return "healthy"
+    if state.health == "starting" and state.running and role.new_name not in own_run:
+        own_run.add(role.new_name)   # once: a failure leaves the verdict to Docker's own probes
+        if _passes_own_healthcheck(engine, role.new_name, state):
+            return "healthy (its HEALTHCHECK, run at once)"
     if state.health is None and state.status == "running":
         if http_get(engine, settings, f"http://{role.new_name}:{role.port}/").status:
             return f"running, port {role.port} answers"
     return None
+
+
+def _passes_own_healthcheck(engine, name: str, state) -> bool:
+    """Docker runs the first health probe only one interval after the start (1 s and more): the same
+    command, run in the container now, passes or not just as that probe would. Anything but a pass
+    (no shell in the image, say) leaves the verdict to Docker."""
+    if not state.health_command:
+        return False
+    answer = []
+
+    def run():
+        try:
+            answer.append(engine.exec_run(name, list(state.health_command)).exit_code == 0)
+        except PlatformError:
+            answer.append(False)
+
+    probe = threading.Thread(target=run, daemon=True)   # a hung command must not hold up the deadline
+    probe.start()
+    probe.join(OWN_HEALTHCHECK_SECONDS)
+    return bool(answer and answer[0])
 
 
 def smoke_test(engine, settings, role) -> list[str]:

@@ -67,6 +67,7 @@ class ContainerState:
     restarts: int = 0
     workdir: str = "/"
     networks: Mapping[str, str] = field(default_factory=dict)   # network name -> IPv4 address ("" if none)
+    health_command: tuple[str, ...] = ()   # its HEALTHCHECK as an argv (a shell form runs in sh -c); () without
 
     @property
     def running(self) -> bool:

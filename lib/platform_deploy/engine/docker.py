@@ -476,7 +476,17 @@ def _state(attrs: dict) -> ContainerState:
         restarts=attrs.get("RestartCount", 0),
         workdir=config.get("WorkingDir") or "/",
         networks={name: (endpoint or {}).get("IPAddress") or "" for name, endpoint in networks.items()},
+        health_command=_health_command((config.get("Healthcheck") or {}).get("Test") or []),
     )
+
+
+def _health_command(test: list) -> tuple[str, ...]:
+    """Docker's Healthcheck.Test as an argv: ["CMD", argv...] or ["CMD-SHELL", line]; NONE or none: ()."""
+    if test[:1] == ["CMD"]:
+        return tuple(test[1:])
+    if test[:1] == ["CMD-SHELL"] and len(test) == 2:
+        return ("/bin/sh", "-c", test[1])
+    return ()
 
 
 def _ipam(subnet):
