@@ -4,6 +4,8 @@ Project and environment names were allowlisted by the registry, so every name
 built here is a valid container, network and volume name.
 """
 
+import re
+
 LABEL_PREFIX = "platform."
 
 
@@ -18,11 +20,18 @@ def candidate_name(live_name: str, deploy_id: str) -> str:
 
 
 RETIRED_MARK = "-retired-"
+_DEPLOY_ID = r"[0-9]{14}-[0-9a-f]{4}"   # plan.new_deploy_id
 
 
 def retired_name(live_name: str, deploy_id: str) -> str:
     """A replaced container between the switch and its removal (see deploy/switch.py)."""
     return f"{live_name}{RETIRED_MARK}{deploy_id}"
+
+
+def is_retired(name: str, environment: str) -> bool:
+    """Whether ``name`` is what retired_name makes of one of the environment's live names (never a live name:
+    those end in the environment)."""
+    return re.fullmatch(rf".+-{re.escape(environment)}{RETIRED_MARK}{_DEPLOY_ID}", name) is not None
 
 
 def volume_name(volume: str, environment: str) -> str:

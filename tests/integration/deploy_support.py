@@ -48,7 +48,8 @@ REPO = Path(__file__).resolve().parents[2]
 REGISTRY = f"127.0.0.1:{os.environ.get('REGISTRY_PORT', '5000')}"
 DEMO_PROJECTS = REPO / "examples" / "demo" / "projects.yml"
 ENVIRONMENTS = ("production", "staging")
-REVISIONS = {"v1": "0001", "v2": "0002", "v3": "0002"}   # the Alembic head each demo tag needs
+REVISIONS = {"v1": "0001", "v2": "0002", "v3": "0002",   # the Alembic head each demo tag needs
+             "ignore-term": "0002", "drop-on-term": "0002"}
 BASE_IMAGE = "platform-base:bookworm"   # every demo image is built FROM it, so it is local
 # Notifications must stay local: a configured webhook would be contacted by every deploy.
 OUTSIDE_VARS = ("SLACK_WEBHOOK_URL", "PLATFORM_WEBHOOK_URL", "GIT_SHA", "GITHUB_SHA", "DEPLOYED_BY")

@@ -246,6 +246,7 @@ def live_backend(project) -> LiveBackend:
     name, nginx = project.live_name("backend"), project.settings.nginx_container
     [network] = project.containers()[name]["networks"]
     helpers = switch.helpers_for(ENGINE, project.settings, {"platform.project": project.name,
+                                                            "platform.environment": "production",
                                                             "platform.role": switch.HELPER_ROLE})
     return LiveBackend(name, network, ENGINE.inspect(name).networks[network],
                        project.entry()["containers"]["backend"]["port"], nginx, helpers)
@@ -277,7 +278,7 @@ def test_a_drained_container_refuses_new_connections_until_reopened(projects):
     """The drain closes a running container to new connections at once (nginx retries them elsewhere)."""
     project = projects()
     backend = live_backend(project)
-    assert switch.drain(ENGINE, backend.name, backend.port, backend.helpers, timeout=5)
+    assert switch.drain(ENGINE, backend.name, backend.port, backend.helpers, timeout=5, not_before=time.time())
     assert ENGINE.inspect(backend.name).running and refused_at_once(backend)
     assert switch.reopen(ENGINE, backend.name, backend.port, backend.helpers)
     answered = run(["docker", "exec", backend.nginx, "curl", "-s", "-o", "/dev/null", "-m", "3", "-w", "%{http_code}",

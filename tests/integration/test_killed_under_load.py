@@ -4,7 +4,9 @@ test_killed_deploy.py kills at the step boundaries; here a seeded random generat
 picks the instants (KILL_SEED replays a run; the seed is printed): 20 across a
 whole deploy, the recovery of a killed switch killed in turn, and restores. Load
 runs through nginx the whole time; after each kill the project is recovered and
-must have settled on one whole version with nothing left behind.
+must have settled on one whole version with nothing left behind. The deploys
+rotate through the app variants: one whose PID 1 ignores SIGTERM, one that drops
+its requests in flight on SIGTERM, and the well-behaved one.
 """
 
 import os
@@ -34,8 +36,12 @@ def sigkill_after(process: subprocess.Popen, seconds: float, timeline, what: str
         return True
 
 
-def other(version: str) -> str:
-    return "v3" if version == "v2" else "v2"
+ROTATION = ("ignore-term", "v3", "drop-on-term", "v2")
+
+
+def next_variant(version: str) -> str:
+    """The next app variant to deploy over ``version``."""
+    return ROTATION[(ROTATION.index(version) + 1) % len(ROTATION)] if version in ROTATION else ROTATION[0]
 
 
 def deploy_seconds(project) -> float:
@@ -56,7 +62,7 @@ def test_deploys_killed_at_20_random_instants_fail_no_request(projects):
     version = "v2"
     with no_request_fails(project, max_seconds=600) as timeline:
         for _ in range(RANDOM_KILLS):
-            tag, at = other(version), chance.uniform(0, whole)
+            tag, at = next_variant(version), chance.uniform(0, whole)
             timeline.append((time.monotonic(), f"deploy {tag}, to be killed at {at:.2f} s"))
             process = project.shim("production", "--tag", tag)
             reader = LineReader(process)
@@ -75,7 +81,7 @@ def test_the_recovery_of_a_killed_switch_killed_in_turn_fails_no_request(project
     version = "v1"
     with no_request_fails(project, max_seconds=600) as timeline:
         for _ in range(5):
-            tag = other(version)
+            tag = next_variant(version)
             process = project.shim("production", "--tag", tag)
             reader = LineReader(process)
             wait_for(lambda: (project.journal() or {}).get("phase") == "switching" or process.poll() is not None,

@@ -174,7 +174,7 @@ class Deployment:
                       deploy_id=plan.deploy_id, duration_seconds=attempt.duration_seconds)
         self.report.summary(f"deployed {plan.project}/{plan.environment} {plan.tag!r} in "
                             f"{attempt.duration_seconds:.1f}s; serving {self._serving()}")
-        switch.retire(self.engine, self.closed, remove=True)   # reported: only timers are left to run out
+        self._retire_replaced()   # reported: only timers are left to run out
         return attempt
 
     def _steps(self):
@@ -398,10 +398,20 @@ class Deployment:
         if note:
             self.report.line(note)
         if moved:
-            switch.retire(self.engine, self.closed, remove=True)
+            self._retire_replaced()
         if not isinstance(error, (PlatformError, Interrupted, KeyboardInterrupt)):
             raise error  # a bug: keep its traceback
         raise DeployFailed(f"{summary}; {note}" if note else summary) from None
+
+    def _retire_replaced(self) -> None:
+        """Stop and remove the replaced containers, now serving nothing; a failure here is reported, and
+        the next run (deploy or deploy.recover) retires what is left."""
+        try:
+            switch.retire(self.engine, self.closed, remove=True)
+        except PlatformError as error:
+            self.report.line(f"the replaced containers are not retired yet ({_reason(error)}); the next deploy or "
+                             f"`invoke deploy.recover --project {self.plan.project} --env {self.plan.environment}` "
+                             "does it")
 
     def _settle(self, moved: bool) -> bool:
         """Finish the switch or roll back; False when that could not be completed now (recover will)."""

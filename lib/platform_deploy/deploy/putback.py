@@ -24,6 +24,9 @@ def put_back(engine, settings, project: str, environment: str, record: PutBack) 
     if record.saved is None:
         return done(f"the data of {record.restored_from} stays in place (there was nothing to save before)")
     saved = catalog.read(layout.backup_dir(settings, project, environment), record.saved)
+    if saved.meta is None:   # nothing to tell what it holds: writing from it could only do harm
+        return needs_human(f"could not put back {describe(record.changed)}: backup {record.saved} is unreadable; "
+                           f"restore another one by hand (invoke backup.list --project {project} --env {environment})")
     saved_env = ((saved.meta or {}).get("config") or {}).get("env_files") or {}
     target = DatabaseTarget(*record.database) if record.database else None
     written, failed = [], []

@@ -13,7 +13,7 @@ from dataclasses import replace
 from ..backup import layout, prune, volumes
 from ..errors import PlatformError
 from ..fsutil import remove_partials
-from ..naming import RETIRED_MARK, network_labels, network_name, retired_name, role_labels
+from ..naming import is_retired, network_labels, network_name, retired_name, role_labels
 from ..state import journal, manifest
 from ..state.paths import state_dir
 from ..state.records import (Action, Attempt, Migration, Outcome, Phase, Status, UnreadableState, all_done, done,
@@ -108,18 +108,18 @@ def remove_leftovers(engine, settings, project: str, environment: str) -> list[s
 def _switch_leftovers(engine, settings, project: str, environment: str) -> list[str]:
     """What a killed switch or retirement leaves: drain helpers, holds beside nginx, replaced containers."""
     found = []
-    for helper in engine.find(role_labels(project, environment, switch.HELPER_ROLE)):
-        engine.remove(helper.id)
-        found.append(f"removed switch helper {helper.name}")
+    for role in (switch.HELPER_ROLE, "placeholder"):   # "placeholder": the helpers' role before December 2026
+        for helper in engine.find(role_labels(project, environment, role)):
+            engine.remove(helper.id)
+            found.append(f"removed switch helper {helper.name}")
     helpers = switch.helpers_for(engine, settings, role_labels(project, environment, switch.HELPER_ROLE))
     if helpers is not None and engine.find(helpers.hold_labels):
         time.sleep(switch.DNS_LONGEST_SECONDS)   # a held address may have been stopped just before the kill
         found.append(f"lifted {switch.lift_all(engine, helpers)} hold(s) of an interrupted switch")
     retired = {state.name: None for state in engine.find(network_labels(project, environment))
-               if RETIRED_MARK in state.name}
-    if retired:   # drained by the deploy that replaced them: stopped at once
-        closed = switch.close(engine, network_name(project, environment), retired, helpers, time.time(),
-                              dict.fromkeys(retired, switch.STOP_AFTER_DRAIN_SECONDS))
+               if is_retired(state.name, environment)}
+    if retired:   # drained by the deploy that replaced them (an app still working gets its drain time)
+        closed = switch.close(engine, network_name(project, environment), retired, helpers, time.time())
         switch.retire(engine, closed, remove=True)
         for name in retired:   # the ones the killed deploy had stopped already
             engine.remove(name)
@@ -168,7 +168,7 @@ def recover(engine, settings, project: str, environment: str, report, give_up: b
 
     if entry.phase is Phase.SWITCHED:
         act(finish_switch(engine, entry.roles, lambda name: retired_name(name, entry.deploy_id)))
-        for line in remove_leftovers(engine, settings, project, environment):
+        for line in _switch_leftovers(engine, settings, project, environment):
             act(done(line))
         status = Status.INTERRUPTED_COMPLETED
     else:

@@ -92,6 +92,11 @@ class Helpers:
     def hold_labels(self) -> dict:
         return {**self.labels, "platform.role": HOLD_ROLE}
 
+    @property
+    def hold_tag(self) -> str:
+        """The comment on a hold's rules: one project/environment's, so that its leftovers can be swept."""
+        return f"platform-hold-{self.labels['platform.project']}-{self.labels['platform.environment']}"
+
 
 def helpers_for(engine, settings, labels: dict) -> Helpers | None:
     """Helpers from platform-nginx's image (on every platform host, nothing to pull); None without it."""
@@ -104,13 +109,20 @@ def helpers_for(engine, settings, labels: dict) -> Helpers | None:
 SLEEP_UNTIL = r"""
 sleep "$(awk -v at="$2" -v now="$(date +%s.%N)" 'BEGIN { d = at - now; print (d > 0 ? d : 0) }')" & wait $!
 """
+# Take out the rules of earlier holds with this comment ($tag): a hold killed without its trap leaves them.
+SWEEP = r"""
+iptables -w 5 -S OUTPUT | grep -F -- "--comment $tag " | sed 's/^-A /-D /' | while read -r rule; do
+    iptables -w 5 $rule; done
+"""
+SWEEP_SCRIPT = "tag=$1\n" + SWEEP
 # Beside platform-nginx: refuse nginx's new connections to the closed addresses ($4...) with a reset,
-# so that it retries them on the next address at once, until told to stop (SIGTERM) or $3 seconds
-# have passed. The rules carry a comment ($1) and are taken out again by the script itself.
+# so that it retries them on the next address at once, until told to stop (SIGTERM, or SIGQUIT, the
+# image's STOPSIGNAL) or $3 seconds have passed. The rules carry a comment ($1) and are taken out again
+# by the script itself.
 HOLD_SCRIPT = r"""
 tag=$1 most=$3
 trap 'exit 0' TERM INT QUIT
-""" + SLEEP_UNTIL + r"""
+""" + SLEEP_UNTIL + SWEEP + r"""
 shift 3; targets="$*"
 rules() { status=0; for address in $targets; do
     iptables -w 5 "$1" OUTPUT -p tcp -d "$address" --syn -m comment --comment "$tag" \
@@ -142,8 +154,7 @@ while iptables -w 5 -D INPUT -p tcp --dport "$1" --syn -j REJECT --reject-with t
 """
 
 
-def drain(engine, name: str, port: int, helpers: Helpers, timeout: int = DRAIN_SECONDS,
-          not_before: float = 0.0) -> bool:
+def drain(engine, name: str, port: int, helpers: Helpers, timeout: int, not_before: float) -> bool:
     """Close ``name`` to new connections (from ``not_before``) and wait for its requests in flight; False when
     that could not be done (no iptables in the helper image, say): the caller then stops it the slow way."""
     return _beside(engine, name, helpers, DRAIN_SCRIPT, "drain", [str(port), f"{not_before:.3f}", str(timeout)],
@@ -180,12 +191,12 @@ def close(engine, network: str, closing: dict, helpers: Helpers | None, not_befo
     """Close the running containers of ``closing`` ({name: port}) from ``not_before`` on (see the module's
     docstring), all at once; returns when they are drained. ``timeouts``: {name: drain seconds}."""
     timeouts = timeouts or {}
+    longest = max(timeouts.values(), default=DRAIN_SECONDS)
     states = [state for state in map(engine.inspect, closing) if state is not None and state.running]
     if not states:
         return Closed()
     addresses = [state.networks[network] for state in states if state.networks.get(network)]
-    hold = _hold(engine, helpers, addresses, not_before, max(timeouts.values(), default=DRAIN_SECONDS)) \
-        if helpers is not None and addresses else None
+    hold = _hold(engine, helpers, addresses, not_before, longest) if helpers is not None and addresses else None
 
     def drain_one(state) -> bool:
         port = closing[state.name]
@@ -200,14 +211,14 @@ def close(engine, network: str, closing: dict, helpers: Helpers | None, not_befo
         hold = None          # only slower: nginx waits for its connect timeout after the stop, then retries
     return Closed(ids=tuple(state.id for state in states),
                   undrained=tuple(state.id for state, done in zip(states, drained) if not done),
-                  hold=hold, timeout=max(timeouts.values(), default=DRAIN_SECONDS))
+                  hold=hold, timeout=longest)
 
 
 def _hold(engine, helpers: Helpers, addresses: list[str], not_before: float, drain_timeout: int) -> str | None:
     most = int(max(0.0, not_before - time.time()) + drain_timeout + HOLD_MARGIN_SECONDS)
     try:
         return engine.start_beside(helpers.nginx, helpers.image,
-                                   ["sh", "-c", HOLD_SCRIPT, "hold", "platform-hold", f"{not_before:.3f}",
+                                   ["sh", "-c", HOLD_SCRIPT, "hold", helpers.hold_tag, f"{not_before:.3f}",
                                     str(most), *addresses],
                                    helpers.hold_labels, capabilities=("NET_ADMIN",))
     except PlatformError:
@@ -242,6 +253,11 @@ def lift_all(engine, helpers: Helpers | None) -> int:
     holds = engine.find(helpers.hold_labels)   # an exited one may still be on its way out: waited for too
     for state in holds:
         lift(engine, state.id)
+    try:   # and the rules of a hold that was killed without its trap
+        engine.run_beside(helpers.nginx, helpers.image, ["sh", "-c", SWEEP_SCRIPT, "sweep", helpers.hold_tag],
+                          helpers.labels, capabilities=("NET_ADMIN",), timeout=30)
+    except PlatformError:
+        pass   # the next hold of this project/environment sweeps them first
     return len(holds)
 
 
@@ -249,16 +265,17 @@ def retire(engine, closed: Closed, remove: bool = False) -> None:
     """Stop closed containers (and ``remove`` them); lift the hold once nginx cannot use their addresses."""
     if not closed.ids:
         return
-    with ThreadPoolExecutor(max_workers=len(closed.ids)) as pool:
-        list(pool.map(lambda id_: engine.stop(id_, timeout=closed.timeout if id_ in closed.undrained
-                                              else STOP_AFTER_DRAIN_SECONDS), closed.ids))
-    stopped_at = time.time()
-    if remove:
-        for id_ in closed.ids:
-            engine.remove(id_)
-    if closed.hold is not None:
-        wait_until(settled_after(stopped_at))
-        lift(engine, closed.hold)
+    try:
+        with ThreadPoolExecutor(max_workers=len(closed.ids)) as pool:
+            list(pool.map(lambda id_: engine.stop(id_, timeout=closed.timeout if id_ in closed.undrained
+                                                  else STOP_AFTER_DRAIN_SECONDS), closed.ids))
+        if remove:
+            for id_ in closed.ids:
+                engine.remove(id_)
+    finally:   # whatever was stopped: nginx must not be refused its addresses for longer than needed
+        if closed.hold is not None:
+            wait_until(settled_after(time.time()))
+            lift(engine, closed.hold)
 
 
 def hand_over(engine, network: str, retiring: dict, helpers: Helpers | None, exposed_at: float,
@@ -284,8 +301,9 @@ def hand_back(engine, network: str, roles, old_names, helpers: Helpers | None, t
     for name in old_names:
         state = engine.inspect(name)
         if state is not None and state.running:
-            if helpers is not None and ports.get(name) is not None:
-                reopen(engine, name, ports[name], helpers)
+            if helpers is not None and ports.get(name) is not None and not reopen(engine, name, ports[name], helpers):
+                raise PlatformError(f"cannot hand traffic back: {name} could not be opened to new connections "
+                                    "again; the new containers keep serving")
         else:
             engine.start(name)
             started = True

@@ -189,8 +189,8 @@ class DockerEngine:
     def _helper_beside(self, name, image, argv, labels, capabilities, auto_remove: bool) -> dict:
         api = self._api
         with self._translated(f"cannot run a helper beside {name}"):
-            return api.create_container(
-                image, command=argv, entrypoint=[], labels=dict(labels),
+            return api.create_container(   # not the image's HEALTHCHECK: a helper serves nothing
+                image, command=argv, entrypoint=[], labels=dict(labels), healthcheck={"test": ["NONE"]},
                 host_config=api.create_host_config(network_mode=f"container:{name}", cap_add=list(capabilities),
                                                    auto_remove=auto_remove))
 

@@ -150,7 +150,7 @@ class PutBack:
 class JournalEntry:
     """What an in-flight deploy has changed so far: enough for `recover` to finish or undo it."""
 
-    FORMAT = 2   # 1: the same fields without "format" (before December 2026)
+    FORMAT = 3   # 2: without put_back, drain_timeout, phase prepare and retired containers; 1: without "format"
 
     deploy_id: str
     phase: Phase
