@@ -82,9 +82,8 @@ def main():
           f"({len(during)} requests)")
     print(f"latency steady state:   p50 {percentile(steady, .5):.1f} ms, p99 {percentile(steady, .99):.1f} ms "
           f"({len(steady)} requests)")
-    slowest_due, slowest = max(result.latencies, key=lambda sample: sample[1])
-    print(f"slowest request: {slowest * 1000:.0f} ms, {slowest_due - origin:.1f} s into the run"
-          f"{where(slowest_due, deploys)}")
+    for due, seconds in sorted(result.latencies, key=lambda sample: -sample[1])[:3]:
+        print(f"slow request: {seconds * 1000:.0f} ms, {due - origin:.1f} s into the run{where(due, deploys)}")
     if args.plot:
         draw(args.plot, result, deploys, origin)
         print(f"plot: {args.plot}")
