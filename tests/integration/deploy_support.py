@@ -421,16 +421,16 @@ def project_in(stack):
         assert not problems, f"cleanup of {project.name} left: {problems}"
 
 
-@pytest.fixture(scope="module")
-def projects(platform_stack, demo_images):
-    """``projects(kind=DemoProject)`` makes a new project; all are removed when the module ends."""
+@contextmanager
+def _project_maker(stack):
+    """``make(kind=DemoProject)`` adds a new project to ``stack``; all are removed at the end."""
     with pytest.MonkeyPatch.context() as patch:
         for name in OUTSIDE_VARS:
             patch.delenv(name, raising=False)
         made = []
 
         def make(kind=DemoProject) -> DemoProject:
-            project = kind(platform_stack)
+            project = kind(stack)
             made.append(project)
             project.add()
             return project
@@ -440,6 +440,21 @@ def projects(platform_stack, demo_images):
         for project in made:
             problems += project.remove()
         assert not problems, f"cleanup left: {problems}"
+
+
+@pytest.fixture
+def projects(platform_stack, demo_images):
+    """``projects(kind=DemoProject)`` makes a new project; removed when the test ends. Not later: every demo
+    container runs its health check each second, and a module's worth of them slows the machine down."""
+    with _project_maker(platform_stack) as make:
+        yield make
+
+
+@pytest.fixture(scope="module")
+def module_projects(platform_stack, demo_images):
+    """Like ``projects``, for module fixtures that share a project between tests; removed with the module."""
+    with _project_maker(platform_stack) as make:
+        yield make
 
 
 class LineReader:

@@ -15,8 +15,8 @@ import re
 from pathlib import Path
 
 import pytest
-from deploy_support import (BASE_IMAGE, ENGINE, REPO, VolumeProject, demo_images, projects, run,  # noqa: F401
-                            tiny_filesystem)
+from deploy_support import (BASE_IMAGE, ENGINE, REPO, VolumeProject, demo_images, module_projects,  # noqa: F401
+                            projects, run, tiny_filesystem)
 
 from platform_deploy.backup import catalog, commands, layout
 from platform_deploy.backup.create import create
@@ -31,11 +31,11 @@ ENV = "production"
 
 
 @pytest.fixture(scope="module")
-def make_project(projects):
+def make_project(module_projects):
     """``make_project()``: a VolumeProject serving v2 (after v1, so a deploy backup exists)."""
 
     def make() -> VolumeProject:
-        project = projects(VolumeProject)
+        project = module_projects(VolumeProject)
         for tag in ("v1", "v2"):
             outcome = project.deploy(tag)
             assert outcome.ok, outcome.error

@@ -12,7 +12,8 @@ import time
 from dataclasses import dataclass
 
 import pytest
-from deploy_support import ENGINE, REGISTRY, demo_images, no_candidates, projects, run, wait_for  # noqa: F401  (fixtures)
+from deploy_support import (ENGINE, REGISTRY, demo_images, module_projects, no_candidates, projects, run,  # noqa: F401
+                            wait_for)
 
 from platform_deploy.deploy import switch
 from platform_deploy.errors import PlatformError
@@ -76,9 +77,9 @@ def test_first_and_second_deploy_go_live_with_manifest_migrations_and_backup(pro
 # -- failures roll back -----------------------------------------------------------------------------
 
 @pytest.fixture(scope="module")
-def at_v1(projects):
+def at_v1(module_projects):
     """A project serving v1 in production (database at 0001); the failure tests deploy over it in turn."""
-    project = projects()
+    project = module_projects()
     outcome = project.deploy("v1")
     assert outcome.ok, outcome.error
     return project
