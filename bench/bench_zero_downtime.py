@@ -12,6 +12,8 @@ each request's latency over time with the deploys' steps marked (--plot).
 """
 
 import argparse
+import re
+import subprocess
 import time
 
 from benchstack import bench_stack
@@ -65,6 +67,8 @@ def main():
                 deploys[-1].ended = time.monotonic()
             time.sleep(3)
         result = load.result
+        nginx_log = subprocess.run(["docker", "logs", stack.settings.nginx_container], capture_output=True,
+                                   text=True).stdout
     del deploys[0]   # before the load
     windows = [(d.started, d.ended) for d in deploys]
 
@@ -82,13 +86,27 @@ def main():
           f"({len(during)} requests)")
     print(f"latency steady state:   p50 {percentile(steady, .5):.1f} ms, p99 {percentile(steady, .99):.1f} ms "
           f"({len(steady)} requests)")
+    wall_offset = time.time() - time.monotonic()
     for due, seconds in sorted(result.latencies, key=lambda sample: -sample[1])[:3]:
         print(f"slow request: {seconds * 1000:.0f} ms, {due - origin:.1f} s into the run{where(due, deploys)}")
+        print(f"  nginx: {seen_by_nginx(nginx_log, due + wall_offset, seconds)}")
     if args.plot:
         draw(args.plot, result, deploys, origin)
         print(f"plot: {args.plot}")
     unexpected = [line for line in outcomes if ": FAILED: " in line]
     return 1 if result.failed or unexpected else 0
+
+
+def seen_by_nginx(log: str, due: float, seconds: float) -> str:
+    """The access-log lines of requests that ended when this one did and took most of its time: rt (whole
+    request), uct (connecting upstream) and ut (upstream's answer) tell where the time went. None found: it
+    went before nginx had the request (the client, the published port, the connection to nginx)."""
+    found = []
+    for line in log.splitlines():
+        match = re.search(r'"(\w+ \S+) HTTP.*rt=([\d.]+) upstream=(\S+) uct=(\S+) ut=(\S+) t=([\d.]+)', line)
+        if match and abs(float(match[6]) - (due + seconds)) < 0.5 and float(match[2]) >= seconds - 0.3:
+            found.append(f"{match[1]} rt={match[2]} upstream={match[3]} uct={match[4]} ut={match[5]}")
+    return "; ".join(found[:3]) or "no request that long ended then: the time went before nginx had it"
 
 
 def where(moment: float, deploys: list[Deploy]) -> str:
