@@ -7,6 +7,7 @@ through the exec's environment and `\\getenv`, never a command line or output.
 from urllib.parse import unquote, urlsplit
 
 from ..errors import PlatformError
+from ..redact import Scrubber
 from ..textutil import one_line
 
 # Names are allowlisted by the registry (SQL_NAME), so they can be quoted as literals safely.
@@ -36,7 +37,7 @@ def ensure(engine, settings, project, environment: str, env_vars: dict) -> str:
                + _SCRIPT + "SQL", "sh", target.role, target.database]
     code, output = engine.exec_run(target.container, command, environment={"PLATFORM_DB_PASSWORD": password})
     if code != 0:
-        reason = one_line(output.replace(password, "***") if password else output, 300)
+        reason = one_line(Scrubber.from_env(env_vars)(output), 300)   # psql may quote any of them
         raise PlatformError(f"{target.container}: cannot create database {target.database} for role "
                             f"{target.role}: {reason}")
     return f"{target.container}: database {target.database} (role {target.role}) ready"

@@ -24,12 +24,13 @@ from .. import notify, steps
 from ..backup import create as backup
 from ..backup import prune as backup_prune
 from ..engine import ContainerSpec
-from ..envfiles import read_env
+from ..envfiles import read_env, readable_envs
 from ..errors import PlatformError
 from ..naming import network_labels, retired_name
 from ..nginx import files, live
 from ..plan import deployed_by, git_sha_from, make_plan, new_deploy_id
-from ..redact import url_credentials
+from ..redact import Scrubber, url_credentials
+from ..report import Scrubbed
 from ..state import journal, manifest
 from ..state.lock import DeployLock
 from ..state.records import (Action, Attempt, JournalEntry, Migration, Phase, PutBack, Status, StepRecord,
@@ -129,7 +130,11 @@ class Deployment:
         self.registry = registry
         self.project = registry.project(project_name)
         self.options = options
-        self.report = report
+        # What this deploy prints and records (report lines, step details, the failure, rollback actions,
+        # notifications) may quote containers' output and engine errors: none of it may show the project's
+        # env values (read once here; a file that cannot be read fails the pre-flight) or control characters.
+        self.scrub = Scrubber.from_env(*readable_envs(settings, self.project, environment))
+        self.report = Scrubbed(report, self.scrub)
         self.preparation = preparation or BackupFirst(skip=options.skip_backup, force=options.force)
         self.plan = make_plan(self.project, environment, options.tag, new_deploy_id())
         self.progress = Progress()
@@ -196,7 +201,7 @@ class Deployment:
             detail = _reason(error)
             raise
         finally:
-            seconds = round(time.monotonic() - started, 2)
+            seconds, detail = round(time.monotonic() - started, 2), self.scrub(detail)
             self.progress.steps.append(StepRecord(step.number, step.name, status, seconds, detail))
             self._report(step, status, seconds, detail)
 
@@ -366,7 +371,7 @@ class Deployment:
     # -- failure ---------------------------------------------------------------------------------
 
     def _fail(self, reason: str, started: float, error) -> Attempt:
-        plan = self.plan
+        plan, reason = self.plan, self.scrub(reason)
         moved = self.phase is Phase.SWITCHED   # traffic moved and was confirmed: finish rather than undo
         settled = True
         if self.phase not in (Phase.STARTED, Phase.PREPARE):   # there are candidates to remove
@@ -401,7 +406,7 @@ class Deployment:
             self._retire_replaced()
         if not isinstance(error, (PlatformError, Interrupted, KeyboardInterrupt)):
             raise error  # a bug: keep its traceback
-        raise DeployFailed(f"{summary}; {note}" if note else summary) from None
+        raise DeployFailed(self.scrub(f"{summary}; {note}" if note else summary)) from None
 
     def _retire_replaced(self) -> None:
         """Stop and remove the replaced containers, now serving nothing; a failure here is reported, and
@@ -445,7 +450,7 @@ class Deployment:
             duration_seconds=round(time.monotonic() - started, 2), steps=tuple(progress.steps),
             migrations=tuple(progress.migrations), forced=progress.forced, skip_backup=self.options.skip_backup,
             restored_from=self.options.restored_from, failure=failure,
-            rollback=tuple(str(action) for action in progress.actions))
+            rollback=tuple(self.scrub(str(action)) for action in progress.actions))
 
     def _serving(self) -> str:
         serving = []
