@@ -86,6 +86,10 @@ class Scrubber:
         """A scrubber of the secret values of ``envs`` (each NAME -> value, one per env file)."""
         return cls(set().union(*(secret_values(env) for env in envs)))
 
+    def including(self, *envs: dict) -> "Scrubber":
+        """This scrubber with the secret values of ``envs`` too."""
+        return Scrubber(set(self.values).union(*(secret_values(env) for env in envs)))
+
     def __call__(self, text) -> str:
         text = printable(text)
         for value in self.values:

@@ -286,3 +286,25 @@ def test_a_deploy_scrubs_env_values_from_report_manifest_and_notifications(world
         assert "p@ss/w rd" not in text
     assert "key was *** ; cannot sign" in world.step("migrations")["detail"].replace("***;", "*** ;")
     assert BACKEND
+
+
+def test_notifications_hide_key_value_secrets_and_controls(tmp_path, monkeypatch):
+    from platform_deploy import notify
+    for name in ("SLACK_WEBHOOK_URL", "PLATFORM_WEBHOOK_URL"):
+        monkeypatch.delenv(name, raising=False)
+    settings = Settings(root=tmp_path, deployments_dir=tmp_path / "deployments", backups_dir=tmp_path / "b")
+    notify.notify(settings, "failure", "demo", "production", failure="psql: password=p@ss/w\x1b[2J failed")
+    record = json.loads((settings.deployments_dir / notify.LOG_NAME).read_text())
+    assert record["failure"] == "psql: password=*** failed"
+
+
+def test_values_written_after_the_deploy_started_are_scrubbed_too(world, monkeypatch):  # noqa: F811
+    """A restore's step 2 writes the backup's env files: the values the candidates get are scrubbed as well."""
+    from platform_deploy.deploy import pipeline
+    deployment = world.deployment("v2")
+    env_file = world.settings.root / "config" / PROJECT / f".env.{ENV}"
+    env_file.write_text(env_file.read_text() + "SIGNING_KEY=later p@ss\n")
+    world.engine.failing_commands["alembic upgrade"] = "key was later p@ss"
+    with pytest.raises(pipeline.DeployFailed) as failed:
+        deployment.run()
+    assert "later p@ss" not in str(failed.value) + world.out.getvalue() + json.dumps(world.manifest())

@@ -132,9 +132,10 @@ class Deployment:
         self.options = options
         # What this deploy prints and records (report lines, step details, the failure, rollback actions,
         # notifications) may quote containers' output and engine errors: none of it may show the project's
-        # env values (read once here; a file that cannot be read fails the pre-flight) or control characters.
+        # env values (read here, and again at step 3 after a restore's step 2 may have written them; a file
+        # that cannot be read fails the pre-flight) or control characters.
         self.scrub = Scrubber.from_env(*readable_envs(settings, self.project, environment))
-        self.report = Scrubbed(report, self.scrub)
+        self.report = Scrubbed(report, lambda text: self.scrub(text))
         self.preparation = preparation or BackupFirst(skip=options.skip_backup, force=options.force)
         self.plan = make_plan(self.project, environment, options.tag, new_deploy_id())
         self.progress = Progress()
@@ -273,6 +274,7 @@ class Deployment:
             self.engine.connect(service, plan.network)
         env = {role.role: read_env(self.settings, self.project, plan.environment, self.project.container(role.role))
                for role in plan.roles}
+        self.scrub = self.scrub.including(*env.values())
         merged = {key: value for role_env in env.values() for key, value in role_env.items()}
         database_note = database.ensure(self.engine, self.settings, self.project, plan.environment, merged)
         self._journal(Phase.START)
