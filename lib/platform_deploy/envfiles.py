@@ -1,7 +1,15 @@
 """A project's env files: which ones it has and what they hold.
 
-The values are secrets: they are passed to Docker, never printed or logged.
-Paths are relative to the platform root, as projects.yml names them.
+The values are secrets: they are passed to Docker, never printed or logged (redact.py removes them
+by value from what a deploy prints and records). Paths are relative to the platform root, as
+projects.yml names them, and a project reads only files that resolve (symlinks followed) inside its
+own ``config/<project>/``: never the platform's secrets or another project's.
+
+Values are taken literally, as ``docker run --env-file`` does: ``X=${GITHUB_TOKEN}`` gives the
+container the eight characters ``${GITHUB_TOKEN}``, never a variable of the deployer's environment
+(which would hand the operator's tokens to a tenant), nor one of the file's own earlier lines
+(shell ``source`` semantics would also reach the environment through any name the file does not set).
+Quotes and ``\\n`` escapes in double quotes are still read as python-dotenv reads them.
 """
 
 import io
@@ -23,8 +31,19 @@ def read_text(path: Path) -> str:
 
 
 def parse(text: str) -> dict:
-    """NAME -> value (None for a bare ``NAME`` line)."""
-    return dotenv_values(stream=io.StringIO(text))
+    """NAME -> value (None for a bare ``NAME`` line); ``$`` is not expanded."""
+    return dotenv_values(stream=io.StringIO(text), interpolate=False)
+
+
+def confined(settings, project_name: str, relative: str) -> Path:
+    """The env file ``relative`` of project ``project_name``; a one-line PlatformError when it resolves
+    (following symlinks, even when it does not exist yet) outside ``config/<project>/``."""
+    own = (Path(settings.root) / "config" / project_name).resolve()
+    path = (Path(settings.root) / relative).resolve()
+    if not path.is_relative_to(own):
+        raise PlatformError(f"{relative}: env file outside config/{project_name}/ (it resolves to {path}); "
+                            f"keep the project's env files in config/{project_name}/, not behind links leaving it")
+    return path
 
 
 def unparseable_lines(text: str) -> list[int]:
@@ -54,10 +73,23 @@ def read_env(settings, project, environment: str, container) -> dict[str, str]:
     """
     project.check_environment(environment)
     relative = container.env_file_path(project.name, environment)
+    path = confined(settings, project.name, relative)
     try:
-        text = read_text(Path(settings.root) / relative)
+        text = read_text(path)
     except FileNotFoundError:
         return {}
     except (OSError, UnicodeDecodeError) as error:
         raise PlatformError(f"{relative}: cannot read: {read_error(error)}") from None
     return {name: value for name, value in parse(text).items() if value is not None}
+
+
+def readable_envs(settings, project, environment: str) -> list[dict]:
+    """The variables of each env file of the project that can be read now (for scrubbing: the files
+    that cannot be read fail the pre-flight and the start with their own reasons)."""
+    envs = []
+    for container in project.containers:
+        try:
+            envs.append(read_env(settings, project, environment, container))
+        except PlatformError:
+            continue
+    return envs

@@ -1,5 +1,6 @@
 """Small filesystem helpers shared by everything that writes state."""
 
+import contextlib
 import os
 import tempfile
 from pathlib import Path
@@ -41,3 +42,19 @@ def remove_partials(directory: Path) -> list[str]:
         temp.unlink(missing_ok=True)
         removed.append(temp.name)
     return removed
+
+
+def private_dirs(top: Path, path: Path) -> Path:
+    """Make ``top``, ``path`` (below it) and every directory between them exist with mode 0700; return ``path``.
+
+    Directories an older version made looser are tightened (when this user owns them).
+    """
+    top, path = Path(top), Path(path)
+    directory = top
+    for part in ("", *path.relative_to(top).parts):
+        directory = directory / part if part else directory
+        directory.mkdir(parents=True, mode=0o700, exist_ok=True)
+        if directory.stat().st_mode & 0o077:
+            with contextlib.suppress(OSError):
+                directory.chmod(0o700)
+    return path

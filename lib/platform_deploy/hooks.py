@@ -3,7 +3,11 @@
 It blocks a commit that stages
 - a generated nginx config that differs from what config/projects.yml (as staged) generates,
 - an invalid config/projects.yml,
-- an env file (``.env``, ``.env.*``; ``*.example`` allowed) or a file holding a private key.
+- an env file (see ``is_env_file``; ``*.example`` allowed) or a file holding a private key (PEM and OpenSSH
+  ``-----BEGIN ... PRIVATE KEY-----``, PuTTY ``.ppk``, an AWS secret access key) or named like a key store
+  (``.p12``, ``.pfx``, ``.jks``, ``.keystore``, ``.ppk``: binary, recognised by name).
+
+.gitignore ignores the same env files (tests/unit/test_hooks.py checks that they agree).
 
 The nginx check runs only when the commit touches config/projects.yml or platform/nginx/conf.d/.
 Certificates decide between HTTP and HTTPS servers, so it reads ``$PLATFORM_CERTS_DIR`` (default
@@ -23,7 +27,13 @@ from . import gitrepo
 PROJECTS_FILE = "config/projects.yml"
 CONF_DIR = "platform/nginx/conf.d/"
 REGULAR_FILE_MODES = ("100644", "100755")
-PRIVATE_KEY = re.compile(rb"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----")
+PRIVATE_KEY = re.compile(rb"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----"   # PEM, OpenSSH, PGP
+                         rb"|^PuTTY-User-Key-File-[0-9]+: "                             # PuTTY .ppk
+                         rb"|(?i:aws_secret_access_key)[ \t]*[=:][ \t]*[\"']?[A-Za-z0-9/+]{40}(?![A-Za-z0-9/+=])",
+                         re.MULTILINE)
+KEY_STORES = (".p12", ".pfx", ".jks", ".keystore", ".ppk")
+# env.py (Alembic's), env.md, ...: code and docs, not env files; .gitignore re-includes the same suffixes.
+CODE_SUFFIXES = (".md", ".rst", ".txt", ".py", ".sh", ".js", ".ts", ".yml", ".yaml", ".json", ".toml")
 FIX_NGINX = "python3 lib/generate-nginx-configs.py && git add platform/nginx/conf.d"
 BYPASS = "To bypass (emergencies only): git commit --no-verify"
 GIT_TIMEOUT = 120   # reading a large index and its blobs
@@ -36,9 +46,18 @@ def touches_nginx(paths) -> bool:
 
 
 def is_env_file(path: str) -> bool:
-    """``.env`` and ``.env.*`` anywhere, as .gitignore has it; templates ending in ``.example`` are fine."""
+    """``.env``, ``.envrc``, ``.env.*``, ``env.*``, ``*.env`` and ``*.env.*`` anywhere, in any case, as .gitignore
+    has them; templates ending in ``.example`` and code or docs (``env.py``, ``env.md``) are fine."""
     name = PurePosixPath(path).name
-    return (name == ".env" or name.startswith(".env.")) and not name.endswith(".example")
+    lower = name.lower()
+    if lower.endswith(".example") or name.endswith(CODE_SUFFIXES):
+        return False
+    return (lower in (".env", ".envrc") or lower.startswith((".env.", "env.")) or lower.endswith(".env")
+            or ".env." in lower)
+
+
+def is_key_store(path: str) -> bool:
+    return path.lower().endswith(KEY_STORES)
 
 
 def has_private_key(data: bytes) -> bool:
@@ -51,6 +70,8 @@ def secret_problems(staged: dict) -> list[str]:
     for path, data in sorted(staged.items()):
         if is_env_file(path):
             problems.append(f"   {path}: env file; keep secrets out of git (commit a .env.example instead)")
+        elif is_key_store(path):
+            problems.append(f"   {path}: a key store; keep keys out of git")
         elif data is not None and has_private_key(data):
             problems.append(f"   {path}: contains a private key")
     return problems

@@ -9,13 +9,12 @@ import contextlib
 import http.client
 import json
 import os
-import re
 import sys
 import urllib.error
 import urllib.parse
 import urllib.request
 
-from .redact import url_credentials
+from .redact import SECRET_NAME, Scrubber
 from .textutil import one_line, utc_timestamp
 
 EVENTS = ("start", "success", "failure", "rollback")
@@ -23,8 +22,8 @@ SUMMARIES = {"start": "deploy started", "success": "deploy succeeded",
              "failure": "deploy failed", "rollback": "deploy rolled back"}
 LOG_NAME = "notifications.log"
 TIMEOUT = 5
-SENSITIVE_NAME = re.compile(r"SECRET|PASSWORD|TOKEN|KEY|DATABASE_URL", re.IGNORECASE)
 MAX_SUMMARY_VALUE = 200
+_SCRUB = Scrubber()
 
 
 def notify(settings, event: str, project: str, environment: str, **fields) -> None:
@@ -57,14 +56,15 @@ def _short(value) -> str:
 
 
 def _scrub(value):
-    """Drop fields named like secrets (at any depth); hide credentials inside URLs; make it JSON-able."""
+    """Drop fields named like secrets (at any depth); hide URL credentials and key=value secrets, strip control
+    characters (the deploy has already removed its env files' values); make it JSON-able."""
     if isinstance(value, dict):
-        return {str(name): _scrub(item) for name, item in value.items() if not SENSITIVE_NAME.search(str(name))}
+        return {str(name): _scrub(item) for name, item in value.items() if not SECRET_NAME.search(str(name))}
     if isinstance(value, (list, tuple)):
         return [_scrub(item) for item in value]
     if value is None or isinstance(value, (bool, int, float)):
         return value
-    return url_credentials(str(value))
+    return _SCRUB(str(value))
 
 
 def _append_log(path, record: dict) -> None:

@@ -1,10 +1,105 @@
-"""Keep credentials out of what the tool prints and records."""
+"""Keep credentials out of what the tool prints and records.
+
+Three nets, applied together by a ``Scrubber`` (after control characters are stripped, so that an
+escape sequence cannot split a secret and slip it through):
+
+1. by value: the values of the project's env files (see ``secret_values``), whatever characters they hold;
+2. URL credentials: ``scheme://user:password@host`` with any characters in the password (up to the
+   last ``@`` before the host on that line);
+3. ``key=value`` and ``key: value`` secrets: ``password=...``, ``"api_token": "..."``, ``PGPASSWORD='...'``.
+
+Every hidden part becomes ``***``.
+"""
 
 import re
+from urllib.parse import unquote, urlsplit
 
-URL_CREDENTIALS = re.compile(r"(?<=://)[^/\s@]+@")
+from .textutil import one_line, printable
+
+HIDDEN = "***"
+# A variable or field named like a secret; notify.py drops fields so named.
+SECRET_NAME = re.compile(r"SECRET|PASS|TOKEN|KEY|CREDENTIAL|DATABASE_URL|DSN|AUTH", re.IGNORECASE)
+MIN_SECRET_LENGTH = 4     # a secret-named variable's value shorter than this would wipe out common words
+MIN_VALUE_LENGTH = 8      # any other variable's value from this length on is a secret ...
+PLAIN_VALUE = re.compile(r"[a-z0-9._-]+|[0-9]+")   # ... unless it is a lowercase name or a number
+NOT_SECRETS = {"true", "false", "yes", "none", "null"}   # flags of secret-named variables (AUTH_ENABLED=true)
+
+# user, then optionally ":password" running to the last "@" on the line that is followed by a host,
+# without crossing into another URL.
+URL_CREDENTIALS = re.compile(r"(?<=://)[^\s/@:]*(?::(?:(?!://)[^\n])*)?@(?=[\w\[])")
+KEY_VALUE = re.compile(
+    r"""(?P<key>\b[\w.-]*(?:passw(?:or)?d|pwd|secret|token|api[_-]?key|access[_-]?key|private[_-]?key)[\w.-]*)"""
+    r"""(?P<sep>["']?\s*[=:]\s*)"""
+    r"""(?:(?P<quote>["'])(?P<quoted>.*?)(?P=quote)|(?P<bare>[^\s,;&"']+))""",
+    re.IGNORECASE)
 
 
 def url_credentials(text: str) -> str:
     """``text`` with the ``user:password@`` of every URL in it replaced by ``***@``."""
-    return URL_CREDENTIALS.sub("***@", text)
+    return URL_CREDENTIALS.sub(HIDDEN + "@", text)
+
+
+def key_value_secrets(text: str) -> str:
+    """``text`` with the value of every ``password=...``-like pair replaced by ``***`` (quotes kept)."""
+    def hide(match):
+        quote = match["quote"] or ""
+        return f"{match['key']}{match['sep']}{quote}{HIDDEN}{quote}"
+    return KEY_VALUE.sub(hide, text)
+
+
+def secret_values(env: dict) -> set[str]:
+    """The values of ``env`` (NAME -> value) to remove by value wherever they appear.
+
+    Every value of a secret-named variable from MIN_SECRET_LENGTH characters on, every other value
+    from MIN_VALUE_LENGTH characters on unless it is a lowercase name or a number (``production``,
+    ``postgres-platform``, ``30000000``: hiding those would hide project names, not secrets), and the
+    password of every URL among them, as written and decoded.
+    """
+    values = set()
+    for name, value in env.items():
+        if not value or value.lower() in NOT_SECRETS:
+            continue
+        if len(value) >= MIN_SECRET_LENGTH and SECRET_NAME.search(name) or (
+                len(value) >= MIN_VALUE_LENGTH and not PLAIN_VALUE.fullmatch(value)):
+            values.add(value)
+        values.update(_url_password(value))
+    return {form for value in values for form in (value, printable(value), one_line(value))
+            if len(form) >= MIN_SECRET_LENGTH}
+
+
+def _url_password(value: str) -> set[str]:
+    try:
+        password = urlsplit(value).password if "://" in value else None
+    except ValueError:
+        return set()
+    return {password, unquote(password)} if password else set()
+
+
+class Scrubber:
+    """``scrubber(text)``: ``text`` printable, with the given values, URL credentials and key=value secrets hidden."""
+
+    def __init__(self, values=()):
+        self.values = tuple(sorted(set(values), key=len, reverse=True))   # longest first: no partial leftovers
+
+    @classmethod
+    def from_env(cls, *envs: dict) -> "Scrubber":
+        """A scrubber of the secret values of ``envs`` (each NAME -> value, one per env file)."""
+        return cls(set().union(*(secret_values(env) for env in envs)))
+
+    def including(self, *envs: dict) -> "Scrubber":
+        """This scrubber with the secret values of ``envs`` too."""
+        return Scrubber(set(self.values).union(*(secret_values(env) for env in envs)))
+
+    def __call__(self, text) -> str:
+        text = printable(text)
+        for value in self.values:
+            text = _without_cut_end(text.replace(value, HIDDEN), value)
+        return key_value_secrets(url_credentials(text))
+
+
+def _without_cut_end(text: str, value: str) -> str:
+    """``text`` without a start of ``value`` at its end: output cut to a length may end inside a secret."""
+    for length in range(len(value) - 1, MIN_SECRET_LENGTH - 1, -1):
+        if text.endswith(value[:length]):
+            return text[:-length] + HIDDEN
+    return text

@@ -1,17 +1,35 @@
 """Text as the tool shows and records it: one line, bounded, UTC timestamps."""
 
+import re
 from datetime import datetime, timezone
 
 TIMESTAMP = "%Y-%m-%dT%H:%M:%SZ"
 FILE_STAMP = "%Y%m%d_%H%M%S"    # in file names: backup_20250106_120000, manifest.corrupt-20250106_120000.json
 
 
+# Terminal escape sequences (CSI ``ESC [ ... final``, OSC ``ESC ] ... BEL/ST``, two-byte ``ESC x``), then any
+# C0 control but newline and tab, DEL and the C1 controls (U+0080-U+009F: U+009B alone starts a CSI).
+_ESCAPES = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?|\x1b[@-_]")
+_CONTROLS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def printable(text) -> str:
+    """``text`` safe to print and record: escape sequences and control characters removed, newlines and tabs kept.
+
+    Everything that came from a container (logs, command output, engine messages) goes through it
+    before it reaches a terminal, a manifest or a journal: a container must not clear the operator's
+    screen, retitle the terminal or rewrite what an earlier line said (``\r``).
+    """
+    return _CONTROLS.sub("", _ESCAPES.sub("", str(text)))
+
+
 def one_line(text: str, limit: int | None = None) -> str:
     """``text`` with every run of whitespace (newlines included) made one space; at most ``limit`` characters.
 
+    Control characters and escape sequences are removed (see ``printable``).
     A negative ``limit`` keeps the end instead (the last lines of a tool's output say why it failed).
     """
-    flat = " ".join(str(text).split())
+    flat = " ".join(printable(text).split())
     if limit is None:
         return flat
     return flat[limit:] if limit < 0 else flat[:limit]

@@ -5,17 +5,40 @@ import pytest
 from platform_deploy.hooks import has_private_key, is_env_file, report, secret_problems, touches_nginx
 
 BEGIN = "-----BEGIN "  # split so this file holds no private-key marker itself
+PUTTY, AWS = "PuTTY-User-" + "Key-File-", "secret_" + "access_key"   # likewise
 
 
-@pytest.mark.parametrize("path", [".env", ".env.production", "config/filter-ical/.env.staging", "a/b/.env.local"])
+ENV_FILES = [".env", ".env.production", "config/filter-ical/.env.staging", "a/b/.env.local", ".envrc", "x/.ENVRC",
+             ".Env.production", ".ENV", "env.production", "config/x/ENV.staging", "prod.env", "config/x/Worker.ENV",
+             "config/x/worker.env.production"]
+NOT_ENV_FILES = [".env.example", "config/x/.env.production.example", "prod.env.example", ".Env.Production.EXAMPLE",
+                 "env.example", "docs/env.md", "environment.yml", "lib/dotenv.py", "migrations/env.py",
+                 "alembic/env.py", "config/env.yml", "src/env.ts", "environment.env.md"]
+
+
+@pytest.mark.parametrize("path", ENV_FILES)
 def test_env_files(path):
     assert is_env_file(path)
 
 
-@pytest.mark.parametrize("path", [".env.example", "config/x/.env.production.example", "prod.env.example",
-                                  "docs/env.md", "environment.yml", ".envrc", "lib/dotenv.py"])
+@pytest.mark.parametrize("path", NOT_ENV_FILES)
 def test_not_env_files(path):
     assert not is_env_file(path)
+
+
+def test_gitignore_ignores_what_the_hook_refuses(tmp_path):
+    """.gitignore and the hook agree: git ignores every env file the hook refuses, and no template."""
+    import shutil
+    import subprocess
+    from pathlib import Path
+    if shutil.which("git") is None:
+        pytest.skip("git is not installed")
+    subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
+    shutil.copy(Path(__file__).parents[2] / ".gitignore", tmp_path / ".gitignore")
+    # core.ignorecase off: the patterns must spell out both cases themselves (Linux checkouts)
+    result = subprocess.run(["git", "-c", "core.ignorecase=false", "check-ignore", "--no-index", "--stdin"],
+                            cwd=tmp_path, input="\n".join(ENV_FILES + NOT_ENV_FILES), capture_output=True, text=True)
+    assert sorted(result.stdout.split()) == sorted(ENV_FILES)
 
 
 @pytest.mark.parametrize("kind", ["", "RSA ", "EC ", "DSA ", "OPENSSH ", "ENCRYPTED "])
@@ -23,12 +46,27 @@ def test_private_keys(kind):
     assert has_private_key(f"junk\n{BEGIN}{kind}PRIVATE KEY-----\nMIIB\n".encode())
 
 
+@pytest.mark.parametrize("text", [f"{PUTTY}3: ssh-ed25519\nEncryption: none\n", f"{PUTTY}2: ssh-rsa\n",
+                                  f"[default]\naws_{AWS} = wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY\n",
+                                  f"AWS_{AWS.upper()}=wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY\n",
+                                  f"{BEGIN}SSH2 ENCRYPTED PRIVATE KEY-----\n"])
+def test_other_key_formats(text):
+    assert has_private_key(text.encode())
+
+
+@pytest.mark.parametrize("path", ["certs/client.p12", "x/KEYSTORE.PFX", "id_rsa.ppk", "deploy.jks"])
+def test_key_stores_are_refused_by_name(path):
+    assert secret_problems({path: b"\x30\x82binary"}) == [f"   {path}: a key store; keep keys out of git"]
+
+
 def test_pgp_private_key_block():
     assert has_private_key(f"{BEGIN}PGP PRIVATE KEY BLOCK-----\n".encode())
 
 
 @pytest.mark.parametrize("text", [f"{BEGIN}PUBLIC KEY-----", f"{BEGIN}CERTIFICATE-----", "ssh-ed25519 AAAA user@host",
-                                  "the words private key in prose"])
+                                  "the words private key in prose", "aws_secret_access_key = <your key here>",
+                                  "read AWS_SECRET_ACCESS_KEY from the environment",
+                                  "PuTTY-User-Key-File- is the header the hook looks for"])
 def test_not_private_keys(text):
     assert not has_private_key(text.encode())
 

@@ -116,3 +116,28 @@ def test_metrics_task_prints_a_table_and_writes_the_textfile(env, tmp_path):
     assert body.startswith("# HELP platform_deploy_deploy_attempts ")
     assert 'platform_deploy_deploy_attempts{project="filter-ical",environment="production"} 2\n' in body
     assert [path.name for path in out.parent.iterdir()] == ["platform_deploy.prom"]
+
+
+def test_escape_sequences_in_records_are_not_printed(env, tmp_path):
+    manifest = tmp_path / "deployments" / "filter-ical" / "production" / "manifest.json"
+    data = json.loads(manifest.read_text())
+    data["deployment_history"][0]["failure"] = "boom \x1b[2J\x1b]0;owned\x07 done"
+    manifest.write_text(json.dumps(data))
+    result = run(env, "filter-ical", "production", "--history")
+    assert result.returncode == 0, result.stderr
+    assert "\x1b" not in result.stdout and "owned" not in result.stdout and "boom done" in result.stdout
+
+
+def test_a_malformed_manifest_is_one_line_and_metrics_skip_it_with_a_warning(env, tmp_path):
+    broken = tmp_path / "deployments" / "filter-ical" / "staging" / "manifest.json"
+    broken.parent.mkdir(parents=True)
+    broken.write_text(json.dumps({"project": "filter-ical", "environment": "staging",
+                                  "deployment_history": [{**LIVE, "backup": ["not", "a", "name"]}]}))
+    shown = run(env, "filter-ical", "staging")
+    assert shown.returncode == 1 and shown.stderr.count("\n") == 1 and str(broken) in shown.stderr
+    invoke = (str(REPO / ".venv" / "bin" / "invoke"), "--search-root", str(REPO), "status.metrics")
+    metrics = run(env, command=invoke)
+    assert metrics.returncode == 0, metrics.stderr
+    assert metrics.stdout.splitlines()[1].split()[0] == "filter-ical/production"
+    assert metrics.stderr == f"warning: {broken}: not a deployment manifest (TypeError: backup is a list, not text); " \
+                             "skipped\n"

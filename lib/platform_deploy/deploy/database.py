@@ -12,6 +12,7 @@ database that exists but belongs to another role are refused before anything cha
 from urllib.parse import unquote, urlsplit
 
 from ..errors import PlatformError
+from ..redact import Scrubber
 from ..textutil import one_line
 
 # Names are allowlisted by the registry (SQL_NAME), so they can be quoted as literals safely.
@@ -52,7 +53,7 @@ def ensure(engine, settings, project, environment: str, env_vars: dict) -> str:
                '<<"SQL"\n' + _SCRIPT + "SQL", "sh", target.role, target.database, declared]
     code, output = engine.exec_run(target.container, command, environment={"PLATFORM_DB_PASSWORD": password})
     if code != 0:
-        reason = one_line(output.replace(password, "***") if password else output, 300)
+        reason = one_line(Scrubber.from_env(env_vars)(output), 300)   # psql may quote any of them
         raise PlatformError(f"{target.container}: cannot create database {target.database} for role "
                             f"{target.role}: {reason}")
     return f"{target.container}: database {target.database} (role {target.role}) ready"

@@ -24,12 +24,13 @@ from .. import notify, steps
 from ..backup import create as backup
 from ..backup import prune as backup_prune
 from ..engine import ContainerSpec
-from ..envfiles import read_env
+from ..envfiles import read_env, readable_envs
 from ..errors import PlatformError
 from ..naming import network_labels, retired_name
 from ..nginx import files, live
 from ..plan import deployed_by, git_sha_from, make_plan, new_deploy_id
-from ..redact import url_credentials
+from ..redact import Scrubber, url_credentials
+from ..report import Scrubbed
 from ..state import journal, manifest
 from ..state.lock import DeployLock
 from ..state.records import (Action, Attempt, JournalEntry, Migration, Phase, PutBack, Status, StepRecord,
@@ -129,7 +130,12 @@ class Deployment:
         self.registry = registry
         self.project = registry.project(project_name)
         self.options = options
-        self.report = report
+        # What this deploy prints and records (report lines, step details, the failure, rollback actions,
+        # notifications) may quote containers' output and engine errors: none of it may show the project's
+        # env values (read here, and again at step 3 after a restore's step 2 may have written them; a file
+        # that cannot be read fails the pre-flight) or control characters.
+        self.scrub = Scrubber.from_env(*readable_envs(settings, self.project, environment))
+        self.report = Scrubbed(report, lambda text: self.scrub(text))
         self.preparation = preparation or BackupFirst(skip=options.skip_backup, force=options.force)
         self.plan = make_plan(self.project, environment, options.tag, new_deploy_id())
         self.progress = Progress()
@@ -196,7 +202,7 @@ class Deployment:
             detail = _reason(error)
             raise
         finally:
-            seconds = round(time.monotonic() - started, 2)
+            seconds, detail = round(time.monotonic() - started, 2), self.scrub(detail)
             self.progress.steps.append(StepRecord(step.number, step.name, status, seconds, detail))
             self._report(step, status, seconds, detail)
 
@@ -268,6 +274,7 @@ class Deployment:
             self.engine.connect(service, plan.network)
         env = {role.role: read_env(self.settings, self.project, plan.environment, self.project.container(role.role))
                for role in plan.roles}
+        self.scrub = self.scrub.including(*env.values())
         merged = {key: value for role_env in env.values() for key, value in role_env.items()}
         database_note = database.ensure(self.engine, self.settings, self.project, plan.environment, merged)
         self._journal(Phase.START)
@@ -366,7 +373,7 @@ class Deployment:
     # -- failure ---------------------------------------------------------------------------------
 
     def _fail(self, reason: str, started: float, error) -> Attempt:
-        plan = self.plan
+        plan, reason = self.plan, self.scrub(reason)
         moved = self.phase is Phase.SWITCHED   # traffic moved and was confirmed: finish rather than undo
         settled = True
         if self.phase not in (Phase.STARTED, Phase.PREPARE):   # there are candidates to remove
@@ -401,7 +408,7 @@ class Deployment:
             self._retire_replaced()
         if not isinstance(error, (PlatformError, Interrupted, KeyboardInterrupt)):
             raise error  # a bug: keep its traceback
-        raise DeployFailed(f"{summary}; {note}" if note else summary) from None
+        raise DeployFailed(self.scrub(f"{summary}; {note}" if note else summary)) from None
 
     def _retire_replaced(self) -> None:
         """Stop and remove the replaced containers, now serving nothing; a failure here is reported, and
@@ -445,7 +452,7 @@ class Deployment:
             duration_seconds=round(time.monotonic() - started, 2), steps=tuple(progress.steps),
             migrations=tuple(progress.migrations), forced=progress.forced, skip_backup=self.options.skip_backup,
             restored_from=self.options.restored_from, failure=failure,
-            rollback=tuple(str(action) for action in progress.actions))
+            rollback=tuple(self.scrub(str(action)) for action in progress.actions))
 
     def _serving(self) -> str:
         serving = []

@@ -182,7 +182,11 @@ def check_env(settings, project, environment) -> Check:
     required = project.required_env
     problems, warnings, defined, non_empty, read = [], [], set(), set(), []
     for relative in envfiles.env_files(project, environment):
-        path = Path(settings.root) / relative
+        try:
+            path = envfiles.confined(settings, project.name, relative)
+        except PlatformError as error:
+            problems.append(str(error))
+            continue
         if not path.is_file():
             wanted = f"with {', '.join(required)}" if required else "(it may be empty)"
             problems.append(f"{relative}: missing; create it {wanted}")

@@ -14,6 +14,7 @@ from ..backup import layout, prune, volumes
 from ..errors import PlatformError
 from ..fsutil import remove_partials
 from ..naming import is_retired, network_labels, network_name, retired_name, role_labels
+from ..redact import Scrubber
 from ..state import journal, manifest
 from ..state.paths import state_dir
 from ..state.records import (Action, Attempt, Migration, Outcome, Phase, Status, UnreadableState, all_done, done,
@@ -21,6 +22,7 @@ from ..state.records import (Action, Attempt, Migration, Outcome, Phase, Status,
 from ..textutil import utc_timestamp
 from . import migrate, putback, switch
 
+_SCRUB = Scrubber()   # the actions quote engine errors; the env values are the deploy's to remove (see pipeline)
 RESTORE_ADVICE = "restore it from the backup's dump (invoke backup.restore --with-database)"
 
 
@@ -189,7 +191,7 @@ def recover(engine, settings, project: str, environment: str, report, give_up: b
     manifest.record(settings, project, environment, Attempt(
         deploy_id=entry.deploy_id, version=entry.tag, deployed_at=utc_timestamp(), status=status,
         images=dict(entry.images), backup=entry.backup, failure=f"deploy process stopped during {entry.phase.value}",
-        rollback=tuple(str(action) for action in actions)), current=status is Status.INTERRUPTED_COMPLETED)
+        rollback=tuple(_SCRUB(str(action)) for action in actions)), current=status is Status.INTERRUPTED_COMPLETED)
     journal.clear(settings, project, environment)
     return True
 

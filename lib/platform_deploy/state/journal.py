@@ -8,7 +8,7 @@ it to remove what that deploy left and restore the live version.
 import json
 
 from ..fsutil import write_atomic
-from .paths import state_dir
+from .paths import private_state_dir, state_dir
 from .records import JournalEntry, UnreadableState
 
 
@@ -17,6 +17,7 @@ def path(settings, project: str, environment: str):
 
 
 def write(settings, project: str, environment: str, entry: JournalEntry) -> None:
+    private_state_dir(settings, project, environment)
     write_atomic(path(settings, project, environment), json.dumps(entry.to_json(), indent=2, sort_keys=True),
                  mode=0o600)
 

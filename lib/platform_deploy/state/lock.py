@@ -13,7 +13,7 @@ import time
 
 from ..errors import PlatformError
 from ..textutil import utc_timestamp
-from .paths import state_dir
+from .paths import private_state_dir, state_dir
 
 HOLDER_WAIT_SECONDS = 1.0
 
@@ -29,12 +29,13 @@ def holder() -> dict:
 
 class DeployLock:
     def __init__(self, settings, project: str, environment: str):
+        self.settings, self.project, self.environment = settings, project, environment
         self.path = state_dir(settings, project, environment) / "deploy.lock"
         self.name = f"{project}/{environment}"
         self._handle = None
 
     def __enter__(self):
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        private_state_dir(self.settings, self.project, self.environment)
         handle = os.fdopen(os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600), "r+", encoding="utf-8")
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)

@@ -13,7 +13,7 @@ import sys
 
 from ..fsutil import write_atomic
 from ..textutil import FILE_STAMP, utc_timestamp
-from .paths import state_dir
+from .paths import private_state_dir, state_dir
 from .records import Attempt, Manifest, NewerFormat, UnreadableState
 
 
@@ -55,5 +55,6 @@ def _set_aside(file, project: str, environment: str) -> Manifest:
 def record(settings, project: str, environment: str, attempt: Attempt, current: bool) -> Manifest:
     """Add ``attempt`` to the history; make it the current deployment when ``current``."""
     manifest = _load_for_update(settings, project, environment).recorded(attempt, current)
-    write_atomic(path(settings, project, environment), json.dumps(manifest.to_json(), indent=2) + "\n")
+    private_state_dir(settings, project, environment)
+    write_atomic(path(settings, project, environment), json.dumps(manifest.to_json(), indent=2) + "\n", mode=0o600)
     return manifest

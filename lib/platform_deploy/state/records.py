@@ -217,8 +217,9 @@ class StepRecord:
 
     @classmethod
     def from_json(cls, data: dict) -> "StepRecord":
-        return cls(str(data.get("step") or "?"), data.get("name") or "?", StepStatus(data.get("status") or "ok"),
-                   float(data.get("seconds") or 0), data.get("detail") or "")
+        return cls(str(data.get("step") or "?"), _optional(data, "name") or "?",
+                   StepStatus(data.get("status") or "ok"), float(data.get("seconds") or 0),
+                   _optional(data, "detail") or "")
 
 
 @dataclass(frozen=True)
@@ -271,22 +272,22 @@ class Attempt:
         duration = data.get("duration_seconds")
         return cls(
             version=_text(data.get("version")),
-            deployed_at=data.get("deployed_at"),
+            deployed_at=_optional(data, "deployed_at"),
             status=Status(data.get("status") or Status.SUCCESS.value),
-            deploy_id=data.get("deploy_id"),
-            deployed_by=data.get("deployed_by"),
-            git_sha=data.get("git_sha"),
-            backup=data.get("backup"),
-            images=dict(data.get("images") or {}),
-            image_digests=dict(data.get("image_digests") or {}),
-            image_ids=dict(data.get("image_ids") or {}),
+            deploy_id=_optional(data, "deploy_id"),
+            deployed_by=_optional(data, "deployed_by"),
+            git_sha=_optional(data, "git_sha"),
+            backup=_optional(data, "backup"),
+            images=_texts(data, "images"),
+            image_digests=_texts(data, "image_digests"),
+            image_ids=_texts(data, "image_ids"),
             duration_seconds=duration if isinstance(duration, (int, float)) else None,
             steps=tuple(StepRecord.from_json(step) for step in data.get("steps") or ()),
             migrations=tuple(Migration.from_json(m) for m in data.get("migrations") or ()),
             forced=bool(data.get("forced")),
             skip_backup=bool(data.get("skip_backup")),
-            restored_from=data.get("restored_from"),
-            failure=data.get("failure"),
+            restored_from=_optional(data, "restored_from"),
+            failure=_optional(data, "failure"),
             rollback=tuple(str(line) for line in data.get("rollback") or ()),
         )
 
@@ -356,3 +357,19 @@ def _check_format(data, key: str, newest: int, where: str) -> None:
 
 def _text(value) -> str | None:
     return None if value is None else str(value)
+
+
+def _optional(data: dict, key: str) -> str | None:
+    """``data[key]``: text or absent; anything else is damage (a TypeError, reported as an unreadable file)."""
+    value = data.get(key)
+    if value is not None and not isinstance(value, str):
+        raise TypeError(f"{key} is a {type(value).__name__}, not text")
+    return value
+
+
+def _texts(data: dict, key: str) -> dict:
+    """``data[key]``: a map of text to text (or null)."""
+    value = data.get(key) or {}
+    if not isinstance(value, dict) or not all(isinstance(item, (str, type(None))) for item in value.values()):
+        raise TypeError(f"{key} is not a map of names to text")
+    return dict(value)

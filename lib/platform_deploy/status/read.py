@@ -5,25 +5,31 @@ from pathlib import Path
 from ..backup import catalog, layout
 from ..errors import PlatformError
 from ..state import manifest
-from ..state.records import Manifest, UnreadableState
+from ..state.records import Manifest
 
 
 def load_manifest(settings, project: str, environment: str) -> Manifest | None:
-    """The manifest, None when never deployed; a damaged one is a one-line error."""
+    """The manifest, None when never deployed; a damaged or unreadable one is a one-line error naming it."""
+    shown = manifest.path(settings, project, environment)
     try:
         return manifest.load(settings, project, environment)
+    except UnicodeDecodeError:
+        raise PlatformError(f"{shown}: cannot read: not UTF-8 text") from None
     except ValueError:
-        shown = manifest.path(settings, project, environment)
         raise PlatformError(f"{shown} is not valid JSON; the next deploy keeps it as manifest.corrupt-*.json") from None
+    except OSError as error:
+        raise PlatformError(f"{shown}: cannot read: {error.strerror or type(error).__name__}") from None
 
 
-def all_manifests(settings) -> list[Manifest]:
-    """Every readable manifest under the deployments directory, sorted by project and environment."""
+def all_manifests(settings, warn=lambda message: None) -> list[Manifest]:
+    """Every readable manifest under the deployments directory, sorted by project and environment;
+    ``warn(message)`` is told about each one skipped because it cannot be read."""
     found = []
     for file in sorted(Path(settings.deployments_dir).glob("*/*/manifest.json")):
         try:
-            loaded = manifest.load(settings, file.parent.parent.name, file.parent.name)
-        except (OSError, ValueError, UnreadableState):
+            loaded = load_manifest(settings, file.parent.parent.name, file.parent.name)
+        except PlatformError as error:   # UnreadableState included
+            warn(f"{error}; skipped")
             continue
         if loaded is not None:
             found.append(loaded)

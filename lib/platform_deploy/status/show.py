@@ -5,13 +5,28 @@ import json
 from ..backup import layout
 from ..errors import PlatformError
 from ..state import manifest as manifest_file
+from ..textutil import printable
 from . import data, health, metrics, read, text
 
 VIEWS = {"current": text.current, "history": text.history, "rollback": text.rollback}
 
 
 def view(engine, settings, registry, project_name: str, environment: str, which: str = "current") -> dict:
-    """The data of one view (see ``VIEWS``) of project/environment."""
+    """The data of one view (see ``VIEWS``) of project/environment, every text in it printable."""
+    return _printable(_view(engine, settings, registry, project_name, environment, which))
+
+
+def _printable(value):
+    """Records quote containers' output; those written before the deploy stripped control characters
+    (or by hand) may still hold escape sequences."""
+    if isinstance(value, dict):
+        return {key: _printable(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_printable(item) for item in value]
+    return printable(value) if isinstance(value, str) else value
+
+
+def _view(engine, settings, registry, project_name: str, environment: str, which: str) -> dict:
     project = registry.project(project_name)
     project.check_environment(environment)
     if which == "rollback":
@@ -35,6 +50,6 @@ def render(which: str, shaped: dict, as_json: bool = False) -> str:
     return json.dumps(shaped, indent=2) if as_json else VIEWS[which](shaped)
 
 
-def all_metrics(settings) -> list:
-    """Metrics of every project/environment with a manifest or backups."""
-    return metrics.collect(read.all_manifests(settings), read.backup_names(settings))
+def all_metrics(settings, warn=lambda message: None) -> list:
+    """Metrics of every project/environment with a manifest or backups; ``warn`` hears of manifests skipped."""
+    return metrics.collect(read.all_manifests(settings, warn), read.backup_names(settings))

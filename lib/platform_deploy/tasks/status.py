@@ -31,7 +31,7 @@ def status(ctx, project, env, history=False, rollback=False, json=False):
 @user_errors
 def metrics(ctx, prometheus=None):
     """Deploy duration (median, p95), success and rollback rates, backups, restores, traffic switches."""
-    collected = show.all_metrics(settings_from(ctx))
+    collected = show.all_metrics(settings_from(ctx), warn=warn)
     print(text.metrics_table(collected))
     if prometheus:
         if not prometheus.endswith(".prom"):
