@@ -13,8 +13,10 @@ import tarfile
 
 import pytest
 from deploy_world import ENV, PROJECT
+from fakes import FakeEngine
 
-from platform_deploy.backup import catalog, commands, configfiles, payload
+from platform_deploy.backup import catalog, commands, configfiles, database, payload
+from platform_deploy.config.model import DatabaseTarget
 from platform_deploy.deploy import restore as restoring
 from platform_deploy.errors import PlatformError
 
@@ -266,3 +268,18 @@ def test_an_env_file_symlink_inside_the_project_is_backed_up(world):
     world.deploy("v2", skip_backup=False)
     backup = the_backup(world)
     assert backup.file(f"config/env/config/{PROJECT}/.env.{ENV}").read_bytes() == real.read_bytes()
+
+
+# -- item 5: the database is restored as the project's own role ------------------------------------
+
+def test_the_dump_is_restored_as_the_project_role_with_psql_meta_commands_locked(tmp_path):
+    engine = FakeEngine()
+    dump = tmp_path / "x.dump"
+    dump.write_bytes(b"PGDMP\x01\x0e\x00\x04\x08\x01")
+    database.restore(engine, DatabaseTarget("postgres-platform", "shop", "shop"), dump)
+    (_, (container, argv)), = engine.logged("exec_from")
+    script, role, name, preamble = argv[2], argv[4], argv[5], argv[7]
+    assert (container, role, name) == ("postgres-platform", "shop", "shop")
+    assert "-U postgres" not in script and '-U "$1" -d "$2"' in script
+    assert "pg_restore --no-owner --no-privileges --restrict-key=" in script
+    assert "DROP OWNED BY CURRENT_USER" in preamble and "rolsuper" in preamble
