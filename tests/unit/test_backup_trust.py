@@ -236,7 +236,7 @@ def test_env_files_are_not_written_through_a_symlink(backed_up, tmp_path):
     env.symlink_to(victim)
     with pytest.raises(PlatformError, match=f"config/{PROJECT}/.env.{ENV} is a symlink"):
         configfiles.restore_env_files(backed_up.settings, PROJECT, {f"config/{PROJECT}/.env.{ENV}": "config/env/x"},
-                                      tmp_path)
+                                      tmp_path, {})
     assert victim.read_text() == "untouched\n"
     env.unlink()
     env.write_bytes(content)
@@ -268,6 +268,19 @@ def test_an_env_file_symlink_inside_the_project_is_backed_up(world):
     world.deploy("v2", skip_backup=False)
     backup = the_backup(world)
     assert backup.file(f"config/env/config/{PROJECT}/.env.{ENV}").read_bytes() == real.read_bytes()
+
+
+def test_an_env_file_copy_changed_after_the_verification_is_not_written(backed_up):
+    """Between the verification and step 2 the copy is swapped for one of the same size: nothing written."""
+    backup = the_backup(backed_up)
+    env = f"config/{PROJECT}/.env.{ENV}"
+    stored = backup.file(backup.meta["config"]["env_files"][env])
+    stored.write_bytes(stored.read_bytes().replace(b"s3cret-pw", b"0wned-pwX"))
+    before = (backed_up.settings.root / env).read_bytes()
+    with pytest.raises(PlatformError, match=f"not the copy the backup's checksums list; nothing written to {env}"):
+        configfiles.restore_env_files(backed_up.settings, PROJECT, {env: backup.meta["config"]["env_files"][env]},
+                                      backup.payload_dir, backup.meta["files"])
+    assert (backed_up.settings.root / env).read_bytes() == before
 
 
 # -- item 5: the database is restored as the project's own role ------------------------------------

@@ -109,7 +109,8 @@ def test_config_goes_into_the_payload_and_env_files_come_back_private(tmp_path, 
 
     env.write_text("SECRET_KEY=changed\n")
     env.chmod(0o644)
-    assert configfiles.restore_env_files(settings, "demo", record["env_files"], tmp_path / "payload") == [
+    assert configfiles.restore_env_files(settings, "demo", record["env_files"], tmp_path / "payload",
+                                         writer.files) == [
         "config/demo/.env.production"]
     assert env.read_text().startswith("SECRET_KEY=s3cr3t\n") and env.stat().st_mode & 0o777 == 0o600
     configfiles.remove_env_file(settings, "demo", "config/demo/.env.production")
@@ -120,9 +121,9 @@ def test_paths_from_a_meta_cannot_leave_their_directories(tmp_path):
     settings = SimpleNamespace(root=tmp_path)
     for bad in ("../../etc/cron.d/x", "/etc/passwd"):
         with pytest.raises(PlatformError, match="which leaves its directory; the .meta was edited by hand"):
-            configfiles.restore_env_files(settings, "demo", {bad: "config/env/x"}, tmp_path)
+            configfiles.restore_env_files(settings, "demo", {bad: "config/env/x"}, tmp_path, {})
         with pytest.raises(PlatformError, match="which leaves its directory"):
-            configfiles.restore_env_files(settings, "demo", {"config/demo/x": bad}, tmp_path)
+            configfiles.restore_env_files(settings, "demo", {"config/demo/x": bad}, tmp_path, {})
 
 
 def bash(script: str) -> subprocess.CompletedProcess:

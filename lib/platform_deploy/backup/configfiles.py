@@ -6,6 +6,7 @@ projects.yml entry and the nginx config are kept for reference (the registry
 is the operator's to change, and nginx is generated from it).
 """
 
+import hashlib
 from pathlib import Path, PurePosixPath
 
 import yaml
@@ -56,12 +57,12 @@ def _save_entry(settings, project, writer) -> str | None:
     return ENTRY
 
 
-def restore_env_files(settings, project: str, env_files: dict, payload_dir: Path) -> list[str]:
+def restore_env_files(settings, project: str, env_files: dict, payload_dir: Path, checksums: dict) -> list[str]:
     """Write the backed-up env files ``{relative path: stored path}`` back (0600); return what was written.
 
-    The caller checked that each one is an env file of the project's current entry and that each stored
-    copy is in the backup's checksums (trust.meta_problems); here, a last check that the file is in
-    config/<project>/, and that neither the copy nor the destination is reached through a symlink.
+    The caller checked that each one is an env file of the project's current entry (plan_restore); here,
+    a last check that it goes into config/<project>/, that neither the copy nor the destination is reached
+    through a symlink, and that the copy read is the one in the backup's ``checksums`` (the .meta's files).
     """
     restored = []
     for relative, stored in env_files.items():
@@ -69,7 +70,12 @@ def restore_env_files(settings, project: str, env_files: dict, payload_dir: Path
             continue
         target = _destination(settings, project, relative)
         with payload.open_file(Path(payload_dir) / _safe_relative(stored)) as handle:
-            write_atomic(target, handle.read(), mode=0o600)
+            data = handle.read()
+        expected = checksums.get(stored) if isinstance(checksums, dict) else None
+        if not isinstance(expected, dict) or hashlib.sha256(data).hexdigest() != expected.get("sha256"):
+            raise PlatformError(f"{stored}: not the copy the backup's checksums list; nothing written to "
+                                f"{relative}: restore another backup")
+        write_atomic(target, data, mode=0o600)
         restored.append(relative)
     return restored
 

@@ -122,7 +122,8 @@ class RestoreData:
                             backup.file(relative))
         if todo.env_files:
             about_to_change(*(("env", relative) for relative in todo.env_files))
-            configfiles.restore_env_files(self.settings, self.project, todo.env_files, backup.payload_dir)
+            configfiles.restore_env_files(self.settings, self.project, todo.env_files, backup.payload_dir,
+                                          backup.meta["files"])
         if todo.database:
             about_to_change(("database", backup.database["database"]))
             database.restore(self.engine, self.database, backup.file(backup.database["file"]))
