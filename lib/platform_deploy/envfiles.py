@@ -18,6 +18,7 @@ from pathlib import Path
 from dotenv import dotenv_values
 from dotenv.parser import parse_stream
 
+from . import fsutil
 from .errors import PlatformError
 
 
@@ -38,9 +39,8 @@ def parse(text: str) -> dict:
 def confined(settings, project_name: str, relative: str) -> Path:
     """The env file ``relative`` of project ``project_name``; a one-line PlatformError when it resolves
     (following symlinks, even when it does not exist yet) outside ``config/<project>/``."""
-    own = (Path(settings.root) / "config" / project_name).resolve()
     path = (Path(settings.root) / relative).resolve()
-    if not path.is_relative_to(own):
+    if not fsutil.inside(path, Path(settings.root) / "config" / project_name):
         raise PlatformError(f"{relative}: env file outside config/{project_name}/ (it resolves to {path}); "
                             f"keep the project's env files in config/{project_name}/, not behind links leaving it")
     return path

@@ -1,7 +1,9 @@
 """Small filesystem helpers shared by everything that writes state."""
 
 import contextlib
+import errno
 import os
+import stat
 import tempfile
 from pathlib import Path
 
@@ -58,3 +60,37 @@ def private_dirs(top: Path, path: Path) -> Path:
             with contextlib.suppress(OSError):
                 directory.chmod(0o700)
     return path
+
+
+def open_regular(path: Path) -> int:
+    """A read-only descriptor of ``path``, refusing a symlink, a device, a FIFO or a directory there.
+
+    O_NOFOLLOW refuses a symlink as the last part (ELOOP); O_NONBLOCK keeps a FIFO from blocking the open.
+    """
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise OSError(errno.EINVAL, "not a regular file", str(path))
+    os.set_blocking(fd, True)
+    return fd
+
+
+def symlink_below(root: Path, relative: str) -> str | None:
+    """The first part of ``root/relative`` below ``root`` that is a symlink (relative to root), else None.
+
+    Parts that do not exist end the walk: nothing below them can be a symlink.
+    """
+    path = Path(root)
+    for part in Path(relative).parts:
+        path = path / part
+        try:
+            if stat.S_ISLNK(os.lstat(path).st_mode):
+                return str(path.relative_to(root))
+        except FileNotFoundError:
+            return None
+    return None
+
+
+def inside(path: Path, directory: Path) -> bool:
+    """Whether ``path``, with every symlink resolved, is ``directory`` (resolved) or below it."""
+    return Path(path).resolve().is_relative_to(Path(directory).resolve())

@@ -13,7 +13,7 @@ from platform_deploy.errors import PlatformError
 
 PROJECT, ENV = "demo", "production"
 VOLUME = "demo-data-production"
-DUMP = b"PGDMP\x01\x0e\x00" + b"\x00" * 200
+DUMP = b"PGDMP\x01\x0e\x00\x04\x08\x01" + b"\x00" * 200   # version 1.14, int 4, offset 8, custom
 
 
 def volume_tar(entries=(("platform-volume/a.txt", b"hello\n"),), top="platform-volume") -> bytes:
@@ -97,10 +97,10 @@ def test_an_archive_that_is_not_a_volume_tar_is_refused_even_with_a_right_checks
         f"volumes/{VOLUME}.tar: not a readable tar archive (invalid header)"]
     escaping = volume_tar([("platform-volume/../../etc/passwd", b"x")])
     assert catalog.verify_files(make_backup(settings, "backup_20250106_120001", tar=escaping)) == [
-        f"volumes/{VOLUME}.tar: entry 'platform-volume/../../etc/passwd' leaves the volume"]
+        f"volumes/{VOLUME}.tar: member 'platform-volume/../../etc/passwd' has a '..' part: it leaves the volume"]
     elsewhere = volume_tar([("etc/passwd", b"x")], top="etc")
     assert catalog.verify_files(make_backup(settings, "backup_20250106_120002", tar=elsewhere)) == [
-        f"volumes/{VOLUME}.tar: unexpected entry 'etc' (not under platform-volume/)"]
+        f"volumes/{VOLUME}.tar: member 'etc' is not under platform-volume/"]
 
 
 def test_a_dump_must_be_a_pg_dump_custom_file(settings, tmp_path):

@@ -33,6 +33,7 @@ projects:
       user: demo
       databases: {production: demo_production, staging: demo_staging}
 """
+ENV_PATHS = ("config/demo/.env.production",)
 
 
 @pytest.fixture
@@ -57,7 +58,7 @@ def backup(**meta) -> Backup:
 
 
 def test_restores_the_volumes_the_project_still_uses_and_says_what_it_leaves(plan):
-    planned = plan_restore(backup(), plan, with_database=False)
+    planned = plan_restore(backup(), plan, with_database=False, env_paths=ENV_PATHS)
     assert planned.volumes == {"demo-data-production": "volumes/demo-data-production.tar"}
     assert planned.env_files == {"config/demo/.env.production": "config/env/config/demo/.env.production"}
     assert planned.database is False
@@ -69,7 +70,7 @@ def test_restores_the_volumes_the_project_still_uses_and_says_what_it_leaves(pla
 
 def test_a_backup_without_an_image_for_every_container_is_refused(plan):
     with pytest.raises(PlatformError) as refused:
-        plan_restore(backup(images={"backend": {"image_id": "sha256:1"}}), plan, with_database=False)
+        plan_restore(backup(images={"backend": {"image_id": "sha256:1"}}), plan, False, ENV_PATHS)
     assert str(refused.value) == ("backup backup_20250106_120000 has no image for frontend (the project's "
                                   "containers changed since, or nothing of it was live); nothing was changed; "
                                   "restore another backup")
@@ -77,10 +78,11 @@ def test_a_backup_without_an_image_for_every_container_is_refused(plan):
 
 def test_with_database_needs_a_dump(plan):
     with pytest.raises(PlatformError) as refused:
-        plan_restore(backup(database=None, database_note="database demo_production did not exist yet"), plan, True)
+        plan_restore(backup(database=None, database_note="database demo_production did not exist yet"), plan, True,
+                     ENV_PATHS)
     assert str(refused.value) == ("backup backup_20250106_120000 has no database dump (database demo_production "
                                   "did not exist yet); nothing was changed; restore it without --with-database")
-    assert plan_restore(backup(), plan, True).database is True
+    assert plan_restore(backup(), plan, True, ENV_PATHS).database is True
 
 
 def test_config_goes_into_the_payload_and_env_files_come_back_private(tmp_path, project):
@@ -107,9 +109,11 @@ def test_config_goes_into_the_payload_and_env_files_come_back_private(tmp_path, 
 
     env.write_text("SECRET_KEY=changed\n")
     env.chmod(0o644)
-    assert configfiles.restore_env_files(settings, record, tmp_path / "payload") == ["config/demo/.env.production"]
+    assert configfiles.restore_env_files(settings, "demo", record["env_files"], tmp_path / "payload",
+                                         writer.files) == [
+        "config/demo/.env.production"]
     assert env.read_text().startswith("SECRET_KEY=s3cr3t\n") and env.stat().st_mode & 0o777 == 0o600
-    configfiles.remove_env_file(settings, "config/demo/.env.production")
+    configfiles.remove_env_file(settings, "demo", "config/demo/.env.production")
     assert not env.exists()
 
 
@@ -117,9 +121,9 @@ def test_paths_from_a_meta_cannot_leave_their_directories(tmp_path):
     settings = SimpleNamespace(root=tmp_path)
     for bad in ("../../etc/cron.d/x", "/etc/passwd"):
         with pytest.raises(PlatformError, match="which leaves its directory; the .meta was edited by hand"):
-            configfiles.restore_env_files(settings, {"env_files": {bad: "config/env/x"}}, tmp_path)
+            configfiles.restore_env_files(settings, "demo", {bad: "config/env/x"}, tmp_path, {})
         with pytest.raises(PlatformError, match="which leaves its directory"):
-            configfiles.restore_env_files(settings, {"env_files": {"config/x": bad}}, tmp_path)
+            configfiles.restore_env_files(settings, "demo", {"config/demo/x": bad}, tmp_path, {})
 
 
 def bash(script: str) -> subprocess.CompletedProcess:

@@ -5,14 +5,15 @@ without a .meta is what an interrupted backup left; prune removes it.
 """
 
 import json
+import os
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
 from ..errors import PlatformError
 from ..textutil import utc_timestamp
-from ..fsutil import write_atomic
-from . import layout, payload
+from ..fsutil import symlink_below, write_atomic
+from . import layout, payload, trust
 
 MAX_PROBLEMS_KEPT = 5
 
@@ -31,6 +32,11 @@ class Backup:
     @property
     def payload_dir(self) -> Path:
         return layout.payload_path(self.directory, self.name)
+
+    @property
+    def project(self) -> str:
+        """The project whose backups directory holds this backup (not what its .meta says)."""
+        return self.directory.parent.name
 
     def file(self, relative: str) -> Path:
         return self.payload_dir / relative
@@ -73,7 +79,8 @@ def orphans(settings, project: str, environment: str) -> list[Path]:
 
 def read(directory: Path, name: str) -> Backup:
     try:
-        meta = json.loads(layout.meta_path(directory, name).read_text(encoding="utf-8"))
+        with payload.open_file(layout.meta_path(directory, name)) as handle:
+            meta = json.loads(handle.read().decode("utf-8"))
     except (OSError, ValueError) as error:
         return Backup(name, Path(directory), None, f"unreadable .meta ({getattr(error, 'strerror', None) or error})")
     if not isinstance(meta, dict):
@@ -98,45 +105,72 @@ def resolve(settings, project: str, environment: str, name: str | None) -> Backu
 
 
 def verify_files(backup: Backup) -> list[str]:
-    """Everything wrong with the backup's files: missing, resized, changed, unreadable archives."""
-    if backup.meta is None:
-        return [f"{backup.meta_file.name}: {backup.unreadable}"]
-    files = backup.meta.get("files")
-    if not isinstance(files, dict):
-        return [f"{backup.meta_file.name}: made by an older version (images only, no checksums)"]
-    if not backup.payload_dir.is_dir():
-        return [f"{backup.payload_dir}: missing"]
-    problems = []
-    for relative, expected in sorted(files.items()):
-        path = backup.file(relative)
-        problem = payload.check_file(path, expected if isinstance(expected, dict) else {})
+    """Everything wrong with the backup's files: paths the .meta should not name, missing, resized, changed
+    files, symlinks, archives with members that leave their volume, dumps that are not pg_dump archives."""
+    problems = _layout_problems(backup)
+    if problems is not None:
+        return problems
+    problems = trust.meta_problems(backup.meta, backup.project)
+    for relative, expected in sorted(backup.meta["files"].items()):
+        if trust.path_problem(relative, trust.PAYLOAD_DIRS):
+            continue          # reported above; never read
+        problem = _link_problem(backup, relative) or payload.check_file(
+            backup.file(relative), expected if isinstance(expected, dict) else {})
         if problem is None and relative.startswith(layout.VOLUMES + "/"):
-            problem = payload.check_volume_archive(path)
+            problem = payload.check_volume_archive(backup.file(relative))
         if problem is None and relative.startswith(layout.DATABASE + "/"):
-            problem = payload.check_dump(path)
+            problem = payload.check_dump(backup.file(relative))
         if problem:
             problems.append(f"{relative}: {problem}")
-    referenced = [info.get("file") for info in backup.volumes.values()]
-    referenced += [(backup.database or {}).get("file")] if backup.database else []
-    problems += [f"{relative}: listed in the .meta without a checksum" for relative in referenced
-                 if relative not in files]
     return problems
 
 
 def verify_files_present(backup: Backup) -> list[str]:
-    """A quick look (no reading) that every file of a verified backup is still there with its size."""
-    if backup.meta is None or not backup.meta_file.is_file():
+    """A quick look (no reading) that every file of a verified backup is still there with its size, and
+    that no path the .meta names was changed into something else (a symlink, a path outside the payload)."""
+    if not backup.meta_file.is_file():
         return [f"{backup.meta_file.name}: missing"]
+    problems = _layout_problems(backup)
+    if problems is not None:
+        return problems
     problems = []
-    for relative, expected in sorted((backup.meta.get("files") or {}).items()):
+    for relative, expected in sorted(backup.meta["files"].items()):
+        if trust.path_problem(relative, trust.PAYLOAD_DIRS):
+            problems.append(f"{relative!r}: {trust.path_problem(relative, trust.PAYLOAD_DIRS)}")
+            continue
         try:
-            size = backup.file(relative).stat().st_size
+            size = os.lstat(backup.file(relative)).st_size
         except OSError:
             problems.append(f"{relative}: missing")
             continue
-        if size != expected.get("bytes"):
-            problems.append(f"{relative}: {size} bytes, expected {expected.get('bytes')}")
+        problem = _link_problem(backup, relative)
+        if problem is None and size != (expected or {}).get("bytes"):
+            problem = f"{size} bytes, expected {(expected or {}).get('bytes')}"
+        if problem:
+            problems.append(f"{relative}: {problem}")
     return problems
+
+
+def unchanged_since_verified(backup: Backup) -> list[str]:
+    """verify_files_present plus every path check of the .meta: what the restore looks at just before it
+    writes (the full verification ran moments before)."""
+    return verify_files_present(backup) or trust.meta_problems(backup.meta, backup.project)
+
+
+def _layout_problems(backup: Backup) -> list[str] | None:
+    """The problems that stop any further look at the files (None when there are none)."""
+    if backup.meta is None:
+        return [f"{backup.meta_file.name}: {backup.unreadable or 'missing'}"]
+    if not isinstance(backup.meta.get("files"), dict):
+        return [f"{backup.meta_file.name}: made by an older version (images only, no checksums)"]
+    if os.path.islink(backup.payload_dir) or not backup.payload_dir.is_dir():
+        return [f"{backup.payload_dir}: missing or a symlink"]
+    return None
+
+
+def _link_problem(backup: Backup, relative: str) -> str | None:
+    link = symlink_below(backup.payload_dir, relative)
+    return f"{link} is a symlink (a backup's files are never followed)" if link else None
 
 
 def verify(backup: Backup, image_present) -> list[str]:

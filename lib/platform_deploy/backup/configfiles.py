@@ -6,6 +6,7 @@ projects.yml entry and the nginx config are kept for reference (the registry
 is the operator's to change, and nginx is generated from it).
 """
 
+import hashlib
 from pathlib import Path, PurePosixPath
 
 import yaml
@@ -13,8 +14,8 @@ import yaml
 from ..config.yamlsafe import YamlProblem, parse_yaml
 from ..envfiles import env_files
 from ..errors import PlatformError
-from ..fsutil import write_atomic
-from . import layout
+from ..fsutil import inside, symlink_below, write_atomic
+from . import layout, payload
 
 ENTRY = f"{layout.CONFIG}/projects.yml"
 ENV_DIR = f"{layout.CONFIG}/env"
@@ -25,7 +26,7 @@ def save(settings, project, environment: str, writer) -> dict:
     """Copy the configuration into the payload; return what the .meta records about it."""
     record = {"projects_entry": _save_entry(settings, project, writer), "env_files": {}, "nginx": None}
     for relative in env_files(project, environment):
-        source = Path(settings.root) / relative
+        source = _own_env_file(settings, project.name, relative)
         if source.is_file():
             stored = f"{ENV_DIR}/{_safe_relative(relative)}"
             writer.copy_file(stored, source)
@@ -56,21 +57,60 @@ def _save_entry(settings, project, writer) -> str | None:
     return ENTRY
 
 
-def restore_env_files(settings, record: dict, payload_dir: Path) -> list[str]:
-    """Write the backed-up env files back (0600); return their paths relative to the platform root."""
+def restore_env_files(settings, project: str, env_files: dict, payload_dir: Path, checksums: dict) -> list[str]:
+    """Write the backed-up env files ``{relative path: stored path}`` back (0600); return what was written.
+
+    The caller checked that each one is an env file of the project's current entry (plan_restore); here,
+    a last check that it goes into config/<project>/, that neither the copy nor the destination is reached
+    through a symlink, and that the copy read is the one in the backup's ``checksums`` (the .meta's files).
+    """
     restored = []
-    for relative, stored in (record.get("env_files") or {}).items():
+    for relative, stored in env_files.items():
         if stored is None:
             continue
-        target = Path(settings.root) / _safe_relative(relative)
-        write_atomic(target, (Path(payload_dir) / _safe_relative(stored)).read_bytes(), mode=0o600)
+        target = _destination(settings, project, relative)
+        with payload.open_file(Path(payload_dir) / _safe_relative(stored)) as handle:
+            data = handle.read()
+        expected = checksums.get(stored) if isinstance(checksums, dict) else None
+        if not isinstance(expected, dict) or hashlib.sha256(data).hexdigest() != expected.get("sha256"):
+            raise PlatformError(f"{stored}: not the copy the backup's checksums list; nothing written to "
+                                f"{relative}: restore another backup")
+        write_atomic(target, data, mode=0o600)
         restored.append(relative)
     return restored
 
 
-def remove_env_file(settings, relative: str) -> None:
+def remove_env_file(settings, project: str, relative: str) -> None:
     """Remove an env file the restore wrote where none was before."""
-    (Path(settings.root) / _safe_relative(relative)).unlink(missing_ok=True)
+    _destination(settings, project, relative).unlink(missing_ok=True)
+
+
+def own_directory(project: str) -> str:
+    """Where a project's env files live, relative to the platform root: config/<project>/."""
+    return f"{layout.CONFIG}/{project}/"
+
+
+def _own_env_file(settings, project: str, relative: str) -> Path:
+    """The env file to read for a backup; a PlatformError when it (or a symlink on its way) leaves the
+    project's own directory: a backup never copies another project's or the platform's secrets."""
+    source = Path(settings.root) / _safe_relative(relative)
+    if not inside(source, Path(settings.root) / own_directory(project)):
+        raise PlatformError(f"{relative}: the env file of {project} resolves to a file that leaves "
+                            f"{own_directory(project)} (a symlink?); not backed up: make it a plain file there")
+    return source.resolve()
+
+
+def _destination(settings, project: str, relative: str) -> Path:
+    """Where env file ``relative`` is written back: in config/<project>/, with no symlink on the way."""
+    own = own_directory(project)
+    if not _safe_relative(relative).startswith(own):
+        raise PlatformError(f"backup refers to env file {relative!r}, which is not under {own}; the .meta was "
+                            "edited by hand: restore another backup")
+    link = symlink_below(Path(settings.root), relative)
+    if link is not None:
+        raise PlatformError(f"{link} is a symlink: the restore does not write env files through one; "
+                            f"replace it with a plain file or directory and restore again")
+    return Path(settings.root) / relative
 
 
 def _safe_relative(relative: str) -> str:

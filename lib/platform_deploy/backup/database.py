@@ -1,13 +1,24 @@
-"""The project's database in the platform PostgreSQL: dumped with pg_dump, restored exactly.
+r"""The project's database in the platform PostgreSQL: dumped with pg_dump, restored exactly.
 
-Both run inside the PostgreSQL container through `docker exec` as the postgres
-superuser over its local socket (no password anywhere), and stream: the dump
-goes to the backup file chunk by chunk, the restore reads the file the same way.
+Both run inside the PostgreSQL container through `docker exec` over its local
+socket (trust: no password anywhere), and stream: the dump goes to the backup
+file chunk by chunk, the restore reads the file the same way.
+
+A dump is data from disk, so the restore trusts nothing in it: psql connects as
+the project's own role to its own database (not as postgres: `SET ROLE` or
+`SET SESSION AUTHORIZATION` would be undone by a `RESET ROLE` in the dump), so
+the dump's SQL can do only what the project itself can; pg_restore leaves out
+owners and grants (--no-owner --no-privileges: everything is the role's), and
+its script runs under psql's `\restrict` with a key made for this restore, so
+no psql meta-command in the dump (`\!`, `\connect` as postgres, `\copy`) runs.
+A role with superuser, createrole, replication or bypassrls is refused.
 
 A restore is one transaction: it drops what the project's role owns in the
 database, then replays the dump, and commits only when pg_restore read the whole
 dump without error. A failed restore leaves the database as it was.
 """
+
+import secrets
 
 from ..config.model import DatabaseTarget
 from ..errors import PlatformError
@@ -15,12 +26,20 @@ from ..textutil import one_line
 from . import payload
 
 COMMITTED = "platform-restore-committed"
-# $1 role, $2 database. printf COMMIT runs only when pg_restore succeeded; without it psql
-# ends inside the transaction and PostgreSQL rolls everything back.
+# Runs as the project's role, before the dump: refuse a privileged role, then drop what it owns.
+_PREAMBLE = (
+    "BEGIN;\n"
+    "DO $$BEGIN IF (SELECT rolsuper OR rolcreaterole OR rolreplication OR rolbypassrls FROM pg_roles "
+    "WHERE rolname = current_user) THEN RAISE EXCEPTION 'role % is privileged: a backup is never restored as "
+    "such a role', current_user; END IF; END$$;\n"
+    "DROP OWNED BY CURRENT_USER;\n"
+)
+# $1 role, $2 database, $3 the \restrict key (pg_restore ends its script with \unrestrict). printf COMMIT
+# runs only when pg_restore succeeded; without it psql ends inside the transaction, which rolls back.
 _RESTORE = (
-    "{ printf 'BEGIN;\\nDROP OWNED BY :\"role\";\\n' && pg_restore --file=- "
+    "{ printf '%s' \"$4\" && pg_restore --no-owner --no-privileges --restrict-key=\"$3\" --file=- "
     "&& printf 'COMMIT;\\n\\\\echo " + COMMITTED + "\\n'; } "
-    '| psql -X -q -v ON_ERROR_STOP=1 -v role="$1" -U postgres -d "$2"'
+    '| psql -X -q -v ON_ERROR_STOP=1 -U "$1" -d "$2"'
 )
 
 
@@ -57,8 +76,9 @@ def dump(engine, where: DatabaseTarget, writer: payload.PayloadWriter, relative:
 
 def restore(engine, where: DatabaseTarget, dump_file) -> None:
     """Make the database exactly what ``dump_file`` holds, in one transaction."""
-    code, output = engine.exec_from(where.container, ["sh", "-c", _RESTORE, "sh", where.role, where.database],
-                                    payload.read_chunks(dump_file))
+    key = secrets.token_hex(16)   # psql's \restrict key: letters and digits, unknown to the dump
+    code, output = engine.exec_from(where.container, ["sh", "-c", _RESTORE, "sh", where.role, where.database, key,
+                                                      _PREAMBLE], payload.read_chunks(dump_file))
     if code != 0 or COMMITTED not in output:
         raise PlatformError(f"restoring database {where.database} in {where.container} failed, nothing was "
                             f"changed in it: {one_line(output.replace(COMMITTED, ''), 300) or f'exit {code}'}")

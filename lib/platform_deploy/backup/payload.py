@@ -3,15 +3,16 @@
 Data is streamed in chunks; nothing holds a whole file in memory.
 """
 
+import errno
 import hashlib
 import os
-import tarfile
 from contextlib import contextmanager
 from pathlib import Path
 
+from ..fsutil import open_regular
+from . import trust
+
 CHUNK = 1024 * 1024
-TAR_TOP = "platform-volume"   # the top entry of a volume archive (engine.docker.HELPER_MOUNT)
-DUMP_MAGIC = b"PGDMP"         # first bytes of a pg_dump --format=custom file
 
 
 class PayloadWriter:
@@ -50,7 +51,7 @@ class PayloadWriter:
             write(data)
 
     def copy_file(self, relative: str, source: Path) -> None:
-        with open(source, "rb") as handle, self.open(relative) as write:
+        with open_file(source) as handle, self.open(relative) as write:
             for chunk in iter(lambda: handle.read(CHUNK), b""):
                 write(chunk)
 
@@ -77,53 +78,54 @@ def _make_dirs(root: Path, directory: Path) -> None:
         path.mkdir(mode=0o700)
 
 
+def open_file(path: Path):
+    """``path`` opened for reading in binary, refused when it is a symlink or not a regular file."""
+    return os.fdopen(open_regular(path), "rb")
+
+
 def read_chunks(path: Path):
-    """The bytes of ``path`` in CHUNK-sized pieces."""
-    with open(path, "rb") as handle:
+    """The bytes of ``path`` in CHUNK-sized pieces (a symlink or special file there is refused)."""
+    with open_file(path) as handle:
         yield from iter(lambda: handle.read(CHUNK), b"")
 
 
 def check_file(path: Path, expected: dict) -> str | None:
     """Why ``path`` does not match its record ``{"bytes", "sha256"}`` (None when it does)."""
-    try:
-        size = path.stat().st_size
-    except FileNotFoundError:
-        return "missing"
-    except OSError as error:
-        return f"cannot read: {error.strerror}"
-    if size != expected.get("bytes"):
-        return f"{size} bytes, expected {expected.get('bytes')}"
-    digest = hashlib.sha256()
+    digest, size = hashlib.sha256(), 0
     try:
         for chunk in read_chunks(path):
             digest.update(chunk)
+            size += len(chunk)
+    except FileNotFoundError:
+        return "missing"
     except OSError as error:
-        return f"cannot read: {error.strerror}"
+        return f"cannot read: {_refusal(error)}"
+    if size != expected.get("bytes"):
+        return f"{size} bytes, expected {expected.get('bytes')}"
     if digest.hexdigest() != expected.get("sha256"):
         return "SHA-256 checksum mismatch (the file changed after the backup)"
     return None
 
 
 def check_volume_archive(path: Path) -> str | None:
-    """Why ``path`` is not a volume archive we can extract (None when it is); reads headers only."""
+    """Why ``path`` is not a volume archive we may extract (None when it is); reads headers only."""
     try:
-        with tarfile.open(path, mode="r:") as archive:
-            for member in archive:
-                name = member.name
-                if name != TAR_TOP and not name.startswith(TAR_TOP + "/"):
-                    return f"unexpected entry {name[:80]!r} (not under {TAR_TOP}/)"
-                if ".." in name.split("/"):
-                    return f"entry {name[:80]!r} leaves the volume"
-    except (tarfile.TarError, OSError, EOFError) as error:
-        return f"not a readable tar archive ({error})"
-    return None
+        with open_file(path) as handle:
+            return trust.archive_problem(handle)
+    except OSError as error:
+        return f"cannot read: {_refusal(error)}"
 
 
 def check_dump(path: Path) -> str | None:
     """Why ``path`` is not a pg_dump custom-format file (None when it is)."""
     try:
-        with open(path, "rb") as handle:
-            start = handle.read(len(DUMP_MAGIC))
+        with open_file(path) as handle:
+            return trust.dump_problem(handle.read(trust.DUMP_HEADER))
     except OSError as error:
-        return f"cannot read: {error.strerror}"
-    return None if start == DUMP_MAGIC else "not a pg_dump custom-format file"
+        return f"cannot read: {_refusal(error)}"
+
+
+def _refusal(error: OSError) -> str:
+    if error.errno == errno.ELOOP:
+        return "it is a symlink (a backup's files are never followed)"
+    return error.strerror or str(error)

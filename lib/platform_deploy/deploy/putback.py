@@ -35,9 +35,10 @@ def put_back(engine, settings, project: str, environment: str, record: PutBack) 
             if kind == "volume" and what in saved.volumes:
                 volumes.restore(engine, settings, project, environment, what, saved.file(saved.volumes[what]["file"]))
             elif kind == "env" and saved_env.get(what):
-                configfiles.restore_env_files(settings, {"env_files": {what: saved_env[what]}}, saved.payload_dir)
+                configfiles.restore_env_files(settings, project, {what: saved_env[what]}, saved.payload_dir,
+                                              saved.meta.get("files"))
             elif kind == "env":
-                configfiles.remove_env_file(settings, what)   # it did not exist before
+                configfiles.remove_env_file(settings, project, what)   # it did not exist before
             elif kind == "database" and saved.database and target is not None:
                 database.restore(engine, target, saved.file(saved.database["file"]))
             else:

@@ -26,6 +26,7 @@ from ..backup import catalog, configfiles, database, layout, volumes
 from ..backup.commands import image_present
 from ..backup.create import PRE_RESTORE, create
 from ..config.model import DatabaseTarget
+from ..envfiles import env_files
 from ..errors import PlatformError
 from ..plan import make_plan, new_deploy_id
 from ..state.records import Attempt, PutBack
@@ -41,8 +42,12 @@ class RestorePlan:
     notes: tuple = field(default=())
 
 
-def plan_restore(backup: catalog.Backup, deploy_plan, with_database: bool) -> RestorePlan:
-    """What the restore writes, or a PlatformError when the backup does not fit the project now (pure)."""
+def plan_restore(backup: catalog.Backup, deploy_plan, with_database: bool, env_paths) -> RestorePlan:
+    """What the restore writes, or a PlatformError when the backup does not fit the project now (pure).
+
+    ``env_paths``: the env files the project's current entry derives for the environment; only those are
+    written back, whatever other paths the backup's .meta names.
+    """
     name = backup.name
     missing = [role.role for role in deploy_plan.roles if role.role not in backup.images]
     if missing:
@@ -60,8 +65,11 @@ def plan_restore(backup: catalog.Backup, deploy_plan, with_database: bool) -> Re
               if volume not in backup.volumes]
     if backup.database and not with_database:
         notes.append(f"database {backup.database.get('database')} not restored (pass --with-database for that)")
-    env_files = {relative: stored for relative, stored in
+    backed_up = {relative: stored for relative, stored in
                  ((backup.meta or {}).get("config") or {}).get("env_files", {}).items() if stored}
+    notes += [f"env file {relative} is not the project's any more: not restored" for relative in sorted(backed_up)
+              if relative not in env_paths]
+    env_files = {relative: stored for relative, stored in backed_up.items() if relative in env_paths}
     return RestorePlan(restore, env_files, with_database, tuple(notes))
 
 
@@ -82,7 +90,7 @@ class RestoreData:
     def prepare(self, engine, settings, project, plan, deployed_by: str, git_sha, remember) -> pipeline.Prepared:
         backup = self.backup
         self.engine, self.settings, self.project, self.environment = engine, settings, plan.project, plan.environment
-        problems = catalog.verify_files_present(backup)
+        problems = catalog.unchanged_since_verified(backup)
         if problems:
             raise PlatformError(f"backup {backup.name} changed since it was verified: {catalog.describe(problems)}")
         for role in plan.roles:   # the tag the pipeline deploys must name the image the backup recorded
@@ -114,7 +122,8 @@ class RestoreData:
                             backup.file(relative))
         if todo.env_files:
             about_to_change(*(("env", relative) for relative in todo.env_files))
-            configfiles.restore_env_files(self.settings, {"env_files": todo.env_files}, backup.payload_dir)
+            configfiles.restore_env_files(self.settings, self.project, todo.env_files, backup.payload_dir,
+                                          backup.meta["files"])
         if todo.database:
             about_to_change(("database", backup.database["database"]))
             database.restore(self.engine, self.database, backup.file(backup.database["file"]))
@@ -149,7 +158,8 @@ def restore(engine, settings, registry, project_name: str, environment: str, nam
                             f"or restore another backup (invoke backup.list)")
     options = pipeline.Options(tag=layout.image_tag(backup.name, environment), pull=False, restored_from=backup.name,
                                git_sha=(backup.meta or {}).get("git_sha"))
-    todo = plan_restore(backup, make_plan(project, environment, options.tag, new_deploy_id()), with_database)
+    todo = plan_restore(backup, make_plan(project, environment, options.tag, new_deploy_id()), with_database,
+                        env_files(project, environment))
     data = RestoreData(backup, todo, _database_target(settings, project, environment, with_database))
     for note in todo.notes:
         report.line(f"note: {note}")

@@ -1,0 +1,298 @@
+"""Restore and verify trust nothing in a backup directory (issue 11, items 4, 5 and 10; no Docker).
+
+A backup directory is data: a hand edit, a copy from elsewhere or a crafted one reads like one this
+tool made. Archives are built here with Python's tarfile, .meta files edited with their checksums
+recomputed (an attacker can compute them too), and restores run on the FakeEngine (deploy_world).
+"""
+
+import hashlib
+import io
+import json
+import os
+import tarfile
+
+import pytest
+from deploy_world import ENV, PROJECT
+from fakes import FakeEngine
+
+from platform_deploy.backup import catalog, commands, configfiles, database, payload
+from platform_deploy.config.model import DatabaseTarget
+from platform_deploy.deploy import restore as restoring
+from platform_deploy.errors import PlatformError
+
+TOP = "platform-volume"
+
+
+def member(name, kind=tarfile.REGTYPE, data=b"", mode=0o644, link=""):
+    info = tarfile.TarInfo(name)
+    info.type, info.mode, info.linkname, info.size = kind, mode, link, len(data)
+    return info, data
+
+
+def tar_bytes(*members) -> bytes:
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w", format=tarfile.GNU_FORMAT) as archive:
+        archive.addfile(*member(TOP, tarfile.DIRTYPE, mode=0o755))
+        for info, data in members:
+            archive.addfile(info, io.BytesIO(data) if data else None)
+    return buffer.getvalue()
+
+
+@pytest.fixture
+def backed_up(live):
+    """The world with v1 live, then a backup of it made by a deploy of v2 (payload with env file and dump)."""
+    live.deploy("v2", skip_backup=False)
+    return live
+
+
+def the_backup(world) -> catalog.Backup:
+    return catalog.backups(world.settings, PROJECT, ENV)[-1]   # the oldest: the one v2's deploy made
+
+
+def put_file(backup: catalog.Backup, relative: str, data: bytes, meta_changes=lambda meta: None) -> None:
+    """Write ``relative`` into the payload and list it with its right checksum, as an attacker can."""
+    path = backup.file(relative)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.unlink(missing_ok=True)
+    path.write_bytes(data)
+    edit_meta(backup, lambda meta: (meta["files"].__setitem__(relative, {
+        "bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()}), meta_changes(meta)))
+
+
+def edit_meta(backup: catalog.Backup, change) -> None:
+    meta = json.loads(backup.meta_file.read_text())
+    meta.pop("verification", None)
+    change(meta)
+    backup.meta_file.write_text(json.dumps(meta))
+
+
+def problems_of(world) -> list[str]:
+    return catalog.verify_files(catalog.read(the_backup(world).directory, the_backup(world).name))
+
+
+def restore(world, **options):
+    return restoring.restore(world.engine, world.settings, world.registry, PROJECT, ENV, the_backup(world).name,
+                             options.pop("with_database", False), world.report)
+
+
+# -- item 10: archive members ------------------------------------------------------------------------
+
+HOSTILE_MEMBERS = [
+    (member(f"{TOP}/etc", tarfile.SYMTYPE, link="/etc"),
+     f"member '{TOP}/etc' is a symlink to '/etc', which leaves the volume"),
+    (member(f"{TOP}/up", tarfile.SYMTYPE, link="../../root"),
+     f"member '{TOP}/up' is a symlink to '../../root', which leaves the volume"),
+    (member(f"{TOP}/hard", tarfile.LNKTYPE, link="etc/shadow"),
+     "member 'platform-volume/hard' is a hard link to 'etc/shadow', which leaves the volume"),
+    (member(f"{TOP}/hard", tarfile.LNKTYPE, link=f"{TOP}/../x"),
+     f"member '{TOP}/hard' is a hard link to '{TOP}/../x', which leaves the volume"),
+    (member(f"{TOP}/null", tarfile.CHRTYPE), f"member '{TOP}/null' is a character device, which a volume backup "
+                                             "never holds"),
+    (member(f"{TOP}/sda", tarfile.BLKTYPE), f"member '{TOP}/sda' is a block device, which a volume backup never holds"),
+    (member(f"{TOP}/pipe", tarfile.FIFOTYPE), f"member '{TOP}/pipe' is a FIFO, which a volume backup never holds"),
+    (member(f"{TOP}/sh", data=b"#!", mode=0o4755), f"member '{TOP}/sh' has the setuid or setgid bit"),
+    (member(f"{TOP}/sg", data=b"#!", mode=0o2755), f"member '{TOP}/sg' has the setuid or setgid bit"),
+    (member("/etc/cron.d/x", data=b"x"), "member '/etc/cron.d/x' has an absolute name"),
+    (member(f"{TOP}/a/../../x", data=b"x"), f"member '{TOP}/a/../../x' has a '..' part: it leaves the volume"),
+]
+
+
+@pytest.mark.parametrize("hostile, why", HOSTILE_MEMBERS, ids=[why.split("' ")[1][:30] for _, why in HOSTILE_MEMBERS])
+def test_verify_refuses_an_archive_member_that_leaves_the_volume_or_is_special(tmp_path, hostile, why):
+    archive = tmp_path / "v.tar"
+    archive.write_bytes(tar_bytes(member(f"{TOP}/ok.txt", data=b"fine"), hostile))
+    assert payload.check_volume_archive(archive) == why
+
+
+def test_symlinks_are_followed_through_the_archive_own_links(tmp_path):
+    """`a/s -> ..` stays in the volume (it is the top); `x -> a/s/..` through it does not."""
+    archive = tmp_path / "v.tar"
+    archive.write_bytes(tar_bytes(member(f"{TOP}/a", tarfile.DIRTYPE, mode=0o755),
+                                  member(f"{TOP}/a/s", tarfile.SYMTYPE, link=".."),
+                                  member(f"{TOP}/x", tarfile.SYMTYPE, link="a/s/..")))
+    assert payload.check_volume_archive(archive) == (
+        f"member '{TOP}/x' is a symlink to 'a/s/..', which leaves the volume")
+
+
+def test_links_hard_links_and_setgid_directories_inside_the_volume_are_fine(tmp_path):
+    archive = tmp_path / "v.tar"
+    archive.write_bytes(tar_bytes(member(f"{TOP}/shared", tarfile.DIRTYPE, mode=0o2775),
+                                  member(f"{TOP}/shared/f", data=b"x"),
+                                  member(f"{TOP}/shared/link", tarfile.SYMTYPE, link="../shared/f"),
+                                  member(f"{TOP}/top", tarfile.SYMTYPE, link="."),
+                                  member(f"{TOP}/hard", tarfile.LNKTYPE, link=f"{TOP}/shared/f")))
+    assert payload.check_volume_archive(archive) is None
+
+
+def test_verify_and_the_restore_refuse_a_hostile_archive_with_its_right_checksum(backed_up):
+    backup = the_backup(backed_up)
+    volume_file = backup.volumes["shop-data-production"]["file"]
+    put_file(backup, volume_file, tar_bytes(member(f"{TOP}/etc", tarfile.SYMTYPE, link="/etc")))
+    assert problems_of(backed_up) == [
+        f"{volume_file}: member '{TOP}/etc' is a symlink to '/etc', which leaves the volume"]
+    backed_up.forget_calls()
+    with pytest.raises(PlatformError) as refused:
+        restore(backed_up)
+    assert str(refused.value).startswith(
+        f"backup {backup.name} of {PROJECT}/{ENV} cannot be restored: {volume_file}: member '{TOP}/etc' is a "
+        "symlink to '/etc', which leaves the volume; nothing was changed")
+    assert "\n" not in str(refused.value)
+    assert backed_up.engine.called("replace_volume_contents", "run", "exec_from") == []
+
+
+# -- item 10: the .meta's paths ----------------------------------------------------------------------
+
+def test_verify_refuses_a_meta_listing_an_absolute_path_with_its_checksum(backed_up):
+    backup = the_backup(backed_up)
+    data = open("/etc/hostname", "rb").read() if os.path.exists("/etc/hostname") else b""
+    edit_meta(backup, lambda meta: meta["files"].__setitem__("/etc/hostname", {
+        "bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()}))
+    assert problems_of(backed_up) == [
+        "'/etc/hostname': listed in the .meta's checksums but is an absolute path"]
+
+
+def test_verify_refuses_meta_paths_with_dotdot_or_outside_the_payload_dirs(backed_up):
+    backup = the_backup(backed_up)
+    edit_meta(backup, lambda meta: (meta["files"].__setitem__("config/../../x", {"bytes": 0, "sha256": ""}),
+                                    meta["files"].__setitem__("elsewhere/x", {"bytes": 0, "sha256": ""})))
+    assert problems_of(backed_up) == [
+        "'config/../../x': listed in the .meta's checksums but has a '..' part",
+        "'elsewhere/x': listed in the .meta's checksums but is not under volumes/ or database/ or config/"]
+
+
+def test_a_payload_file_replaced_by_a_symlink_is_refused_even_with_the_right_content(backed_up, tmp_path):
+    backup = the_backup(backed_up)
+    stored = backup.meta["config"]["env_files"][f"config/{PROJECT}/.env.{ENV}"]
+    outside = tmp_path / "same-content"
+    outside.write_bytes(backup.file(stored).read_bytes())
+    backup.file(stored).unlink()
+    backup.file(stored).symlink_to(outside)
+    assert problems_of(backed_up) == [f"{stored}: {stored} is a symlink (a backup's files are never followed)"]
+
+
+def test_a_dump_must_have_a_custom_format_header(tmp_path):
+    dump = tmp_path / "x.dump"
+    for data, why in [(b"-- PostgreSQL database dump\n", "not a pg_dump custom-format file"),
+                      (b"PGDMP", "not a pg_dump custom-format file"),
+                      (b"PGDMP\x01\x0e\x00\x04\x08\x03" + b"\0" * 50,
+                       "a pg_dump archive in format 3, not the custom format (1) backups are made in"),
+                      (b"PGDMP\x07\x0e\x00\x04\x08\x01" + b"\0" * 50,
+                       "a pg_dump archive with an unexpected header (version 7.14, sizes 4/8)")]:
+        dump.write_bytes(data)
+        assert payload.check_dump(dump) == why
+    fifo = tmp_path / "fifo.dump"
+    os.mkfifo(fifo)
+    assert payload.check_dump(fifo) == "cannot read: not a regular file"
+
+
+# -- item 4: env files the restore writes -------------------------------------------------------------
+
+def test_a_restore_writes_no_env_file_the_meta_names_outside_the_project(backed_up):
+    """On main, this wrote lib/platform_deploy/__init__.py under the platform root."""
+    backup = the_backup(backed_up)
+    target = backed_up.settings.root / "lib" / "platform_deploy" / "__init__.py"
+    put_file(backup, "config/env/evil", b"import os; os.system('id')\n", lambda meta: meta["config"]["env_files"]
+             .__setitem__("lib/platform_deploy/__init__.py", "config/env/evil"))
+    assert problems_of(backed_up) == [
+        "'lib/platform_deploy/__init__.py': the .meta would write this env file, which is not under config/shop/ "
+        "(only shop's own env files are restored)"]
+    with pytest.raises(PlatformError, match=f"^backup {backup.name} of shop/production cannot be restored: "
+                                            "'lib/platform_deploy/__init__.py': the .meta would write this env file"):
+        restore(backed_up)
+    assert not target.exists()
+
+
+def test_a_restore_writes_no_env_file_missing_from_the_checksums(backed_up):
+    backup = the_backup(backed_up)
+    env = f"config/{PROJECT}/.env.{ENV}"
+    backup.file("config/env/unlisted").write_bytes(b"DATABASE_URL=postgresql://postgres@x/y\n")
+    edit_meta(backup, lambda meta: meta["config"]["env_files"].__setitem__(env, "config/env/unlisted"))
+    assert problems_of(backed_up) == [
+        "'config/env/unlisted': the .meta's copy of 'config/shop/.env.production' has no checksum in the .meta"]
+    with pytest.raises(PlatformError, match="cannot be restored: 'config/env/unlisted'"):
+        restore(backed_up)
+    assert "postgres@x" not in (backed_up.settings.root / env).read_text()
+
+
+def test_only_the_env_files_the_current_registry_names_are_restored(backed_up):
+    """A file of the project's own directory that its entry does not name (any more) is left alone."""
+    backup = the_backup(backed_up)
+    put_file(backup, "config/env/other", b"X=1\n", lambda meta: meta["config"]["env_files"]
+             .__setitem__(f"config/{PROJECT}/.env.other", "config/env/other"))
+    assert problems_of(backed_up) == []
+    restore(backed_up)
+    assert not (backed_up.settings.root / "config" / PROJECT / ".env.other").exists()
+    assert "note: env file config/shop/.env.other is not the project's any more: not restored" in \
+        backed_up.out.getvalue()
+
+
+def test_env_files_are_not_written_through_a_symlink(backed_up, tmp_path):
+    root = backed_up.settings.root
+    victim = tmp_path / "victim"
+    victim.write_text("untouched\n")
+    env = root / "config" / PROJECT / f".env.{ENV}"
+    content = env.read_bytes()
+    env.unlink()
+    env.symlink_to(victim)
+    with pytest.raises(PlatformError, match=f"config/{PROJECT}/.env.{ENV} is a symlink"):
+        configfiles.restore_env_files(backed_up.settings, PROJECT, {f"config/{PROJECT}/.env.{ENV}": "config/env/x"},
+                                      tmp_path, {})
+    assert victim.read_text() == "untouched\n"
+    env.unlink()
+    env.write_bytes(content)
+
+
+def test_a_backup_does_not_follow_an_env_file_symlink_out_of_the_project(world, tmp_path):
+    env = world.settings.root / "config" / PROJECT / f".env.{ENV}"
+    secret = world.settings.root / "config" / "platform" / ".env.postgres"
+    secret.parent.mkdir(parents=True)
+    secret.write_text("POSTGRES_PASSWORD=platform-secret\n")
+    world.deploy("v1")
+    env.unlink()
+    env.symlink_to(secret)
+    with pytest.raises(PlatformError) as refused:
+        commands.create(world.engine, world.settings, world.registry, PROJECT, ENV)
+    assert str(refused.value).endswith(
+        f": config/{PROJECT}/.env.{ENV}: the env file of {PROJECT} resolves to a file that leaves config/{PROJECT}/ "
+        "(a symlink?); not backed up: make it a plain file there")
+    assert not any(b"platform-secret" in path.read_bytes() for path in world.settings.backups_dir.rglob("*")
+                   if path.is_file())
+
+
+def test_an_env_file_symlink_inside_the_project_is_backed_up(world):
+    env = world.settings.root / "config" / PROJECT / f".env.{ENV}"
+    real = env.with_name("env.real")
+    env.rename(real)
+    env.symlink_to(real.name)
+    world.deploy("v1")
+    world.deploy("v2", skip_backup=False)
+    backup = the_backup(world)
+    assert backup.file(f"config/env/config/{PROJECT}/.env.{ENV}").read_bytes() == real.read_bytes()
+
+
+def test_an_env_file_copy_changed_after_the_verification_is_not_written(backed_up):
+    """Between the verification and step 2 the copy is swapped for one of the same size: nothing written."""
+    backup = the_backup(backed_up)
+    env = f"config/{PROJECT}/.env.{ENV}"
+    stored = backup.file(backup.meta["config"]["env_files"][env])
+    stored.write_bytes(stored.read_bytes().replace(b"s3cret-pw", b"0wned-pwX"))
+    before = (backed_up.settings.root / env).read_bytes()
+    with pytest.raises(PlatformError, match=f"not the copy the backup's checksums list; nothing written to {env}"):
+        configfiles.restore_env_files(backed_up.settings, PROJECT, {env: backup.meta["config"]["env_files"][env]},
+                                      backup.payload_dir, backup.meta["files"])
+    assert (backed_up.settings.root / env).read_bytes() == before
+
+
+# -- item 5: the database is restored as the project's own role ------------------------------------
+
+def test_the_dump_is_restored_as_the_project_role_with_psql_meta_commands_locked(tmp_path):
+    engine = FakeEngine()
+    dump = tmp_path / "x.dump"
+    dump.write_bytes(b"PGDMP\x01\x0e\x00\x04\x08\x01")
+    database.restore(engine, DatabaseTarget("postgres-platform", "shop", "shop"), dump)
+    (_, (container, argv)), = engine.logged("exec_from")
+    script, role, name, preamble = argv[2], argv[4], argv[5], argv[7]
+    assert (container, role, name) == ("postgres-platform", "shop", "shop")
+    assert "-U postgres" not in script and '-U "$1" -d "$2"' in script
+    assert "pg_restore --no-owner --no-privileges --restrict-key=" in script
+    assert "DROP OWNED BY CURRENT_USER" in preamble and "rolsuper" in preamble
