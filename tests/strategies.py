@@ -15,6 +15,9 @@ import copy
 
 from hypothesis import strategies as st
 
+from platform_deploy.config.boundary import reserved_reason, sql_name
+from platform_deploy.naming import INTERNAL_ROLES
+
 LOWER_DIGITS = "abcdefghijklmnopqrstuvwxyz0123456789"
 
 # Strings that try to end a directive, open a block, start a comment or a variable.
@@ -32,15 +35,18 @@ def _token(alphabet, min_size=1, max_size=8):
 
 # ^[a-z0-9]+(-[a-z0-9]+)*$, at most 3 parts of 8: always a valid project name or container role.
 names = st.lists(_token(LOWER_DIGITS), min_size=1, max_size=3).map("-".join)
-roles = st.one_of(st.sampled_from(["backend", "frontend", "web", "worker", "api"]), names)
+roles = st.one_of(st.sampled_from(["backend", "frontend", "web", "worker", "api"]),
+                  names.filter(lambda name: name not in INTERNAL_ROLES))
 labels = st.one_of(
     _token(LOWER_DIGITS, 1, 10),
     st.tuples(_token(LOWER_DIGITS, 1, 4), _token(LOWER_DIGITS + "-", 0, 6), _token(LOWER_DIGITS, 1, 4))
     .map("".join),
 )
-# Short enough for platform-nginx's server_names_hash_bucket_size.
-domains = st.tuples(st.booleans(), st.lists(labels, min_size=1, max_size=4)).map(
+# Short enough for platform-nginx's server_names_hash_bucket_size. registries() ends each in `.p<n>.<tld>`, n
+# the project's index: no project's wildcard then covers another's domains, and none is an IP or single label.
+domains = st.tuples(st.booleans(), st.lists(labels, min_size=1, max_size=3)).map(
     lambda pair: ("*." if pair[0] else "") + ".".join(pair[1]))
+tlds = st.tuples(_token("abcdefghijklmnopqrstuvwxyz", 1, 1), _token(LOWER_DIGITS, 1, 5)).map("".join)
 docker_names = st.tuples(
     _token("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789", 1, 1),
     _token("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-", 0, 20),
@@ -60,9 +66,9 @@ images = st.tuples(
     st.lists(_token("abcdefghijklmnopqrstuvwxyz0123456789", 1, 6), min_size=1, max_size=3).map("-".join),
 ).map("".join)
 mounts = _token("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._/-", 0, 20).map(lambda r: "/" + r)
-env_files = st.sampled_from([
-    "config/{project}/.env.{environment}", "config/{project}.{environment}.env", "secrets/{environment}/{project}",
-    "config/shared.env", ".env.{environment}",
+env_files = st.sampled_from([   # inside config/<project>/, the only place a project's env files may be
+    "config/{project}/.env.{environment}", "config/{project}/{environment}.env", "config/{project}/shared.env",
+    "config/{project}/{environment}/app.env",
 ])
 migrations = st.one_of(st.booleans(),
                        st.sampled_from(["alembic upgrade head", "python -m app.migrate", "./migrate.sh"]))
@@ -123,10 +129,12 @@ def _project(draw, name, project_domains, container_names, volume_names, databas
         project["nginx"] = nginx if nginx else {}
     if draw(st.booleans()):
         project["required_env"] = _string_or_list(draw, draw(st.lists(env_names, min_size=1, max_size=4)))
-    if draw(st.booleans()):
+    own = sql_name(name)
+    if own[0].isalpha() and not reserved_reason("role", own) and draw(st.booleans()):
         environments = ["production"] + (["staging"] if staging else [])
-        database = {"type": "postgresql", "user": "u_" + name.replace("-", "_")[:40],
-                    "databases": {env: f"{database_names}_{env}" for env in environments}}
+        # `<own>__<env>`: no project name makes `<own>_` a SQL name, so no other project's names hold these.
+        database = {"type": "postgresql", "user": draw(st.sampled_from([own, f"{own}__app"])),
+                    "databases": {env: f"{own}__{database_names}_{env}" for env in environments}}
         if draw(st.booleans()):
             database["container"] = draw(st.sampled_from(["postgres-platform", "postgres-other"]))
         project["database"] = database
@@ -145,13 +153,14 @@ def registries(draw, min_projects=1, max_projects=4):
                                    unique_by=str.lower))
     projects = {}
     for index, (name, (production_count, staging_count)) in enumerate(zip(project_names, counts)):
-        production = all_domains[:production_count]
-        staging = all_domains[production_count:production_count + staging_count]
+        suffix = f".p{index}.{draw(tlds)}"
+        production = [domain + suffix for domain in all_domains[:production_count]]
+        staging = [domain + suffix for domain in all_domains[production_count:production_count + staging_count]]
         all_domains = all_domains[production_count + staging_count:]
         volumes = draw(st.lists(_token(LOWER_DIGITS, 1, 6), max_size=2, unique=True))
         projects[name] = draw(_project(
             name, (production, staging), all_containers[3 * index:3 * index + 3],
-            [f"{name}-{volume}" for volume in volumes], f"db{index}_{name.replace('-', '_')[:40]}"))
+            [f"{name}-{volume}" for volume in volumes], f"db{index}"))
     return {"projects": projects}
 
 

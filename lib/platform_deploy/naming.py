@@ -8,6 +8,14 @@ import re
 
 LABEL_PREFIX = "platform."
 
+# The `platform.role` labels of the platform's own helper containers. Cleanup finds and removes containers by
+# them, so no project may name a container role like one (the registry refuses these).
+SWITCH_HELPER_ROLE = "switch-helper"   # deploy/switch.py: the drain helpers
+HOLD_ROLE = "hold"                     # deploy/switch.py: the holds beside nginx
+BACKUP_HELPER_ROLE = "backup-helper"   # backup/volumes.py: archives volumes
+LEGACY_HELPER_ROLE = "placeholder"     # the switch helpers' role before December 2026 (recovery still finds them)
+INTERNAL_ROLES = frozenset({SWITCH_HELPER_ROLE, HOLD_ROLE, BACKUP_HELPER_ROLE, LEGACY_HELPER_ROLE})
+
 
 def container_name(name: str, environment: str) -> str:
     """The live container of a role, e.g. ``filter-ical-backend-production``: the name users and nginx know."""

@@ -12,7 +12,7 @@ from .errors import PlatformError
 from .naming import candidate_name, deploy_labels, network_name, volume_name
 from .state.records import RoleNames
 
-TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
+TAG = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
 
 
 @dataclass(frozen=True)
@@ -69,7 +69,7 @@ def git_sha_from(environ=os.environ) -> str | None:
 
 def make_plan(project, environment: str, tag: str, deploy_id: str) -> DeployPlan:
     project.check_environment(environment)
-    if not TAG.match(tag):
+    if not TAG.fullmatch(tag):   # fullmatch: `$` would also accept a trailing newline
         raise PlatformError(f"--tag {tag!r} is not a Docker image tag (letters, digits, _ . -; at most 128)")
     missing = [c.role for c in project.containers if not c.image]
     if missing:

@@ -473,8 +473,9 @@ def test_env_file_traversal_and_injection(refused, env_file, message):
 
 
 def test_env_file_placeholders(load):
-    backend = load(with_value(f"{BACKEND}/env_file", "secrets/{environment}/{project}.env")).projects[0].containers[0]
-    assert backend.env_file_path("filter-ical", "production") == "secrets/production/filter-ical.env"
+    data = with_value(f"{BACKEND}/env_file", "config/{project}/{environment}/app.env")
+    backend = load(data).projects[0].containers[0]
+    assert backend.env_file_path("filter-ical", "production") == "config/filter-ical/production/app.env"
 
 
 @pytest.mark.parametrize("volumes, message", [
@@ -618,7 +619,9 @@ def test_container_name_used_twice_in_one_project_in_either_order(refused):
 
 def test_domain_used_by_two_projects(refused):
     assert refused(second_project(domains__staging="FILTER-ICAL.de")) == [
-        f"{F}: projects/other: domain 'filter-ical.de' is already used by projects/filter-ical/domains/production"]
+        f"{F}: projects/other: domain 'filter-ical.de' is already used by projects/filter-ical/domains/production",
+        f"{F}: projects/other: certificate directory 'filter-ical.de' is already used by "
+        "projects/filter-ical/domains/production"]
 
 
 def test_domain_in_both_environments_of_one_project(refused):
@@ -633,10 +636,17 @@ def test_domain_listed_twice(refused):
 
 
 def test_two_projects_cannot_share_a_config_file(refused):
-    # "*.filter-ical.de" and "filter-ical.de" are different domains but would both write filter-ical.de.conf.
+    # "*.filter-ical.de" and "filter-ical.de" are different domains but would both write filter-ical.de.conf
+    # (and use one certificate directory; the wildcard also covers the other project's domains).
     assert refused(second_project(domains__production="*.filter-ical.de")) == [
         f"{F}: projects/other: nginx config file 'filter-ical.de.conf' is already used by "
-        "projects/filter-ical/domains/production"]
+        "projects/filter-ical/domains/production",
+        f"{F}: projects/other: certificate directory 'filter-ical.de' is already used by "
+        "projects/filter-ical/domains/production",
+        f"{F}: projects/other/domains/production: '*.filter-ical.de' covers 'filter-ical.de' of "
+        "projects/filter-ical/domains/production; a wildcard may cover only its own project's domains",
+        f"{F}: projects/other/domains/production: '*.filter-ical.de' covers 'staging.filter-ical.de' of "
+        "projects/filter-ical/domains/staging; a wildcard may cover only its own project's domains"]
 
 
 def test_volume_shared_between_projects_is_refused(refused):
@@ -653,9 +663,9 @@ def test_volume_shared_within_a_project_is_allowed(load):
 
 
 def test_database_shared_between_environments_is_refused(refused):
-    database = {**DATABASE, "databases": {"production": "app", "staging": "app"}}
+    database = {**DATABASE, "databases": {"production": "filter_ical_app", "staging": "filter_ical_app"}}
     assert refused(with_value("projects/filter-ical/database", database)) == [
-        f"{F}: projects/filter-ical: database 'app' is already used by "
+        f"{F}: projects/filter-ical: database 'filter_ical_app' is already used by "
         "projects/filter-ical/database/databases/production"]
 
 
@@ -663,18 +673,25 @@ def test_database_shared_between_projects_is_refused(refused):
     data = with_value("projects/filter-ical/database", DATABASE)
     data["projects"]["other"] = second_project(database={**DATABASE, "user": "other"})["projects"]["other"]
     problems = refused(data)
+    outside = "is in the names of projects/filter-ical; name it 'other' or 'other_<anything>' outside them"
     assert problems == [
         f"{F}: projects/other: database 'filter_ical' is already used by "
         "projects/filter-ical/database/databases/production",
         f"{F}: projects/other: database 'filter_ical_staging' is already used by "
         "projects/filter-ical/database/databases/staging",
+        f"{F}: projects/other/database/databases/production: 'filter_ical' {outside}",
+        f"{F}: projects/other/database/databases/staging: 'filter_ical_staging' {outside}",
     ]
 
 
-def test_same_database_name_on_different_servers_is_allowed(load):
+def test_same_database_name_in_a_named_container_is_still_the_same_database(refused):
+    # A project may use only the platform's PostgreSQL (Project.database_target refuses any other container),
+    # so naming it explicitly does not make another project's database name free.
     data = with_value("projects/filter-ical/database", DATABASE)
-    data["projects"]["other"] = second_project(database={**DATABASE, "container": "other-postgres"})["projects"]["other"]
-    assert load(data).names == ("filter-ical", "other")
+    data["projects"]["other"] = second_project(
+        database={**DATABASE, "user": "other", "container": "postgres-platform"})["projects"]["other"]
+    assert f"{F}: projects/other: database 'filter_ical' is already used by " \
+           "projects/filter-ical/database/databases/production" in refused(data)
 
 
 # --- routing ----------------------------------------------------------------------------------------

@@ -49,6 +49,18 @@ HOSTILE = {
     "empty": b"",
     "binary": bytes(range(256)),
     "duplicate project": VALID + VALID[len(b"projects:\n"):],
+    # issue 11: an entry names only its own things
+    "superuser role": VALID + b"    database: {type: postgresql, user: postgres, databases: {production: site}}\n",
+    "another tenant's database": VALID + b"    database: {type: postgresql, user: site, databases: {production: shop}}\n",
+    "platform env file": VALID.replace(b"port: 3000", b"port: 3000, env_file: config/platform/.env.postgres"),
+    "internal role label": VALID.replace(b"      backend:", b"      placeholder:"),
+    "ip address as domain": VALID.replace(b"site.example", b"127.0.0.1"),
+    "single-label domain": VALID.replace(b"site.example", b"default"),
+    "wildcard over another project": VALID + VALID[len(b"projects:\n"):].replace(b"site:", b"thief:").replace(
+        b"site.example", b'"*.site.example"').replace(b"site-backend", b"thief-backend"),
+    "5,000-character location": VALID.replace(b"[/api]", b"[/" + b"a" * 5000 + b"]"),
+    "sexagesimal port": VALID.replace(b"port: 3000", b"port: 1:30"),
+    "hex port": VALID.replace(b"port: 3000", b"port: 0x50"),
 }
 
 
@@ -98,6 +110,7 @@ def test_hostile_registry_is_refused_with_nothing_written(root, name, command):
     (["nope", "production"], "no project 'nope'; valid: site"),
     (["site", "prod"], "has no environment 'prod'; valid: production"),
     (["site", "production", "--tag", "v1;rm"], "is not a Docker image tag"),
+    (["site", "production", "--tag", "v1\n"], "is not a Docker image tag"),
     (["site", "production", "--frobnicate"], "frobnicate"),
     (["--force", "site"], "usage:"),
 ])

@@ -12,6 +12,7 @@ from platform_deploy.deploy.preflight import Check, run_checks
 from platform_deploy.envfiles import read_env
 from platform_deploy.errors import PlatformError
 from platform_deploy.nginx import files
+from platform_deploy.nginx.render import MARKER as GENERATED_MARKER
 from platform_deploy.settings import Settings
 
 MARKER = "s3cr3t-MARKER-value"
@@ -311,7 +312,7 @@ def test_nginx_fails_with_nginxs_reason(settings, project, registry):
 @pytest.mark.parametrize("with_registry", [True, False])
 def test_nginx_fails_when_the_generated_file_is_out_of_date(settings, project, registry, with_registry):
     write_platform(settings, registry)
-    (settings.conf_dir / "demo.example.com.conf").write_text("# edited by hand\n")
+    (settings.conf_dir / "demo.example.com.conf").write_text(f"# {GENERATED_MARKER}\n# edited by hand\n")
     check = checks(settings, project, registry if with_registry else None)["nginx config"]
     assert not check.ok
     assert check.detail == ("generated config out of date: run python3 lib/generate-nginx-configs.py and commit "

@@ -49,7 +49,8 @@ class Database:
     type: str
     user: str
     databases: tuple[tuple[str, str], ...]
-    # None means the platform's own PostgreSQL container (settings.postgres_container).
+    # None means the platform's own PostgreSQL container (settings.postgres_container); naming it is allowed,
+    # naming any other container is refused by Project.database_target (validation does not know the setting).
     container: str | None = None
 
     def database_for(self, environment: str) -> str | None:
@@ -93,13 +94,17 @@ class Project:
         return self.primary_domain.removeprefix("*.") + ".conf"
 
     def database_target(self, environment: str, platform_container: str) -> DatabaseTarget | None:
-        """The database of ``environment`` (in ``platform_container`` unless the entry names another);
-        None when the project declares none for it."""
+        """The database of ``environment`` in ``platform_container``; None when the project declares none for it.
+
+        A project may use only the platform's PostgreSQL: any other container would be joined to the project's
+        network and get psql run in it as postgres (another tenant's service, say), so naming one is refused."""
         declared = self.database
+        if declared is not None and declared.container not in (None, platform_container):
+            raise PlatformError(f"projects/{self.name}/database/container: {declared.container!r} is not the "
+                                f"platform's PostgreSQL; remove the key or name {platform_container}")
         if declared is None or declared.database_for(environment) is None:
             return None
-        return DatabaseTarget(declared.container or platform_container, declared.database_for(environment),
-                              declared.user)
+        return DatabaseTarget(platform_container, declared.database_for(environment), declared.user)
 
     def container(self, role: str) -> Container | None:
         return next((c for c in self.containers if c.role == role), None)

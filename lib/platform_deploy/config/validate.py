@@ -9,6 +9,8 @@ import re
 import string
 
 from ..errors import ConfigError
+from ..naming import INTERNAL_ROLES
+from . import boundary
 from .model import (
     DEFAULT_ENV_FILE,
     DEFAULT_DRAIN_TIMEOUT,
@@ -37,7 +39,19 @@ ZONE = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
 RATE = re.compile(r"^[1-9][0-9]{0,5}r/[sm]$")
 MOUNT = re.compile(r"^/[A-Za-z0-9._/-]*$")
 RELATIVE_FILE = re.compile(r"^[A-Za-z0-9._{}/-]+$")
-MAX_DOMAIN = 250
+MAX_DOMAIN = 250   # DNS allows 253; <domain>.conf must fit a 255-byte file name
+# Lengths and counts (docs/projects.reference.yml): nginx refuses a token over 4 KB and a container name is a
+# DNS label in the project's network (<name>-production: at most 63 characters), so one entry must not be able
+# to produce either.
+MAX_PATH = 200          # an API location or smoke path
+MAX_IMAGE = 255
+MAX_CONTAINER = 52      # + "-production" = 63
+MAX_VOLUME = 63
+MAX_MOUNT = 255
+MAX_COMMAND = 1000      # a migrations command
+MAX_FILE = 255          # an env_file
+MAX_ITEMS = 50          # domains per environment, API locations per list and per project, smoke paths
+YAML11_BOOLEANS = ("y", "yes", "n", "no", "on", "off")
 ACME_PREFIX = "/.well-known/acme-challenge"
 MAX_SHOWN = 60
 
@@ -82,11 +96,14 @@ class Problems:
                 self.add(path, f"missing required key {key!r}")
         return value
 
-    def string(self, path, value, pattern, expected):
-        if isinstance(value, str) and pattern.fullmatch(value):
-            return value
-        self.add(path, f"{show(value)} is not {expected}")
-        return None
+    def string(self, path, value, pattern, expected, longest=None):
+        if not (isinstance(value, str) and pattern.fullmatch(value)):
+            self.add(path, f"{show(value)} is not {expected}")
+            return None
+        if longest is not None and len(value) > longest:
+            self.add(path, f"{show(value)} is longer than {longest} characters")
+            return None
+        return value
 
     def integer(self, path, value, low, high, expected):
         # ASCII only: str.isdigit() also accepts '³', which int() refuses.
@@ -97,11 +114,14 @@ class Problems:
         self.add(path, f"{show(value)} is not {expected}")
         return None
 
-    def string_list(self, path, value, check):
-        """A string or a list of strings, each passed through ``check(path, item)``."""
+    def string_list(self, path, value, check, most=None):
+        """A string or a list of at most ``most`` strings, each passed through ``check(path, item)``."""
         items = [value] if isinstance(value, str) else value
         if not isinstance(items, list) or not items:
             self.add(path, f"{show(value)} is not a string or a non-empty list of strings")
+            return ()
+        if most is not None and len(items) > most:
+            self.add(path, f"{len(items)} values; at most {most} are allowed")
             return ()
         checked = [check(f"{path}/{index}" if len(items) > 1 or not isinstance(value, str) else path, item)
                    for index, item in enumerate(items)]
@@ -112,7 +132,7 @@ def _location(problems, path, value):
     if isinstance(value, str) and len(value) > 1:
         value = value.rstrip("/") or "/"
     location = problems.string(path, value, LOCATION,
-                               "an absolute URL path (letters, digits and ._~!*+,=:@%/- only)")
+                               "an absolute URL path (letters, digits and ._~!*+,=:@%/- only)", MAX_PATH)
     if location == "/":
         problems.add(path, "'/' cannot be an API location: the root container already serves it")
         return None
@@ -125,12 +145,28 @@ def _location(problems, path, value):
 def _domain(problems, path, value):
     if isinstance(value, str):
         value = value.strip().lower()
-    domain = problems.string(path, value, DOMAIN, "a domain name (e.g. example.com or *.example.com)")
-    # DNS allows 253; the generated file <domain>.conf must fit a 255-byte file name.
-    if domain and len(domain) > MAX_DOMAIN:
-        problems.add(path, f"{show(domain)} is longer than {MAX_DOMAIN} characters")
+    domain = problems.string(path, value, DOMAIN, "a domain name (e.g. example.com or *.example.com)", MAX_DOMAIN)
+    special = domain and _special_name(domain)
+    if special:
+        problems.add(path, f"{show(domain)} {special}")
         return None
     return domain
+
+
+def _special_name(domain) -> str | None:
+    """Why nginx must not be given ``domain`` as a server_name, or None: IP addresses and single labels
+    (localhost, default) would take the platform's own traffic (its health check asks 127.0.0.1)."""
+    labels = domain.removeprefix("*.").split(".")
+    if domain.startswith("*.") and len(labels) == 1:
+        return "is a wildcard over a top-level name: it would take every project's domains under it"
+    if len(labels) == 1:
+        return "is a single-label name (like localhost or default): use a full domain name"
+    if all(label.isdigit() for label in labels):
+        return "is an IP address: nginx would answer for the address itself; use a domain name"
+    if not labels[-1][0].isalpha():
+        return (f"ends in {labels[-1]!r}: a top-level name starts with a letter (IP addresses and numeric "
+                "names are refused)")
+    return None
 
 
 def _domains(problems, path, value):
@@ -146,7 +182,7 @@ def _domains(problems, path, value):
             if "domains" not in problems.mapping(entry_path, entry, required=("domains",)):
                 continue  # reported once, as a missing key
             entry, entry_path = entry["domains"], entry_path + "/domains"
-        domains = problems.string_list(entry_path, entry, lambda p, v: _domain(problems, p, v))
+        domains = problems.string_list(entry_path, entry, lambda p, v: _domain(problems, p, v), MAX_ITEMS)
         if domains:
             result.append((environment, domains))
     return tuple(result)
@@ -158,8 +194,8 @@ def _volumes(problems, path, value):
         return ()
     volumes = []
     for name, mount in mapping.items():
-        checked_name = problems.string(f"{path}/{part(name)}", name, DOCKER_NAME, "a Docker volume name")
-        checked_mount = problems.string(f"{path}/{part(name)}", mount, MOUNT, "an absolute mount path")
+        checked_name = problems.string(f"{path}/{part(name)}", name, DOCKER_NAME, "a Docker volume name", MAX_VOLUME)
+        checked_mount = problems.string(f"{path}/{part(name)}", mount, MOUNT, "an absolute mount path", MAX_MOUNT)
         if checked_name and checked_mount:
             volumes.append((checked_name, checked_mount))
     return tuple(volumes)
@@ -168,6 +204,12 @@ def _volumes(problems, path, value):
 def _migrations(problems, path, value):
     if isinstance(value, bool):
         return value
+    if isinstance(value, str) and value.strip().lower() in YAML11_BOOLEANS:
+        problems.add(path, f"{show(value)} is a YAML 1.1 boolean, read as text: write false or true")
+        return True
+    if isinstance(value, str) and len(value.strip()) > MAX_COMMAND:
+        problems.add(path, f"{show(value)} is longer than {MAX_COMMAND} characters")
+        return True
     if isinstance(value, str) and value.strip() and "\n" not in value and "\0" not in value:
         return value.strip()
     problems.add(path, f"{show(value)} is not a command (e.g. 'alembic upgrade head') or false")
@@ -175,7 +217,7 @@ def _migrations(problems, path, value):
 
 
 def _env_file(problems, path, value):
-    checked = problems.string(path, value, RELATIVE_FILE, "a file path relative to the platform root")
+    checked = problems.string(path, value, RELATIVE_FILE, "a file path relative to the platform root", MAX_FILE)
     if checked is None:
         return DEFAULT_ENV_FILE
     parts = checked.split("/")
@@ -201,6 +243,9 @@ CONTAINER_KEYS = ("name", "port", "api_locations", "image", "smoke_paths", "heal
 def _container(problems, path, role, value):
     if not NAME.fullmatch(str(role)):
         problems.add(path, f"{show(role)} is not a container role (lowercase letters, digits, hyphens)")
+    elif role in INTERNAL_ROLES:
+        problems.add(path, f"{role!r} is reserved: the platform labels its own helper containers with it; "
+                           "choose another role")
     mapping = problems.mapping(path, value, required=("name", "port"), optional=CONTAINER_KEYS[2:])
     if mapping is None:
         return None
@@ -208,14 +253,14 @@ def _container(problems, path, role, value):
     fields = {
         "role": str(role),
         "name": problems.string(f"{path}/name", mapping["name"], DOCKER_NAME,
-                                "a Docker container name ([a-zA-Z0-9][a-zA-Z0-9_.-]*)")
+                                "a Docker container name ([a-zA-Z0-9][a-zA-Z0-9_.-]*)", MAX_CONTAINER)
         if "name" in mapping else None,
         "port": problems.integer(f"{path}/port", mapping["port"], 1, 65535,
                                  "an integer port (1-65535)") if "port" in mapping else None,
     }
     if "api_locations" in mapping:
         fields["api_locations"] = problems.string_list(
-            f"{path}/api_locations", mapping["api_locations"], lambda p, v: _location(problems, p, v))
+            f"{path}/api_locations", mapping["api_locations"], lambda p, v: _location(problems, p, v), MAX_ITEMS)
     if "image" in mapping:
         image = mapping["image"]
         if isinstance(image, str) and (":" in image.rsplit("/", 1)[-1] or "@" in image):
@@ -223,11 +268,11 @@ def _container(problems, path, role, value):
                                           "(the tag comes from `invoke deploy --tag`)")
         else:
             fields["image"] = problems.string(f"{path}/image", image, IMAGE,
-                                              "an image repository (e.g. ghcr.io/user/app)")
+                                              "an image repository (e.g. ghcr.io/user/app)", MAX_IMAGE)
     if "smoke_paths" in mapping:
         fields["smoke_paths"] = problems.string_list(
             f"{path}/smoke_paths", mapping["smoke_paths"],
-            lambda p, v: problems.string(p, v, SMOKE_PATH, "an absolute URL path"))
+            lambda p, v: problems.string(p, v, SMOKE_PATH, "an absolute URL path", MAX_PATH), MAX_ITEMS)
     if "health_timeout" in mapping:
         fields["health_timeout"] = problems.integer(
             f"{path}/health_timeout", mapping["health_timeout"], 1, 3600, "a number of seconds (1-3600)"
@@ -268,7 +313,7 @@ def _nginx(problems, path, value):
     locations = ()
     if "api_locations" in mapping:
         locations = problems.string_list(f"{path}/api_locations", mapping["api_locations"],
-                                         lambda p, v: _location(problems, p, v))
+                                         lambda p, v: _location(problems, p, v), MAX_ITEMS)
     rate_limit = _rate_limit(problems, f"{path}/rate_limit", mapping["rate_limit"]) \
         if "rate_limit" in mapping else None
     return locations, rate_limit
@@ -302,6 +347,8 @@ def _database(problems, path, value):
 
 
 def _check_routes(problems, path, project):
+    if len(project.api_routes) > MAX_ITEMS:
+        problems.add(path, f"{len(project.api_routes)} API locations; at most {MAX_ITEMS} are allowed per project")
     targets = {}
     for location, container in project.declared_routes:
         if container is None:
@@ -349,11 +396,17 @@ def _project(problems, path, name, value):
     return project
 
 
+SHARED_IN_A_PROJECT = ("volume", "certificate directory")
+
+
 def _check_unique(problems, projects):
-    """Container names, domains, config files, volumes and databases are global: none may be claimed twice.
+    """Container names, domains, config files, certificate directories, volumes, database roles and databases
+    are global: none may be claimed by two projects.
 
     Volumes are named ``<volume>-<environment>`` with no project in the name, so two projects
-    declaring the same volume would share its data; the containers of one project may share one.
+    declaring the same volume would share its data; the containers of one project may share one, and its
+    environments a certificate directory. Every database is in the platform's PostgreSQL (database_target
+    refuses another container), so a database is its name alone.
     """
     owners = {}
     for project in projects:
@@ -362,18 +415,20 @@ def _check_unique(problems, projects):
         claims += [("domain", d, d, f"domains/{env}")
                    for env in project.environments for d in project.domains_for(env)]
         claims.append(("nginx config file", filename, filename, "domains/production"))
+        claims += [("certificate directory", c, c, f"domains/{env}")
+                   for env in project.environments for c in [project.domains_for(env)[0].removeprefix("*.")]]
         claims += [("volume", v, v, f"containers/{c.role}/volumes")
                    for c in project.containers for v, _ in c.volumes]
         if project.database:
-            claims += [("database", (project.database.container, d), d, f"database/databases/{env}")
-                       for env, d in project.database.databases]
+            claims.append(("database role", project.database.user, project.database.user, "database/user"))
+            claims += [("database", d, d, f"database/databases/{env}") for env, d in project.database.databases]
         for kind, key, value, where in claims:
             owner = owners.get((kind, key))
             if owner is None:
                 owners[(kind, key)] = (project.name, where)
             elif owner == (project.name, where):
                 problems.add(f"projects/{project.name}/{where}", f"{kind} {value!r} is listed twice")
-            elif not (kind == "volume" and owner[0] == project.name):
+            elif not (kind in SHARED_IN_A_PROJECT and owner[0] == project.name):
                 problems.add(f"projects/{project.name}",
                              f"{kind} {value!r} is already used by projects/{owner[0]}/{owner[1]}")
 
@@ -395,6 +450,7 @@ def validate(data, source: str = "config/projects.yml") -> Registry:
         if project:
             projects.append(project)
     _check_unique(problems, projects)
+    boundary.check(problems, projects)
     if problems.lines:
         raise ConfigError(problems.lines)
     return Registry(projects=tuple(projects), source=source)

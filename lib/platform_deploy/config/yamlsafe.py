@@ -1,5 +1,7 @@
 """Read YAML defensively: size cap, strict UTF-8, safe tags only, duplicate keys and alias bombs refused."""
 
+import re
+
 import yaml
 
 from ..textutil import one_line
@@ -53,6 +55,41 @@ class _StrictLoader(_BaseLoader):
 
 
 _StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _StrictLoader.construct_mapping)
+
+# A plain scalar is a number or a boolean only where YAML 1.1 and 1.2's core schema agree: `1:30` (1.1's
+# sexagesimal 90), `0x50`, `0o12`, `0b1`, `1_000`, `0123` (1.1's octal 83) and `yes`/`no`/`on`/`off`/`y`/`n`
+# stay text, which the validator then refuses by name instead of reading a value nobody wrote. Being a subset of
+# 1.1, whatever this reads as a number PyYAML's dumper quotes when it means text (`'08'`).
+_IMPLICIT = {
+    "tag:yaml.org,2002:bool": ("tTfF", r"true|True|TRUE|false|False|FALSE"),
+    "tag:yaml.org,2002:int": ("-+0123456789", r"[-+]?(?:0|[1-9][0-9]*)"),
+    "tag:yaml.org,2002:float": ("-+0123456789.", r"[-+]?[0-9]+\.[0-9]*(?:[eE][-+][0-9]+)?|\.[0-9]+(?:[eE][-+][0-9]+)?"
+                                                 r"|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN)"),
+}
+_StrictLoader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag not in _IMPLICIT]
+    for first, resolvers in _BaseLoader.yaml_implicit_resolvers.items()}
+for _tag, (_first, _pattern) in _IMPLICIT.items():
+    _StrictLoader.add_implicit_resolver(_tag, re.compile(rf"^(?:{_pattern})$"), list(_first))
+
+
+def _decimal_int(loader, node):
+    """`!!int` in decimal only (1.1's constructor reads `0x50`, `0o12`, `1:30` and `0123` as octal)."""
+    value = loader.construct_scalar(node)
+    if not re.fullmatch(r"[-+]?[0-9]+", value):
+        raise ValueError(value)
+    return int(value, 10)
+
+
+def _decimal_float(loader, node):
+    value = loader.construct_scalar(node)
+    if ":" in value or "_" in value:
+        raise ValueError(value)
+    return float(value.lower().replace(".inf", "inf").replace(".nan", "nan"))
+
+
+_StrictLoader.add_constructor("tag:yaml.org,2002:int", _decimal_int)
+_StrictLoader.add_constructor("tag:yaml.org,2002:float", _decimal_float)
 
 
 def _expanded_size(node, limit):

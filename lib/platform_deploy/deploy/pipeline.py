@@ -138,6 +138,8 @@ class Deployment:
         self.report = Scrubbed(report, lambda text: self.scrub(text))
         self.preparation = preparation or BackupFirst(skip=options.skip_backup, force=options.force)
         self.plan = make_plan(self.project, environment, options.tag, new_deploy_id())
+        # Refused here, before the lock, a backup or a pull: the entry may name no other database container.
+        self.project.database_target(environment, settings.postgres_container)
         self.progress = Progress()
         self.old_names: list[str] = []
         self.closed = switch.Closed()    # the replaced containers, retired once the deploy has reported

@@ -13,7 +13,7 @@ from dataclasses import replace
 from ..backup import layout, prune, volumes
 from ..errors import PlatformError
 from ..fsutil import remove_partials
-from ..naming import is_retired, network_labels, network_name, retired_name, role_labels
+from ..naming import LEGACY_HELPER_ROLE, is_retired, network_labels, network_name, retired_name, role_labels
 from ..redact import Scrubber
 from ..state import journal, manifest
 from ..state.paths import state_dir
@@ -110,7 +110,7 @@ def remove_leftovers(engine, settings, project: str, environment: str) -> list[s
 def _switch_leftovers(engine, settings, project: str, environment: str) -> list[str]:
     """What a killed switch or retirement leaves: drain helpers, holds beside nginx, replaced containers."""
     found = []
-    for role in (switch.HELPER_ROLE, "placeholder"):   # "placeholder": the helpers' role before December 2026
+    for role in (switch.HELPER_ROLE, LEGACY_HELPER_ROLE):
         for helper in engine.find(role_labels(project, environment, role)):
             engine.remove(helper.id)
             found.append(f"removed switch helper {helper.name}")

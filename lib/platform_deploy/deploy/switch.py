@@ -30,6 +30,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
+from .. import naming
 from ..config.model import DEFAULT_DRAIN_TIMEOUT
 from ..errors import PlatformError
 
@@ -41,8 +42,8 @@ DNS_MARGIN_SECONDS = 0.15
 DNS_LONGEST_SECONDS = 2 + DNS_MARGIN_SECONDS   # the longest settled_after can be away
 DRAIN_SECONDS = DEFAULT_DRAIN_TIMEOUT   # per container: drain_timeout in projects.yml
 STOP_AFTER_DRAIN_SECONDS = 1     # drained: SIGTERM, then SIGKILL for an app that ignores it
-HELPER_ROLE = "switch-helper"    # the label role of the drain helpers
-HOLD_ROLE = "hold"               # and of the holds beside nginx
+HELPER_ROLE = naming.SWITCH_HELPER_ROLE   # the label role of the drain helpers
+HOLD_ROLE = naming.HOLD_ROLE              # and of the holds beside nginx
 HOLD_MARGIN_SECONDS = 120        # a hold lifts itself this long after the longest drain (a killed deploy's;
                                  # a live one lifts it after its cleanup and report)
 HOLD_READY_SECONDS = 15          # how long a hold may take to be in place once due

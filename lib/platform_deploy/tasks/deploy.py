@@ -27,7 +27,9 @@ def deploy(ctx, project, env="staging", tag="latest", force=False, skip_backup=F
     settings = settings_from(ctx)
     registry = registry_from(settings)
     if dry_run:
-        _print_plan(make_plan(registry.project(project), env, tag, new_deploy_id()))
+        plan = make_plan(registry.project(project), env, tag, new_deploy_id())
+        registry.project(project).database_target(env, settings.postgres_container)   # refuses a foreign one
+        _print_plan(plan)
         return
     options = pipeline.Options(tag=tag, force=force, skip_backup=skip_backup)
     pipeline.Deployment(engine_from(settings), settings, registry, project, env, options, ConsoleReport()).run()
