@@ -144,7 +144,7 @@ def staged_files(changes) -> dict:
 def check_nginx() -> tuple[list[str], list[str]]:
     """Export the staged projects.yml and conf.d, plan generation there: (differing files, config problems)."""
     from .config import load_registry
-    from .errors import ConfigError
+    from .errors import ConfigError, PlatformError
     from .nginx import files
     from .settings import Settings
 
@@ -155,9 +155,11 @@ def check_nginx() -> tuple[list[str], list[str]]:
         settings = replace(Settings.load(environ=os.environ), root=Path(temp))
         try:
             registry = load_registry(settings.projects_file, shown_as=PROJECTS_FILE)
+            planned = files.plan(settings, registry)
         except ConfigError as error:
             return [], error.problems
-        planned = files.plan(settings, registry)
+        except PlatformError as error:   # a generated name taken by a hand-written file, say
+            return [], [str(error)]
     return [f"{CONF_DIR}{name}: {'stale, would be removed' if name in planned.remove else 'differs from projects.yml'}"
             for name in planned.differs], []
 

@@ -333,7 +333,9 @@ def test_container_role_named_like_an_internal_role_is_refused(refused, role):
 def test_internal_roles_are_the_ones_the_code_uses():
     from platform_deploy.backup import volumes
     from platform_deploy.deploy import switch
-    assert {switch.HELPER_ROLE, switch.HOLD_ROLE, volumes.HELPER_ROLE, "placeholder"} <= naming.INTERNAL_ROLES
+    used = {switch.HELPER_ROLE, switch.HOLD_ROLE, volumes.helper_labels("p", "production")["platform.role"],
+            "placeholder"}
+    assert used <= naming.INTERNAL_ROLES
 
 
 # --- 14. tags and YAML 1.1 scalars --------------------------------------------------------------------

@@ -10,10 +10,8 @@ empty the volume.
 from pathlib import Path
 
 from ..errors import PlatformError
-from ..naming import role_labels
+from ..naming import BACKUP_HELPER_ROLE, role_labels
 from . import payload
-
-HELPER_ROLE = "backup-helper"
 
 
 def helper_image(engine, settings) -> str:
@@ -25,7 +23,7 @@ def helper_image(engine, settings) -> str:
 
 
 def helper_labels(project: str, environment: str) -> dict:
-    return role_labels(project, environment, HELPER_ROLE)
+    return role_labels(project, environment, BACKUP_HELPER_ROLE)
 
 
 def remove_leftover_helpers(engine, project: str, environment: str) -> int:
