@@ -77,11 +77,13 @@ def secret_problems(staged: dict) -> list[str]:
     return problems
 
 
-def report(nginx_differs=(), config_problems=(), secrets=()) -> list[str]:
+def report(nginx_differs=(), config_problems=(), secrets=(), hand_written=()) -> list[str]:
     """The message of a blocked commit; empty when the commit may go ahead."""
     lines = []
     if config_problems:
         lines += [f"BLOCKED: {PROJECTS_FILE} is invalid", *config_problems]
+    if hand_written:
+        lines += ["BLOCKED: hand-written nginx configs take projects' places", *(f"   {line}" for line in hand_written)]
     if nginx_differs:
         lines += ["BLOCKED: Nginx config files were modified directly",
                   "   Edit config/projects.yml instead",
@@ -141,8 +143,9 @@ def staged_files(changes) -> dict:
     return {path: contents.get(blob) if mode in REGULAR_FILE_MODES else None for path, mode, blob in kept}
 
 
-def check_nginx() -> tuple[list[str], list[str]]:
-    """Export the staged projects.yml and conf.d, plan generation there: (differing files, config problems)."""
+def check_nginx() -> tuple[list[str], list[str], list[str]]:
+    """Export the staged projects.yml and conf.d, plan generation there: (differing files, config problems,
+    hand-written files in a generated file's place or serving a project's domain)."""
     from .config import load_registry
     from .errors import ConfigError, PlatformError
     from .nginx import files
@@ -157,22 +160,23 @@ def check_nginx() -> tuple[list[str], list[str]]:
             registry = load_registry(settings.projects_file, shown_as=PROJECTS_FILE)
             planned = files.plan(settings, registry)
         except ConfigError as error:
-            return [], error.problems
-        except PlatformError as error:   # a generated name taken by a hand-written file, say
-            return [], [str(error)]
+            return [], error.problems, []
+        except PlatformError as error:   # a hand-written file where a generated one goes
+            return [], [], [str(error)]
     return [f"{CONF_DIR}{name}: {'stale, would be removed' if name in planned.remove else 'differs from projects.yml'}"
-            for name in planned.differs], []
+            for name in planned.differs], [], list(planned.taken)
 
 
 def main() -> int:
     try:
         changes = staged_changes()
         secrets = secret_problems(staged_files(changes))
-        differs, problems = check_nginx() if touches_nginx(path for path, _, _ in changes) else ([], [])
+        differs, problems, hand_written = (check_nginx() if touches_nginx(path for path, _, _ in changes)
+                                           else ([], [], []))
     except (RuntimeError, OSError) as error:
         print(f"pre-commit: {error}", file=sys.stderr)
         return 1
-    lines = report(differs, problems, secrets)
+    lines = report(differs, problems, secrets, hand_written)
     if lines:
         print("\n".join(lines), file=sys.stderr)
     return 1 if lines else 0

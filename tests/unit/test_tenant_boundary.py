@@ -320,6 +320,27 @@ def test_generator_refuses_to_overwrite_a_hand_written_file(tmp_path, load):
         "production domain")
 
 
+@pytest.mark.parametrize("server_names, taken, owner", [
+    ("shop.example.com", "shop.example.com", "shop"),                          # the same name
+    ("www.example.com\n    SHOP.example.com", "shop.example.com", "shop"),     # over lines, any case
+    ("a.notes.example.com", "a.notes.example.com", "notes"),                   # under a project's wildcard
+    ("*.example.com", "*.example.com", "shop"),                                # a wildcard over a project's name
+    ("example.com other.example.org", None, None),                             # nobody's
+])
+def test_a_hand_written_file_serving_a_projects_domain_is_reported(tmp_path, load, server_names, taken, owner):
+    from platform_deploy.nginx import files
+    from platform_deploy.settings import Settings
+    settings = Settings(root=tmp_path)
+    settings.conf_dir.mkdir(parents=True)
+    (settings.conf_dir / "00-mine.conf").write_text(
+        f"# server_name shop.example.com; (a comment)\nserver {{\n  server_name {server_names};\n}}\n")
+    planned = files.plan(settings, load(registry(shop=entry("shop", "shop.example.com"),
+                                                 notes=entry("notes", "*.notes.example.com"))))
+    expected = (f"{settings.relative(settings.conf_dir)}/00-mine.conf: server_name {taken} belongs to "
+                f"projects/{owner}; remove it there (the generated {owner}.example.com.conf serves it)")
+    assert planned.taken == ((expected,) if taken else ())
+
+
 # --- 13. internal role labels ------------------------------------------------------------------------
 
 @pytest.mark.parametrize("role", sorted(naming.INTERNAL_ROLES))

@@ -22,11 +22,15 @@ def generate(ctx, project=None, dry_run=False, check=False):
     if check:
         for name in planned.differs:
             print(f"{conf}/{name}: {'stale, would be removed' if name in planned.remove else 'differs from projects.yml'}")
+        for line in planned.taken:
+            print(line)
         if planned.differs:
             raise Exit("nginx configs are out of date: run python3 lib/generate-nginx-configs.py", code=1)
+        if planned.taken:
+            raise Exit("hand-written nginx configs serve projects' domains", code=1)
         print(f"{conf}: {len(planned.files)} file(s) match config/projects.yml")
         return
-    for message in planned.warnings:
+    for message in planned.warnings + planned.taken:
         warn(message)
     if dry_run:
         for name, text in sorted(planned.files.items()):
