@@ -73,7 +73,8 @@ def test_another_tenants_database_is_refused(engine, platform_settings, victim):
     assert psql(engine, platform_settings, "SELECT count(*) FROM pg_roles WHERE rolname = 'intruder'") == "0"
 
 
-def test_a_projects_own_role_and_databases_are_made_once_and_kept(engine, platform_settings):
+def test_a_projects_own_role_and_databases_are_made_once_and_kept_from_other_roles(engine, platform_settings,
+                                                                                    victim):
     role = f"o{secrets.token_hex(4)}"
     own = project(role, {"production": f"{role}_production", "staging": f"{role}_staging"})
     try:
@@ -84,6 +85,9 @@ def test_a_projects_own_role_and_databases_are_made_once_and_kept(engine, platfo
         owners = psql(engine, platform_settings, "SELECT datname || ':' || pg_get_userbyid(datdba) FROM pg_database "
                                                  f"WHERE datname LIKE '{role}_%' ORDER BY 1")
         assert owners.split() == [f"{role}_production:{role}", f"{role}_staging:{role}"]
+        code, output = engine.exec_run(platform_settings.postgres_container,
+                                       ["psql", "-X", "-U", victim, "-d", f"{role}_production", "-c", "SELECT 1"])
+        assert code != 0 and "permission denied for database" in output, output
     finally:
         for environment in ("production", "staging"):
             psql(engine, platform_settings, f"DROP DATABASE IF EXISTS {role}_{environment} WITH (FORCE)")

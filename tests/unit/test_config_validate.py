@@ -650,16 +650,38 @@ def test_two_projects_cannot_share_a_config_file(refused):
 
 
 def test_volume_shared_between_projects_is_refused(refused):
-    data = with_value(f"{BACKEND}/volumes", {"data": "/data"})
-    data["projects"]["other"] = second_project(containers__backend__volumes={"data": "/srv"})["projects"]["other"]
+    data = with_value(f"{BACKEND}/volumes", {"filter-ical-data": "/data"})
+    data["projects"]["other"] = second_project(
+        containers__backend__volumes={"filter-ical-data": "/srv"})["projects"]["other"]
     assert refused(data) == [
-        f"{F}: projects/other: volume 'data' is already used by projects/filter-ical/containers/backend/volumes"]
+        f"{F}: projects/other: volume 'filter-ical-data' is already used by "
+        "projects/filter-ical/containers/backend/volumes",
+        f"{F}: projects/other/containers/backend/volumes: 'filter-ical-data' is in the names of "
+        "projects/filter-ical; name it 'other-<anything>' outside them"]
+
+
+@pytest.mark.parametrize("volume, where", [
+    ("data", "is not named after this project"),                          # a bare name: whose?
+    ("postgres-platform-data", "is not named after this project"),       # the platform's
+    ("shop-eu-data", "is in the names of projects/shop-eu"),             # a longer project's
+])
+def test_a_volume_is_named_after_its_project(refused, volume, where):
+    data = example()
+    data["projects"]["shop"] = {"domains": {"production": "shop.example"},
+                                "containers": {"backend": {"name": "shop-backend", "port": 80,
+                                                           "volumes": {volume: "/srv"}}}}
+    data["projects"]["shop-eu"] = {"domains": {"production": "eu.shop.example"},
+                                   "containers": {"web": {"name": "shop-eu-web", "port": 80}}}
+    assert refused(data) == [f"{F}: projects/shop/containers/backend/volumes: {volume!r} {where}; name it "
+                             f"'shop-<anything>'" + (" outside them" if "names of" in where else "")]
 
 
 def test_volume_shared_within_a_project_is_allowed(load):
-    data = with_value(f"{BACKEND}/volumes", {"uploads": "/app/uploads"})
-    data["projects"]["filter-ical"]["containers"]["frontend"]["volumes"] = {"uploads": "/usr/share/nginx/uploads"}
-    assert load(data).projects[0].container("frontend").volumes == (("uploads", "/usr/share/nginx/uploads"),)
+    data = with_value(f"{BACKEND}/volumes", {"filter-ical-uploads": "/app/uploads"})
+    data["projects"]["filter-ical"]["containers"]["frontend"]["volumes"] = {
+        "filter-ical-uploads": "/usr/share/nginx/uploads"}
+    assert load(data).projects[0].container("frontend").volumes == (
+        ("filter-ical-uploads", "/usr/share/nginx/uploads"),)
 
 
 def test_database_shared_between_environments_is_refused(refused):

@@ -1,4 +1,4 @@
-"""The tenant boundary: a project's entry names only its own roles, databases and env files, and no domain of
+"""The tenant boundary: a project's entry names only its own roles, databases, volumes and env files, and no domain of
 another project (docs/projects.reference.yml states the rules; issue 11 says why).
 
 Checked once the whole registry is read: whose a name is depends on every project's name.
@@ -31,11 +31,12 @@ def reserved_reason(kind: str, value: str) -> str | None:
     return RESERVED_DATABASES.get(value)
 
 
-def _owner(value: str, owners: dict) -> str | None:
-    """The project whose SQL name is the longest prefix of ``value`` (the name itself or `<it>_...`)."""
-    labels = value.split("_")
+def _owner(value: str, owners: dict, separator: str = "_") -> str | None:
+    """The project whose name in ``owners`` is the longest prefix of ``value`` (the name itself or
+    `<it><separator>...`)."""
+    labels = value.split(separator)
     for end in range(len(labels), 0, -1):
-        owner = owners.get("_".join(labels[:end]))
+        owner = owners.get(separator.join(labels[:end]))
         if owner is not None:
             return owner
     return None
@@ -60,6 +61,19 @@ def _sql_names(problems, project, owners):
             problems.add(path, f"{value!r} is not this project's {kind}; name it {allowed}")
         elif owner != project.name:
             problems.add(path, f"{value!r} is in the names of projects/{owner}; name it {allowed} outside them")
+
+
+def _volumes(problems, project, projects_by_name):
+    """Docker volumes are global and named `<volume>-<environment>`: a project's are named after it, so that
+    no entry can mount another project's data, or a volume of the platform's."""
+    for container in project.containers:
+        for volume, _ in container.volumes:
+            owner = _owner(volume, projects_by_name, "-")
+            if owner != project.name:
+                where = f"is in the names of projects/{owner}" if owner else "is not named after this project"
+                problems.add(f"projects/{project.name}/containers/{container.role}/volumes",
+                             f"{volume!r} {where}; name it '{project.name}-<anything>'"
+                             + (" outside them" if owner else ""))
 
 
 def _env_files(problems, project):
@@ -101,8 +115,10 @@ def _domains(problems, projects):
 def check(problems, projects) -> None:
     """Add a problem for every name a project's entry takes outside its own."""
     owners = {sql_name(project.name): project.name for project in projects}
+    projects_by_name = {project.name: project.name for project in projects}
     for project in projects:
         if project.database is not None:
             _sql_names(problems, project, owners)
+        _volumes(problems, project, projects_by_name)
         _env_files(problems, project)
     _domains(problems, projects)

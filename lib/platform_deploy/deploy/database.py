@@ -7,6 +7,7 @@ This runs as the superuser, so the database itself is asked again what validatio
 refused: a role with superuser, createrole, replication or bypassrls, a role that owns a
 database the project does not declare (another tenant's, or the platform's), and a declared
 database that exists but belongs to another role are refused before anything changes.
+Other roles may not even connect to the database (PostgreSQL lets PUBLIC connect by default).
 """
 
 from urllib.parse import unquote, urlsplit
@@ -33,6 +34,7 @@ SELECT format('CREATE ROLE %I LOGIN PASSWORD %L', :'role', :'password')
 SELECT format('ALTER ROLE %I LOGIN PASSWORD %L', :'role', :'password') \\gexec
 SELECT format('CREATE DATABASE %I OWNER %I', :'database', :'role')
  WHERE NOT EXISTS (SELECT 1 FROM pg_database WHERE datname = :'database') \\gexec
+SELECT format('REVOKE ALL ON DATABASE %I FROM PUBLIC', :'database') \\gexec
 """
 
 
