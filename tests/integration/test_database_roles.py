@@ -5,9 +5,11 @@ edited by hand on the server or a bug in validation would let them through. The 
 as the superuser, so each refusal must leave every role and database as it was.
 """
 
+import json
 import secrets
 
 import pytest
+from deploy_support import demo_images, projects, run  # noqa: F401  (fixtures)
 
 from platform_deploy.config.model import Container, Database, Project
 from platform_deploy.deploy import database
@@ -92,3 +94,21 @@ def test_a_projects_own_role_and_databases_are_made_once_and_kept_from_other_rol
         for environment in ("production", "staging"):
             psql(engine, platform_settings, f"DROP DATABASE IF EXISTS {role}_{environment} WITH (FORCE)")
         psql(engine, platform_settings, f"DROP ROLE IF EXISTS {role}")
+
+
+def test_a_deploy_naming_another_container_as_its_database_is_refused_before_anything(projects):  # noqa: F811
+    """Item 3: another tenant's container, named as the database, is never connected to this project's network
+    (nor exec'd into): the deploy is refused in one line before it changes anything."""
+    victim = projects()
+    assert victim.deploy("v1").ok
+    intruder = projects()
+    target = victim.live_name("backend")
+    intruder._edit_registry(lambda entries: entries[intruder.name]["database"].__setitem__("container", target))
+    result = intruder.invoke("deploy", "--project", intruder.name, "--env", "production", "--tag", "v1")
+    assert result.returncode != 0
+    error = result.stderr.strip().splitlines()
+    assert len(error) == 1 and f"projects/{intruder.name}/database/container: {target!r} is not the platform's " \
+        "PostgreSQL" in error[0] and "Traceback" not in result.stderr, result.stderr
+    networks = json.loads(run(["docker", "inspect", "--format", "{{json .NetworkSettings.Networks}}", target]).stdout)
+    assert set(networks) == {f"{victim.name}-production"}
+    assert intruder.containers() == {}

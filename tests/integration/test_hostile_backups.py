@@ -14,7 +14,7 @@ import subprocess
 import tarfile
 
 import pytest
-from deploy_support import ENGINE, VolumeProject, demo_images, projects  # noqa: F401  (fixtures)
+from deploy_support import ENGINE, VolumeProject, demo_images, module_projects  # noqa: F401  (fixtures)
 
 from platform_deploy.backup import commands, layout
 
@@ -24,8 +24,8 @@ ENV = "production"
 
 
 @pytest.fixture(scope="module")
-def project(projects):  # noqa: F811  (the fixture imported above)
-    project = projects(VolumeProject)
+def project(module_projects):  # noqa: F811  (the fixture imported above)
+    project = module_projects(VolumeProject)
     assert project.deploy("v1").ok
     for n in range(2):
         status, _, body = project.request("/api/items", method="POST", body={"name": f"kept-{n}"})
