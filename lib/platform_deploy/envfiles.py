@@ -38,10 +38,15 @@ def parse(text: str) -> dict:
 
 def confined(settings, project_name: str, relative: str) -> Path:
     """The env file ``relative`` of project ``project_name``; a one-line PlatformError when it resolves
-    (following symlinks, even when it does not exist yet) outside ``config/<project>/``."""
-    path = (Path(settings.root) / relative).resolve()
-    if not fsutil.inside(path, Path(settings.root) / "config" / project_name):
-        raise PlatformError(f"{relative}: env file outside config/{project_name}/ (it resolves to {path}); "
+    (following symlinks, even when it does not exist yet) outside ``config/<project>/``, or when
+    ``config/`` or ``config/<project>/`` is itself a symlink (to the platform's or another tenant's)."""
+    root = Path(settings.root).resolve()
+    own = root / "config" / project_name
+    path = (root / relative).resolve()
+    linked = fsutil.symlink_below(root, f"config/{project_name}")
+    if linked or not path.is_relative_to(own):
+        where = f"{linked} is a symlink" if linked else f"it resolves to {path}"
+        raise PlatformError(f"{relative}: env file outside config/{project_name}/ ({where}); "
                             f"keep the project's env files in config/{project_name}/, not behind links leaving it")
     return path
 

@@ -89,8 +89,3 @@ def symlink_below(root: Path, relative: str) -> str | None:
         except FileNotFoundError:
             return None
     return None
-
-
-def inside(path: Path, directory: Path) -> bool:
-    """Whether ``path``, with every symlink resolved, is ``directory`` (resolved) or below it."""
-    return Path(path).resolve().is_relative_to(Path(directory).resolve())

@@ -16,6 +16,13 @@ BACKUP_HELPER_ROLE = "backup-helper"   # backup/volumes.py: archives volumes
 LEGACY_HELPER_ROLE = "placeholder"     # the switch helpers' role before December 2026 (recovery still finds them)
 INTERNAL_ROLES = frozenset({SWITCH_HELPER_ROLE, HOLD_ROLE, BACKUP_HELPER_ROLE, LEGACY_HELPER_ROLE})
 
+# config/<project>/ holds a project's env files; config/platform/ the platform's own (the PostgreSQL
+# superuser's password), so no project may be called that.
+PLATFORM_CONFIG_DIR = "platform"
+# The platform's PostgreSQL container by default (settings: PLATFORM_POSTGRES_CONTAINER); the one container
+# a project's entry may name (database.container, the original's form).
+DEFAULT_POSTGRES_CONTAINER = "postgres-platform"
+
 
 def container_name(name: str, environment: str) -> str:
     """The live container of a role, e.g. ``filter-ical-backend-production``: the name users and nginx know."""

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from .errors import PlatformError
 from .fsutil import write_atomic
-from .naming import network_labels, network_name
+from .naming import PLATFORM_CONFIG_DIR, network_labels, network_name
 from .nginx import files, live
 from .settings import REPO_ROOT
 from .textutil import one_line
@@ -23,7 +23,7 @@ from .textutil import one_line
 COMPOSE_FILE = REPO_ROOT / "platform" / "docker-compose.yml"
 BUILD_SCRIPT = REPO_ROOT / "bin" / "build-images"
 IMAGES = ("platform-nginx:local", "platform-postgres:local")
-POSTGRES_ENV_FILE = Path("config") / "platform" / ".env.postgres"
+POSTGRES_ENV_FILE = Path("config") / PLATFORM_CONFIG_DIR / ".env.postgres"
 DEFAULT_TIMEOUT = 120
 
 

@@ -9,6 +9,8 @@ import os
 from dataclasses import dataclass, fields
 from pathlib import Path
 
+from .naming import DEFAULT_POSTGRES_CONTAINER
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -19,7 +21,7 @@ class Settings:
     backups_dir: Path = Path("/opt/backups")
     certs_dir: Path = Path("/etc/letsencrypt")
     nginx_container: str = "platform-nginx"
-    postgres_container: str = "postgres-platform"
+    postgres_container: str = DEFAULT_POSTGRES_CONTAINER
     network: str = "platform"
     min_free_gb: float = 5.0        # pre-flight: free space needed for Docker data and backups
     # Project networks get a /24 each from here: Docker's default pools hold only ~30 networks.

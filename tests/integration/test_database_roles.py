@@ -58,6 +58,16 @@ def test_a_superuser_role_is_refused_and_keeps_its_password(engine, platform_set
     assert password_of(engine, platform_settings, "postgres") == before
 
 
+def test_a_member_of_a_privileged_role_is_refused_and_keeps_its_password(engine, platform_settings, victim):
+    """pg_write_server_files lets a role write any file the server can: a project's role is a member of nothing."""
+    psql(engine, platform_settings, f"GRANT pg_write_server_files TO {victim}")
+    before = password_of(engine, platform_settings, victim)
+    hostile = project(victim, {"production": f"{victim}_production"})
+    with pytest.raises(PlatformError, match=f"role {victim} is a member of role pg_write_server_files"):
+        database.ensure(engine, platform_settings, hostile, "production", url(victim, f"{victim}_production"))
+    assert password_of(engine, platform_settings, victim) == before
+
+
 def test_another_tenants_role_is_refused_and_keeps_its_password(engine, platform_settings, victim):
     before = password_of(engine, platform_settings, victim)
     hostile = project(victim, {"production": f"{victim}_mine"})

@@ -73,6 +73,27 @@ def test_a_symlink_leaving_the_project_directory_is_refused(demo, tmp_path):
     assert not checked.ok and "outside config/demo/" in checked.detail
 
 
+@pytest.mark.parametrize("linked", ["config/demo", "config"])
+def test_a_symlinked_project_or_config_directory_is_refused(demo, linked):
+    """config/<project> (or config/) committed as a symlink to the platform's or another tenant's directory:
+    the file's resolved path then lies inside the resolved directory, so that alone proves nothing."""
+    settings, project = demo
+    victim = settings.root / "victim"
+    victim.mkdir()
+    (victim / ".env.production").write_text("POSTGRES_PASSWORD=platform-secret\n")
+    (victim / "demo").mkdir()
+    (victim / "demo" / ".env.production").write_text("POSTGRES_PASSWORD=platform-secret\n")
+    target = settings.root / linked
+    for child in sorted(target.rglob("*"), reverse=True):
+        child.rmdir()
+    target.rmdir()
+    target.symlink_to(victim)
+    with pytest.raises(PlatformError, match=rf"^config/demo/\.env\.production: env file outside config/demo/ "
+                                            rf"\({linked} is a symlink\)"):
+        read(settings, project)
+    assert not preflight.check_env(settings, project, "production").ok
+
+
 def test_a_missing_env_file_is_still_empty_and_a_symlink_inside_is_fine(demo):
     settings, project = demo
     assert read(settings, project) == {}

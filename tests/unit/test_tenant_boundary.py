@@ -142,6 +142,14 @@ def test_env_file_inside_the_projects_directory_is_accepted(load, env_file):
     assert load(data).projects[0].containers[0].env_file == env_file
 
 
+def test_a_project_named_platform_is_refused(refused):
+    """config/platform/ holds the platform's own secrets: a project of that name could name them its env files."""
+    data = registry(platform=entry("platform", "plat.example.com"))
+    data["projects"]["platform"]["containers"]["web"]["env_file"] = "config/{project}/.env.postgres"
+    assert one(refused(data)) == (f"{F}: projects/platform: 'platform' is reserved: config/platform/ holds the "
+                                  "platform's own secrets; choose another project name")
+
+
 # --- 3. the database container is the platform's ----------------------------------------------------
 
 def test_explicit_platform_container_is_the_same_database_as_the_default(refused):
@@ -186,8 +194,8 @@ def test_dry_run_refuses_a_foreign_database_container_in_one_line(tmp_path):
                             env=env, capture_output=True, text=True, timeout=60)
     assert result.returncode == 1 and "Traceback" not in result.stderr
     assert result.stderr.strip().splitlines() == [
-        "error: projects/shop/database/container: 'blog-redis' is not the platform's PostgreSQL; "
-        "remove the key or name postgres-platform"]
+        "error: config/projects.yml: projects/shop/database/container: 'blog-redis' is not the platform's "
+        "PostgreSQL; remove the key: a project's database is always in the platform's PostgreSQL"]
 
 
 # --- 6. wildcards and certificate directories ---------------------------------------------------------
@@ -339,6 +347,27 @@ def test_a_hand_written_file_serving_a_projects_domain_is_reported(tmp_path, loa
     expected = (f"{settings.relative(settings.conf_dir)}/00-mine.conf: server_name {taken} belongs to "
                 f"projects/{owner}; remove it there (the generated {owner}.example.com.conf serves it)")
     assert planned.taken == ((expected,) if taken else ())
+
+
+@pytest.mark.parametrize("text", [
+    "server { server_name \"shop.example.com\"; }",          # quoted, as nginx allows
+    "server { server_name 'shop.example.com'; }",
+    "server { server_name .shop.example.com; }",              # nginx: the name and its subdomains
+    "server { server_name shop.example.com.; }",              # a trailing dot
+    "include snippets/mine.inc;",                             # in a file it includes (relative to /etc/nginx)
+    "include /etc/nginx/snippets/*.inc;",                     # absolute, with a glob
+])
+def test_a_hand_written_claim_is_found_however_it_is_spelled(tmp_path, load, text):
+    from platform_deploy.nginx import files
+    from platform_deploy.settings import Settings
+    settings = Settings(root=tmp_path)
+    settings.conf_dir.mkdir(parents=True)
+    (settings.conf_dir.parent / "snippets").mkdir()
+    (settings.conf_dir.parent / "snippets" / "mine.inc").write_text("server { server_name shop.example.com; }\n")
+    (settings.conf_dir / "00-mine.conf").write_text(text + "\n")
+    planned = files.plan(settings, load(registry(shop=entry("shop", "shop.example.com"))))
+    assert planned.taken and planned.taken[0].startswith(
+        f"{settings.relative(settings.conf_dir)}/00-mine.conf: server_name shop.example.com belongs to projects/shop")
 
 
 # --- 13. internal role labels ------------------------------------------------------------------------

@@ -12,9 +12,9 @@ from pathlib import Path, PurePosixPath
 import yaml
 
 from ..config.yamlsafe import YamlProblem, parse_yaml
-from ..envfiles import env_files
+from ..envfiles import confined, env_files
 from ..errors import PlatformError
-from ..fsutil import inside, symlink_below, write_atomic
+from ..fsutil import symlink_below, write_atomic
 from . import layout, payload
 
 ENTRY = f"{layout.CONFIG}/projects.yml"
@@ -93,11 +93,10 @@ def own_directory(project: str) -> str:
 def _own_env_file(settings, project: str, relative: str) -> Path:
     """The env file to read for a backup; a PlatformError when it (or a symlink on its way) leaves the
     project's own directory: a backup never copies another project's or the platform's secrets."""
-    source = Path(settings.root) / _safe_relative(relative)
-    if not inside(source, Path(settings.root) / own_directory(project)):
-        raise PlatformError(f"{relative}: the env file of {project} resolves to a file that leaves "
-                            f"{own_directory(project)} (a symlink?); not backed up: make it a plain file there")
-    return source.resolve()
+    try:
+        return confined(settings, project, _safe_relative(relative))
+    except PlatformError as error:
+        raise PlatformError(f"{error}; not backed up") from None
 
 
 def _destination(settings, project: str, relative: str) -> Path:

@@ -6,6 +6,7 @@ Checked once the whole registry is read: whose a name is depends on every projec
 
 import posixpath
 
+from ..naming import PLATFORM_CONFIG_DIR
 from .model import ENVIRONMENTS
 
 # PostgreSQL's own names: a tenant's role is ALTERed with a password from the tenant's env file (step 4).
@@ -117,6 +118,9 @@ def check(problems, projects) -> None:
     owners = {sql_name(project.name): project.name for project in projects}
     projects_by_name = {project.name: project.name for project in projects}
     for project in projects:
+        if project.name == PLATFORM_CONFIG_DIR:
+            problems.add(f"projects/{project.name}", f"{project.name!r} is reserved: config/{project.name}/ holds "
+                         "the platform's own secrets; choose another project name")
         if project.database is not None:
             _sql_names(problems, project, owners)
         _volumes(problems, project, projects_by_name)

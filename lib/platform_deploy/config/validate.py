@@ -9,7 +9,7 @@ import re
 import string
 
 from ..errors import ConfigError
-from ..naming import INTERNAL_ROLES
+from ..naming import DEFAULT_POSTGRES_CONTAINER, INTERNAL_ROLES
 from . import boundary
 from .model import (
     DEFAULT_ENV_FILE,
@@ -333,6 +333,10 @@ def _database(problems, path, value):
     if "container" in mapping:
         container = problems.string(f"{path}/container", mapping["container"], DOCKER_NAME,
                                     "a Docker container name")
+        if container not in (None, DEFAULT_POSTGRES_CONTAINER):
+            problems.add(f"{path}/container", f"{show(container)} is not the platform's PostgreSQL; remove the "
+                                              "key: a project's database is always in the platform's PostgreSQL")
+            container = None
     databases = []
     names = problems.mapping(f"{path}/databases", mapping["databases"], optional=ENVIRONMENTS) \
         if "databases" in mapping else None

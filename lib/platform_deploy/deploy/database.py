@@ -4,7 +4,8 @@ The role's password is the one in the project's DATABASE_URL. It reaches psql
 through the exec's environment and `\\getenv`, never a command line or output.
 
 This runs as the superuser, so the database itself is asked again what validation already
-refused: a role with superuser, createrole, replication or bypassrls, a role that owns a
+refused: a role with superuser, createrole, replication or bypassrls, a member of another role
+(pg_write_server_files, say, or a superuser it could SET ROLE to), a role that owns a
 database the project does not declare (another tenant's, or the platform's), and a declared
 database that exists but belongs to another role are refused before anything changes.
 Other roles may not even connect to the database (PostgreSQL lets PUBLIC connect by default).
@@ -24,6 +25,9 @@ _SCRIPT = """\\set ON_ERROR_STOP on
 """ + _REFUSE + """
   format('role %s has superuser, createrole, replication or bypassrls; give the project a role of its own', rolname))
   FROM pg_roles WHERE rolname = :'role' AND (rolsuper OR rolcreaterole OR rolreplication OR rolbypassrls) \\gexec
+""" + _REFUSE + """format('role %s is a member of role %s; give the project a role of its own', :'role',
+        pg_get_userbyid(roleid)))
+  FROM pg_auth_members WHERE member = (SELECT oid FROM pg_roles WHERE rolname = :'role') LIMIT 1 \\gexec
 """ + _REFUSE + """format('role %s owns database %s, which this project does not declare', :'role', datname))
   FROM pg_database WHERE datdba = (SELECT oid FROM pg_roles WHERE rolname = :'role')
    AND datname <> ALL (string_to_array(:'declared', ' ')) LIMIT 1 \\gexec

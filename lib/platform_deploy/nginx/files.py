@@ -1,11 +1,11 @@
 """Bring platform/nginx/conf.d in line with the registry: plan, then write, check or print."""
 
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import PlatformError
 from ..fsutil import write_atomic
+from .handwritten import taken_names
 from .render import MARKER, render_registry
 
 
@@ -45,42 +45,6 @@ def _hand_written(settings, registry, name: str) -> str:
             f"first line): not overwritten; move it away or change projects/{owner}'s first production domain")
 
 
-SERVER_NAME = re.compile(r"\bserver_name\s+([^;]*);")
-COMMENT = re.compile(r"#[^\n]*")
-
-
-def owner_of(name: str, registry):
-    """The project that serves ``name`` (a domain or a wildcard): the same name, a wildcard of its covering
-    it, or, for a wildcard, one of its names under it (nginx's `*.X` matches X's subdomains at any depth)."""
-    def covers(wildcard: str, other: str) -> bool:
-        base = wildcard[2:]
-        return wildcard.startswith("*.") and (other.removeprefix("*.") == base or other.endswith("." + base))
-
-    for project in registry.projects:
-        for environment in project.environments:
-            for domain in project.domains_for(environment):
-                if name == domain or covers(domain, name) or covers(name, domain):
-                    return project
-    return None
-
-
-def taken_names(settings, registry) -> tuple[str, ...]:
-    """Hand-written conf.d files whose server_name serves a project's domain: nginx would give that domain's
-    traffic to whichever file it reads first, and 00-x.conf comes before the generated file."""
-    found = []
-    for path in sorted(Path(settings.conf_dir).glob("*.conf")) if Path(settings.conf_dir).is_dir() else ():
-        if is_generated(path):
-            continue
-        text = COMMENT.sub("", path.read_text(encoding="utf-8", errors="replace"))
-        for names in SERVER_NAME.findall(text):
-            for name in names.lower().split():
-                project = owner_of(name.rstrip("."), registry)
-                if project is not None:
-                    found.append(f"{settings.relative(path)}: server_name {name} belongs to projects/{project.name}; "
-                                 f"remove it there (the generated {project.config_filename} serves it)")
-    return tuple(found)
-
-
 def plan(settings, registry, only: str | None = None) -> Plan:
     """Compare what the registry renders with what conf.d holds. Reads, never writes."""
     rendered = render_registry(registry, has_certificate_in(settings.certs_dir), only=only)
@@ -99,7 +63,7 @@ def plan(settings, registry, only: str | None = None) -> Plan:
         remove = sorted(p.name for p in conf_dir.glob("*.conf")
                         if p.name not in rendered.files and is_generated(p))
     return Plan(rendered.files, tuple(write), tuple(unchanged), tuple(remove), rendered.warnings,
-                taken_names(settings, registry))
+                taken_names(settings, registry, is_generated))
 
 
 def apply(settings, planned: Plan) -> None:
