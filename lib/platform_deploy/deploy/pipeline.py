@@ -154,7 +154,7 @@ class Deployment:
     def run(self) -> Attempt:
         plan = self.plan
         with DeployLock(self.settings, plan.project, plan.environment):
-            recover.recover(self.engine, self.settings, plan.project, plan.environment, self.report)
+            recover.recover(self.engine, self.settings, self.project, plan.environment, self.report, scrub=self.scrub)
             started = time.monotonic()
             notify.notify(self.settings, "start", plan.project, plan.environment,
                           version=plan.tag, deploy_id=plan.deploy_id, deployed_by=self.by)
