@@ -168,6 +168,9 @@ BROKEN = {
                                                                           "detail": 7}])),
     "backup a list": a_manifest(an_attempt(backup=["x"])),
     "image a number": a_manifest(an_attempt(images={"web": 5})),
+    "a migration without its keys": {"deployment_history": [{"migrations": [{}]}]},
+    "a step not a map": a_manifest(an_attempt(steps=[["5"]])),
+    "nested too deeply": "[" * 100000,
 }
 
 

@@ -158,12 +158,13 @@ def test_recover_with_no_journal_does_nothing(live):
     assert actions(live.engine) == []
 
 
-def test_unreadable_journal_is_refused_and_kept(live):
+@pytest.mark.parametrize("damaged", ["{not json", "[" * 100000, '{"deploy_id": "x", "migrations": [{}]}'])
+def test_unreadable_journal_is_refused_and_kept(live, damaged):
     path = live.state_dir / "journal.json"
-    path.write_text("{not json")
+    path.write_text(damaged)
     with pytest.raises(PlatformError, match=r"^shop/production: the deploy journal is unreadable; inspect "):
         live.recover()
-    assert path.read_text() == "{not json" and live.statuses() == ["success"]
+    assert path.read_text() == damaged and live.statuses() == ["success"]
 
 
 def test_engine_back_after_it_was_lost_mid_deploy_recover_finishes_the_rollback(live):
