@@ -100,6 +100,19 @@ def test_printable_strips_escape_sequences_and_controls_but_keeps_newlines():
     assert one_line(text) == "okred bell del c131m next line"
 
 
+@pytest.mark.parametrize("invisible", [*map(chr, range(0x202A, 0x202F)), *map(chr, range(0x2066, 0x206A)),
+                                       "\u200e", "\u200f", "\u061c", "\u200b", "\u200c", "\u200d", "\ufeff",
+                                       "\u2060"])
+def test_printable_strips_bidi_and_invisible_format_characters(invisible):
+    assert printable(f"rolled{invisible} back: admin{invisible}") == "rolled back: admin"
+
+
+def test_printable_keeps_ordinary_text_and_emoji():
+    text = "déployé ✅ 🚀 ❤\ufe0f 日本語 עברית 🇩🇪 👍🏽\tok"
+    assert printable(text) == text
+    assert printable("👨\u200d👩\u200d👧") == "👨👩👧"   # a ZWJ sequence: its emoji side by side
+
+
 def test_container_logs_in_a_failed_health_check_are_printable(world, monkeypatch):  # noqa: F811
     world.engine.registry["registry.test/app-frontend:v2"].status = "exited"
     monkeypatch.setattr(world.engine, "logs_tail", lambda name, lines=5: "boom\x1b]0;pwned\x07\x1b[2Jgone")
