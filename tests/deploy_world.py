@@ -102,7 +102,8 @@ class World:
         return str(failed.value)
 
     def recover(self, **options) -> bool:
-        return recover.recover(self.engine, self.settings, PROJECT, ENV, self.report, **options)
+        return recover.recover(self.engine, self.settings, self.registry.project(PROJECT), ENV, self.report,
+                               **options)
 
     def forget_calls(self) -> None:
         self.engine.calls.clear()

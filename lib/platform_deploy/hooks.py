@@ -3,7 +3,8 @@
 It blocks a commit that stages
 - a generated nginx config that differs from what config/projects.yml (as staged) generates,
 - an invalid config/projects.yml,
-- an env file (see ``is_env_file``; ``*.example`` allowed) or a file holding a private key (PEM and OpenSSH
+- an env file (see ``is_env_file``; ``*.example`` allowed), or a file the staged config/projects.yml names
+  as a project's ``env_file`` (read when the commit touches config/), or a file holding a private key (PEM and OpenSSH
   ``-----BEGIN ... PRIVATE KEY-----``, PuTTY ``.ppk``, an AWS secret access key) or named like a key store
   (``.p12``, ``.pfx``, ``.jks``, ``.keystore``, ``.ppk``: binary, recognised by name).
 
@@ -16,6 +17,7 @@ bin/git-hooks/pre-commit runs ``main()``; ``git commit --no-verify`` skips it.
 """
 
 import os
+import posixpath
 import re
 import sys
 import tempfile
@@ -33,6 +35,7 @@ PRIVATE_KEY = re.compile(rb"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?----
                          re.MULTILINE)
 KEY_STORES = (".p12", ".pfx", ".jks", ".keystore", ".ppk")
 # env.py (Alembic's), env.md, ...: code and docs, not env files; .gitignore re-includes the same suffixes.
+# Names starting with ".env" are env files whatever their suffix (.env.yml, .env.production.txt, .env~).
 CODE_SUFFIXES = (".md", ".rst", ".txt", ".py", ".sh", ".js", ".ts", ".yml", ".yaml", ".json", ".toml")
 FIX_NGINX = "python3 lib/generate-nginx-configs.py && git add platform/nginx/conf.d"
 BYPASS = "To bypass (emergencies only): git commit --no-verify"
@@ -46,14 +49,25 @@ def touches_nginx(paths) -> bool:
 
 
 def is_env_file(path: str) -> bool:
-    """``.env``, ``.envrc``, ``.env.*``, ``env.*``, ``*.env`` and ``*.env.*`` anywhere, in any case, as .gitignore
-    has them; templates ending in ``.example`` and code or docs (``env.py``, ``env.md``) are fine."""
+    """Anywhere, in any case, as .gitignore has them: a name starting with ``.env`` (``.env``, ``.envrc``,
+    ``.env.*`` with any suffix, ``.env~``); ``env.*``, ``*.env`` and ``*.env.*`` unless code or docs
+    (``env.py``, ``env.md``); never a template ending in ``.example``."""
     name = PurePosixPath(path).name
     lower = name.lower()
-    if lower.endswith(".example") or name.endswith(CODE_SUFFIXES):
+    if lower.endswith(".example"):
         return False
-    return (lower in (".env", ".envrc") or lower.startswith((".env.", "env.")) or lower.endswith(".env")
-            or ".env." in lower)
+    if lower.startswith(".env"):
+        return True
+    return not name.endswith(CODE_SUFFIXES) and (lower.startswith("env.") or lower.endswith(".env")
+                                                  or ".env." in lower)
+
+
+def declared_env_files(registry) -> set[str]:
+    """Every file the registry's entries name as an env file, for every environment (normalised paths)."""
+    from .config import ENVIRONMENTS
+
+    return {posixpath.normpath(container.env_file_path(project.name, environment))
+            for project in registry.projects for container in project.containers for environment in ENVIRONMENTS}
 
 
 def is_key_store(path: str) -> bool:
@@ -64,11 +78,12 @@ def has_private_key(data: bytes) -> bool:
     return PRIVATE_KEY.search(data) is not None
 
 
-def secret_problems(staged: dict) -> list[str]:
-    """``staged`` maps path -> staged bytes (None when not a regular file); names only, never content."""
+def secret_problems(staged: dict, env_files=frozenset()) -> list[str]:
+    """``staged`` maps path -> staged bytes (None when not a regular file); ``env_files``: the paths the
+    registry names as env files (see declared_env_files). Names only, never content."""
     problems = []
     for path, data in sorted(staged.items()):
-        if is_env_file(path):
+        if is_env_file(path) or path in env_files:
             problems.append(f"   {path}: env file; keep secrets out of git (commit a .env.example instead)")
         elif is_key_store(path):
             problems.append(f"   {path}: a key store; keep keys out of git")
@@ -143,6 +158,24 @@ def staged_files(changes) -> dict:
     return {path: contents.get(blob) if mode in REGULAR_FILE_MODES else None for path, mode, blob in kept}
 
 
+def staged_env_files(paths) -> set[str]:
+    """The env files the staged config/projects.yml names; read only when the commit touches config/.
+    Empty without a valid one (the nginx check reports an invalid one when it is staged)."""
+    from .config.load import parse_registry
+    from .errors import PlatformError
+
+    if not any(path.startswith("config/") for path in paths):
+        return set()
+    listed = git("ls-files", "-z", "-s", "--", PROJECTS_FILE).split(b"\0")[0].split()
+    if len(listed) < 2 or listed[0].decode() not in REGULAR_FILE_MODES:
+        return set()
+    blob = listed[1].decode()
+    try:
+        return declared_env_files(parse_registry(read_blobs([blob])[blob], PROJECTS_FILE))
+    except PlatformError:
+        return set()
+
+
 def check_nginx() -> tuple[list[str], list[str], list[str]]:
     """Export the staged projects.yml and conf.d, plan generation there: (differing files, config problems,
     hand-written files in a generated file's place or serving a project's domain)."""
@@ -170,9 +203,9 @@ def check_nginx() -> tuple[list[str], list[str], list[str]]:
 def main() -> int:
     try:
         changes = staged_changes()
-        secrets = secret_problems(staged_files(changes))
-        differs, problems, hand_written = (check_nginx() if touches_nginx(path for path, _, _ in changes)
-                                           else ([], [], []))
+        paths = [path for path, _, _ in changes]
+        secrets = secret_problems(staged_files(changes), staged_env_files(paths))
+        differs, problems, hand_written = check_nginx() if touches_nginx(paths) else ([], [], [])
     except (RuntimeError, OSError) as error:
         print(f"pre-commit: {error}", file=sys.stderr)
         return 1

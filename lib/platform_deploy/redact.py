@@ -20,9 +20,9 @@ HIDDEN = "***"
 # A variable or field named like a secret; notify.py drops fields so named.
 SECRET_NAME = re.compile(r"SECRET|PASS|TOKEN|KEY|CREDENTIAL|DATABASE_URL|DSN|AUTH", re.IGNORECASE)
 MIN_SECRET_LENGTH = 4     # a secret-named variable's value shorter than this would wipe out common words
-MIN_VALUE_LENGTH = 8      # any other variable's value from this length on is a secret ...
-PLAIN_VALUE = re.compile(r"[a-z0-9._-]+|[0-9]+")   # ... unless it is a lowercase name or a number
-NOT_SECRETS = {"true", "false", "yes", "none", "null"}   # flags of secret-named variables (AUTH_ENABLED=true)
+MIN_VALUE_LENGTH = 8      # any other variable's value from this length on is a secret but a number (30000000)
+NUMBER = re.compile(r"[+-]?[0-9]+(?:\.[0-9]+)?")
+NOT_SECRETS = {"true", "false", "yes", "none", "null"}   # flags, also of secret-named variables (AUTH_ENABLED=true)
 
 # user, then optionally ":password" running to the last "@" on the line that is followed by a host,
 # without crossing into another URL.
@@ -47,22 +47,24 @@ def key_value_secrets(text: str) -> str:
     return KEY_VALUE.sub(hide, text)
 
 
-def secret_values(env: dict) -> set[str]:
+def secret_values(env: dict, keep=()) -> set[str]:
     """The values of ``env`` (NAME -> value) to remove by value wherever they appear.
 
-    Every value of a secret-named variable from MIN_SECRET_LENGTH characters on, every other value
-    from MIN_VALUE_LENGTH characters on unless it is a lowercase name or a number (``production``,
-    ``postgres-platform``, ``30000000``: hiding those would hide project names, not secrets), and the
-    password of every URL among them, as written and decoded.
+    Every value of a secret-named variable from MIN_SECRET_LENGTH characters on, every other value from
+    MIN_VALUE_LENGTH characters on unless it is a number (case says nothing: ``openssl rand -hex 32`` is
+    lowercase), and the password of every URL among them, as written and decoded; never a flag
+    (``true``, ``no``, ...) nor a value in ``keep``: the project's and the platform's public names
+    (``production``, ``postgres-platform``: see deploy/scrubbing.py), which hiding would wipe from every line.
     """
     values = set()
     for name, value in env.items():
-        if not value or value.lower() in NOT_SECRETS:
+        if not value or value in keep or value.lower() in NOT_SECRETS:
             continue
-        if len(value) >= MIN_SECRET_LENGTH and SECRET_NAME.search(name) or (
-                len(value) >= MIN_VALUE_LENGTH and not PLAIN_VALUE.fullmatch(value)):
+        secret_named = SECRET_NAME.search(name) is not None
+        if secret_named and len(value) >= MIN_SECRET_LENGTH or (
+                len(value) >= MIN_VALUE_LENGTH and not NUMBER.fullmatch(value)):
             values.add(value)
-        values.update(_url_password(value))
+        values.update(_url_password(value) - set(keep))
     return {form for value in values for form in (value, printable(value), one_line(value))
             if len(form) >= MIN_SECRET_LENGTH}
 
@@ -78,17 +80,19 @@ def _url_password(value: str) -> set[str]:
 class Scrubber:
     """``scrubber(text)``: ``text`` printable, with the given values, URL credentials and key=value secrets hidden."""
 
-    def __init__(self, values=()):
+    def __init__(self, values=(), keep=()):
         self.values = tuple(sorted(set(values), key=len, reverse=True))   # longest first: no partial leftovers
+        self.keep = frozenset(keep)
 
     @classmethod
-    def from_env(cls, *envs: dict) -> "Scrubber":
-        """A scrubber of the secret values of ``envs`` (each NAME -> value, one per env file)."""
-        return cls(set().union(*(secret_values(env) for env in envs)))
+    def from_env(cls, *envs: dict, keep=()) -> "Scrubber":
+        """A scrubber of the secret values of ``envs`` (each NAME -> value, one per env file) but those in
+        ``keep`` (see secret_values); ``including`` keeps them too."""
+        return cls(set().union(*(secret_values(env, keep) for env in envs)), keep)
 
     def including(self, *envs: dict) -> "Scrubber":
         """This scrubber with the secret values of ``envs`` too."""
-        return Scrubber(set(self.values).union(*(secret_values(env) for env in envs)))
+        return Scrubber(set(self.values).union(*(secret_values(env, self.keep) for env in envs)), self.keep)
 
     def __call__(self, text) -> str:
         text = printable(text)

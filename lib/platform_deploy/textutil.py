@@ -8,13 +8,18 @@ FILE_STAMP = "%Y%m%d_%H%M%S"    # in file names: backup_20250106_120000, manifes
 
 
 # Terminal escape sequences (CSI ``ESC [ ... final``, OSC ``ESC ] ... BEL/ST``, two-byte ``ESC x``), then any
-# C0 control but newline and tab, DEL and the C1 controls (U+0080-U+009F: U+009B alone starts a CSI).
+# C0 control but newline and tab, DEL and the C1 controls (U+0080-U+009F: U+009B alone starts a CSI), and
+# the invisible format characters that reorder or hide text: bidi marks, embeddings, overrides and isolates
+# (U+061C, U+200E-U+200F, U+202A-U+202E, U+2066-U+2069: "Trojan Source"), zero-width spaces and joiners
+# (U+200B-U+200D, U+2060-U+2064, U+FEFF). Emoji keep their variation selectors; a ZWJ sequence shows its
+# emoji side by side.
 _ESCAPES = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?|\x1b[@-_]")
-_CONTROLS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+_CONTROLS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff]")
 
 
 def printable(text) -> str:
-    """``text`` safe to print and record: escape sequences and control characters removed, newlines and tabs kept.
+    """``text`` safe to print and record: escape sequences, control and invisible format characters removed,
+    newlines and tabs kept.
 
     Everything that came from a container (logs, command output, engine messages) goes through it
     before it reaches a terminal, a manifest or a journal: a container must not clear the operator's

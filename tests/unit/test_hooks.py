@@ -1,8 +1,13 @@
 """The pre-commit hook's decisions: pure functions over paths and staged bytes."""
 
+import os
+
 import pytest
 
-from platform_deploy.hooks import has_private_key, is_env_file, report, secret_problems, touches_nginx
+from platform_deploy import hooks
+from platform_deploy.config.load import parse_registry
+from platform_deploy.hooks import (declared_env_files, has_private_key, is_env_file, report, secret_problems,
+                                   touches_nginx)
 
 BEGIN = "-----BEGIN "  # split so this file holds no private-key marker itself
 PUTTY, AWS = "PuTTY-User-" + "Key-File-", "secret_" + "access_key"   # likewise
@@ -10,10 +15,12 @@ PUTTY, AWS = "PuTTY-User-" + "Key-File-", "secret_" + "access_key"   # likewise
 
 ENV_FILES = [".env", ".env.production", "config/filter-ical/.env.staging", "a/b/.env.local", ".envrc", "x/.ENVRC",
              ".Env.production", ".ENV", "env.production", "config/x/ENV.staging", "prod.env", "config/x/Worker.ENV",
-             "config/x/worker.env.production"]
+             "config/x/worker.env.production", "config/x/.env.yml", ".env.json", "a/.env.sh", ".env.production.txt",
+             ".env~", ".ENV.Production.YAML", ".envrc.sh", ".env.bak"]
 NOT_ENV_FILES = [".env.example", "config/x/.env.production.example", "prod.env.example", ".Env.Production.EXAMPLE",
                  "env.example", "docs/env.md", "environment.yml", "lib/dotenv.py", "migrations/env.py",
-                 "alembic/env.py", "config/env.yml", "src/env.ts", "environment.env.md"]
+                 "alembic/env.py", "config/env.yml", "src/env.ts", "environment.env.md", ".env.yml.example",
+                 ".envrc.example", "config/x/.env.production.txt.Example"]
 
 
 @pytest.mark.parametrize("path", ENV_FILES)
@@ -24,6 +31,52 @@ def test_env_files(path):
 @pytest.mark.parametrize("path", NOT_ENV_FILES)
 def test_not_env_files(path):
     assert not is_env_file(path)
+
+
+REGISTRY = """\
+projects:
+  shop:
+    domains: {production: shop.test, staging: staging.shop.test}
+    containers:
+      web: {name: shop-web, port: 8000, image: registry.test/shop, env_file: "config/shop/./vars-{environment}"}
+      worker: {name: shop-worker, port: 8001, image: registry.test/shop}
+"""
+
+
+def test_files_the_registry_names_as_env_files_are_refused():
+    declared = declared_env_files(parse_registry(REGISTRY.encode()))
+    assert {"config/shop/vars-production", "config/shop/vars-staging", "config/shop/.env.production"} <= declared
+    staged = {"config/shop/vars-production": b"A=1\n", "config/shop/notes.md": b"", "config/projects.yml": b""}
+    assert secret_problems(staged, declared) == [
+        "   config/shop/vars-production: env file; keep secrets out of git (commit a .env.example instead)"]
+
+
+def test_the_hook_reads_the_staged_registry_for_env_files(tmp_path, monkeypatch, capsys):
+    """Through main() on a throwaway repository: projects.yml is committed, the file it names is staged."""
+    import shutil
+    import subprocess
+    if shutil.which("git") is None:
+        pytest.skip("git is not installed")
+    for name in [name for name in os.environ if name.startswith("GIT_")]:
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("GIT_CONFIG_GLOBAL", os.devnull)
+    monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
+
+    def git(*args):
+        subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", *args], cwd=tmp_path, check=True,
+                       capture_output=True)
+    git("init", "-q")
+    (tmp_path / "config" / "shop").mkdir(parents=True)
+    (tmp_path / "config" / "projects.yml").write_text(REGISTRY)
+    git("add", "config/projects.yml")
+    git("commit", "-q", "-m", "registry")
+    (tmp_path / "config" / "shop" / "vars-production").write_text("SIGNING=x\n")
+    (tmp_path / "config" / "shop" / "notes.md").write_text("notes\n")
+    git("add", "config/shop")
+    monkeypatch.chdir(tmp_path)
+    assert hooks.main() == 1
+    err = capsys.readouterr().err
+    assert "config/shop/vars-production: env file" in err and "notes.md" not in err and "SIGNING" not in err
 
 
 def test_gitignore_ignores_what_the_hook_refuses(tmp_path):

@@ -12,7 +12,7 @@ from fakes import FakeEngine
 
 from platform_deploy import envfiles, redact
 from platform_deploy.config.load import parse_registry
-from platform_deploy.deploy import preflight
+from platform_deploy.deploy import preflight, scrubbing
 from platform_deploy.errors import PlatformError
 from platform_deploy.report import ConsoleReport, Scrubbed
 from platform_deploy.settings import Settings
@@ -121,6 +121,19 @@ def test_printable_strips_escape_sequences_and_controls_but_keeps_newlines():
     assert one_line(text) == "okred bell del c131m next line"
 
 
+@pytest.mark.parametrize("invisible", [*map(chr, range(0x202A, 0x202F)), *map(chr, range(0x2066, 0x206A)),
+                                       "\u200e", "\u200f", "\u061c", "\u200b", "\u200c", "\u200d", "\ufeff",
+                                       "\u2060"])
+def test_printable_strips_bidi_and_invisible_format_characters(invisible):
+    assert printable(f"rolled{invisible} back: admin{invisible}") == "rolled back: admin"
+
+
+def test_printable_keeps_ordinary_text_and_emoji():
+    text = "déployé ✅ 🚀 ❤\ufe0f 日本語 עברית 🇩🇪 👍🏽\tok"
+    assert printable(text) == text
+    assert printable("👨\u200d👩\u200d👧") == "👨👩👧"   # a ZWJ sequence: its emoji side by side
+
+
 def test_container_logs_in_a_failed_health_check_are_printable(world, monkeypatch):  # noqa: F811
     world.engine.registry["registry.test/app-frontend:v2"].status = "exited"
     monkeypatch.setattr(world.engine, "logs_tail", lambda name, lines=5: "boom\x1b]0;pwned\x07\x1b[2Jgone")
@@ -189,6 +202,9 @@ BROKEN = {
                                                                           "detail": 7}])),
     "backup a list": a_manifest(an_attempt(backup=["x"])),
     "image a number": a_manifest(an_attempt(images={"web": 5})),
+    "a migration without its keys": {"deployment_history": [{"migrations": [{}]}]},
+    "a step not a map": a_manifest(an_attempt(steps=[["5"]])),
+    "nested too deeply": "[" * 100000,
 }
 
 
@@ -273,12 +289,44 @@ def test_which_values_are_scrubbed():
         "SECRET_KEY": "abcd",                   # secret-named: 4 characters are enough
         "API_TOKEN": "xyz",                     # too short to scrub anywhere
         "WEBHOOK": "Zq8-long-value",            # 8+ characters: a secret whatever the name
-        "NODE_ENV": "production",               # a plain word: would wipe out names in every line
-        "PORT": "80008000",                     # digits only
+        "NODE_ENV": "production",               # a public name the caller keeps: would wipe out every line
+        "PORT": "80008000",                     # a number
+        "PIN_SECRET": "12345678",               # ... but not when named like a secret
+        "AUTH_ENABLED": "true",                 # a flag
         "DATABASE_URL": "postgresql://shop:pw%2Fx@db/shop",
-    })
-    assert scrub("abcd xyz Zq8-long-value production 80008000 pw/x pw%2Fx") == \
-        "*** xyz *** production 80008000 *** ***"
+    }, keep={"production"})
+    assert scrub("abcd xyz Zq8-long-value production 80008000 12345678 true pw/x pw%2Fx") == \
+        "*** xyz *** production 80008000 *** true *** ***"
+
+
+@pytest.mark.parametrize("value", [
+    "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",   # openssl rand -hex 32
+    "abcdefgh12", "lowercase.name-like_value", "postgres-platform",
+])
+def test_lowercase_values_are_secrets_unless_the_caller_keeps_them(value):
+    assert redact.Scrubber.from_env({"SIGNING_SALT": value, "HMAC": value})(f"salt {value}.") == "salt ***."
+    assert redact.Scrubber.from_env({"HMAC": value}, keep={value})(f"salt {value}.") == f"salt {value}."
+    assert redact.Scrubber.from_env({}, keep={value}).including({"HMAC": value})(value) == value
+
+
+def test_a_deploy_keeps_the_projects_public_names_and_hides_lowercase_secrets(world):  # noqa: F811
+    salt = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
+    env_file = world.settings.root / "config" / PROJECT / f".env.{ENV}"
+    env_file.write_text(env_file.read_text() + f"NODE_ENV={ENV}\nDB_HOST=postgres-platform\nSERVICE={BACKEND}\n"
+                        f"DOMAIN=shop.test\nHMAC=abcdefgh12\nSIGNING_SALT={salt}\n")
+    world.engine.failing_commands["alembic upgrade"] = f"salt {salt} hmac abcdefgh12 on {BACKEND}"
+    summary = world.failed_deploy("v2")
+    for text in (summary, world.out.getvalue(), json.dumps(world.manifest())):
+        assert salt not in text and "abcdefgh12" not in text
+    assert f"salt *** hmac *** on {BACKEND}" in world.step("migrations")["detail"]
+    assert f"{PROJECT}/{ENV}" in summary and "postgres-platform" in world.out.getvalue()
+
+
+def test_the_public_names_a_deploy_keeps(world):  # noqa: F811
+    names = scrubbing.public_names(world.settings, world.registry.project(PROJECT))
+    assert {PROJECT, ENV, "shop.test", BACKEND, "shop-backend", "backend", "shop-production", "shop-data-production",
+            "platform-nginx", "postgres-platform", "shop"} <= names
+    assert not any("s3cret" in name for name in names)
 
 
 def test_a_value_split_by_control_characters_or_whitespace_is_still_scrubbed():

@@ -158,12 +158,13 @@ def test_recover_with_no_journal_does_nothing(live):
     assert actions(live.engine) == []
 
 
-def test_unreadable_journal_is_refused_and_kept(live):
+@pytest.mark.parametrize("damaged", ["{not json", "[" * 100000, '{"deploy_id": "x", "migrations": [{}]}'])
+def test_unreadable_journal_is_refused_and_kept(live, damaged):
     path = live.state_dir / "journal.json"
-    path.write_text("{not json")
+    path.write_text(damaged)
     with pytest.raises(PlatformError, match=r"^shop/production: the deploy journal is unreadable; inspect "):
         live.recover()
-    assert path.read_text() == "{not json" and live.statuses() == ["success"]
+    assert path.read_text() == damaged and live.statuses() == ["success"]
 
 
 def test_engine_back_after_it_was_lost_mid_deploy_recover_finishes_the_rollback(live):
@@ -227,6 +228,39 @@ def test_giving_up_removes_the_candidates_and_points_to_the_backup(live, no_roll
     assert entry["rollback"][1:] == [removed_line(journal)]
     assert live.engine.revision == "0002"   # for a human to restore from the backup
     assert live.serving() == V1 and live.leftovers() == [] and live.journal() is None
+
+
+SIGNING = "Xy7!abcdefgh"
+
+
+def killed_with_a_downgrade_quoting_an_env_value(world) -> dict:
+    """Killed mid-migration; the downgrade then fails quoting a value of the project's env file."""
+    env_file = world.settings.root / "config" / PROJECT / f".env.{ENV}"
+    env_file.write_text(env_file.read_text() + f"SIGNING={SIGNING}\n")
+    journal = kill(world, "mid-migration")
+    world.engine.failing_commands["alembic downgrade"] = f"cannot verify with SIGNING={SIGNING}"
+    return journal
+
+
+def test_recover_hides_env_values_in_what_it_prints_raises_and_records(live, no_rollback):
+    killed_with_a_downgrade_quoting_an_env_value(live)
+    with pytest.raises(PlatformError) as refused:
+        live.recover()
+    assert SIGNING not in str(refused.value) and "SIGNING=***" in str(refused.value)
+    assert live.recover(give_up=True) is True
+    recorded = json.dumps(live.manifest())
+    assert SIGNING not in live.out.getvalue() and SIGNING not in recorded
+    assert live.last()["rollback"][0].startswith("FAILED: database NOT restored: `alembic downgrade 0001` failed "
+                                                 "(exit 1): cannot verify with SIGNING=***;")
+
+
+def test_a_deploy_recovering_first_hides_env_values_too(live, no_rollback):
+    killed_with_a_downgrade_quoting_an_env_value(live)
+    with pytest.raises(PlatformError) as refused:
+        live.deployment("v3").run()
+    assert "is not undone yet" in str(refused.value)
+    assert SIGNING not in str(refused.value) and SIGNING not in live.out.getvalue()
+    assert "SIGNING=***" in live.out.getvalue()
 
 
 def test_recovery_killed_after_the_downgrade_does_not_downgrade_again(live, no_rollback):

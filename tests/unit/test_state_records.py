@@ -88,7 +88,9 @@ def test_a_newer_format_is_refused_in_one_line(reader, data, key):
         reader(newer)
 
 
-@pytest.mark.parametrize("damaged", [[], {"phase": "nonsense"}, {"deploy_id": "x"}])
+@pytest.mark.parametrize("damaged", [[], {"phase": "nonsense"}, {"deploy_id": "x"},
+                                     {**fixture("journal-format1.json"), "migrations": [{}]},
+                                     {**fixture("journal-format1.json"), "roles": [[]]}])
 def test_a_damaged_journal_is_one_line(damaged):
     with pytest.raises(UnreadableState) as raised:
         JournalEntry.from_json(damaged, "journal.json")

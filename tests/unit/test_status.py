@@ -218,6 +218,20 @@ def test_rollback_lists_restorable_backups_newest_first_with_commands(settings, 
     ]
 
 
+def test_json_keys_and_values_are_printable(settings, registry):
+    """A backup directory is untrusted (docs/SECURITY.md): its .meta's names reach --json as keys too."""
+    name = "backup_20250105_115900"
+    write_manifest(settings, make_manifest(entry(5)))
+    write_meta(settings, name)
+    meta = json.loads((settings.backups_dir / "filter-ical" / "production" / f"{name}.meta").read_text())
+    write_meta(settings, name, {**meta, "reason": "deploy\u202e\x1b[2J",
+                                "images": {"back\x1b]0;owned\x07end\u202e": "img\u200b:v4"}})
+    shaped = show.view(FakeEngine(), settings, registry, "filter-ical", "production", "rollback")
+    decoded = json.loads(show.render("rollback", shaped, as_json=True))
+    assert decoded["backups"][0]["images"] == {"backend": "img:v4"}
+    assert decoded["backups"][0]["reason"] == "deploy"
+
+
 def test_rollback_leaves_out_backups_that_restore_would_refuse(settings, registry):
     write_manifest(settings, make_manifest(entry(5)))
     good = "backup_20250101_115900"

@@ -24,19 +24,19 @@ from .. import notify, steps
 from ..backup import create as backup
 from ..backup import prune as backup_prune
 from ..engine import ContainerSpec
-from ..envfiles import read_env, readable_envs
+from ..envfiles import read_env
 from ..errors import PlatformError
 from ..naming import network_labels, retired_name
 from ..nginx import files, live
 from ..plan import deployed_by, git_sha_from, make_plan, new_deploy_id
-from ..redact import Scrubber, url_credentials
+from ..redact import url_credentials
 from ..report import Scrubbed
 from ..state import journal, manifest
 from ..state.lock import DeployLock
 from ..state.records import (Action, Attempt, JournalEntry, Migration, Phase, PutBack, Status, StepRecord,
                              StepStatus, all_done, retry_later)
 from ..textutil import utc_timestamp
-from . import database, migrate, preflight, probes, recover, switch
+from . import database, migrate, preflight, probes, recover, scrubbing, switch
 
 REVISION_LABEL = "org.opencontainers.image.revision"
 
@@ -133,8 +133,8 @@ class Deployment:
         # What this deploy prints and records (report lines, step details, the failure, rollback actions,
         # notifications) may quote containers' output and engine errors: none of it may show the project's
         # env values (read here, and again at step 3 after a restore's step 2 may have written them; a file
-        # that cannot be read fails the pre-flight) or control characters.
-        self.scrub = Scrubber.from_env(*readable_envs(settings, self.project, environment))
+        # that cannot be read fails the pre-flight) or control characters. Its public names stay.
+        self.scrub = scrubbing.scrubber(settings, self.project, environment)
         self.report = Scrubbed(report, lambda text: self.scrub(text))
         self.preparation = preparation or BackupFirst(skip=options.skip_backup, force=options.force)
         self.plan = make_plan(self.project, environment, options.tag, new_deploy_id())
@@ -154,7 +154,7 @@ class Deployment:
     def run(self) -> Attempt:
         plan = self.plan
         with DeployLock(self.settings, plan.project, plan.environment):
-            recover.recover(self.engine, self.settings, plan.project, plan.environment, self.report)
+            recover.recover(self.engine, self.settings, self.project, plan.environment, self.report, scrub=self.scrub)
             started = time.monotonic()
             notify.notify(self.settings, "start", plan.project, plan.environment,
                           version=plan.tag, deploy_id=plan.deploy_id, deployed_by=self.by)

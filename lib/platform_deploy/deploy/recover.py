@@ -14,15 +14,14 @@ from ..backup import layout, prune, volumes
 from ..errors import PlatformError
 from ..fsutil import remove_partials
 from ..naming import LEGACY_HELPER_ROLE, is_retired, network_labels, network_name, retired_name, role_labels
-from ..redact import Scrubber
+from ..report import Scrubbed
 from ..state import journal, manifest
 from ..state.paths import state_dir
 from ..state.records import (Action, Attempt, Migration, Outcome, Phase, Status, UnreadableState, all_done, done,
                              needs_human, retry_later)
 from ..textutil import utc_timestamp
-from . import migrate, putback, switch
+from . import migrate, putback, scrubbing, switch
 
-_SCRUB = Scrubber()   # the actions quote engine errors; the env values are the deploy's to remove (see pipeline)
 RESTORE_ADVICE = "restore it from the backup's dump (invoke backup.restore --with-database)"
 
 
@@ -141,11 +140,19 @@ def finish_switch(engine, roles, retired_name) -> Action:
     return done(f"finished the switch: {', '.join(role.live_name for role in roles)} serve the new version")
 
 
-def recover(engine, settings, project: str, environment: str, report, give_up: bool = False) -> bool:
-    """Clean up after a killed deploy of project/environment; False when there was none.
+def recover(engine, settings, project, environment: str, report, give_up: bool = False, scrub=None) -> bool:
+    """Clean up after a killed deploy of ``project`` (the registry's Project) in ``environment``; False when
+    there was none.
 
-    Raises (keeping the journal) while a migration cannot be reversed yet, unless ``give_up``.
+    Raises (keeping the journal) while a migration cannot be reversed yet, unless ``give_up``. What it
+    prints, raises and records quotes engine errors and migration output: ``scrub`` (default: the
+    project's, see scrubbing.py; a deploy passes its own) hides the project's env values in all of it.
     """
+    scrub = scrub or scrubbing.scrubber(settings, project, environment)
+    return _recover(engine, settings, project.name, environment, Scrubbed(report, scrub), give_up, scrub)
+
+
+def _recover(engine, settings, project: str, environment: str, report, give_up: bool, scrub) -> bool:
     for line in remove_leftovers(engine, settings, project, environment):
         report.line(line)
     try:
@@ -178,11 +185,11 @@ def recover(engine, settings, project: str, environment: str, report, give_up: b
         if entry.phase is not Phase.PREPARE and not undo(
                 engine, entry.network, entry.roles, entry.phase, entry.old_names, list(entry.migrations), act,
                 forget, give_up, helpers):
-            raise PlatformError(
+            raise PlatformError(scrub(
                 f"{project}/{environment}: interrupted deploy {entry.deploy_id} is not undone yet "
                 f"({'; '.join(str(a) for a in actions if a.outcome is not Outcome.DONE)}); run `invoke "
                 f"deploy.recover --project {project} --env {environment}` again once that works, or add --abandon "
-                f"to remove its containers and restore the database from the backup instead")
+                f"to remove its containers and restore the database from the backup instead"))
         if entry.put_back is not None:   # a restore that did not go live: its data goes back too
             put_back = putback.put_back(engine, settings, project, environment, entry.put_back)
             if put_back is not None:
@@ -191,7 +198,6 @@ def recover(engine, settings, project: str, environment: str, report, give_up: b
     manifest.record(settings, project, environment, Attempt(
         deploy_id=entry.deploy_id, version=entry.tag, deployed_at=utc_timestamp(), status=status,
         images=dict(entry.images), backup=entry.backup, failure=f"deploy process stopped during {entry.phase.value}",
-        rollback=tuple(_SCRUB(str(action)) for action in actions)), current=status is Status.INTERRUPTED_COMPLETED)
+        rollback=tuple(scrub(str(action)) for action in actions)), current=status is Status.INTERRUPTED_COMPLETED)
     journal.clear(settings, project, environment)
     return True
-

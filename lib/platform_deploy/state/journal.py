@@ -9,7 +9,7 @@ import json
 
 from ..fsutil import write_atomic
 from .paths import private_state_dir, state_dir
-from .records import JournalEntry, UnreadableState
+from .records import JournalEntry, UnreadableState, read_json
 
 
 def path(settings, project: str, environment: str):
@@ -26,7 +26,7 @@ def read(settings, project: str, environment: str) -> JournalEntry | None:
     """The journal of a deploy that did not end, None when there is none; UnreadableState when damaged."""
     file = path(settings, project, environment)
     try:
-        data = json.loads(file.read_text(encoding="utf-8"))
+        data = read_json(file)
     except FileNotFoundError:
         return None
     except ValueError:   # written atomically, so this is damage from outside

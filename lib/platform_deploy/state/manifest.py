@@ -14,7 +14,7 @@ import sys
 from ..fsutil import write_atomic
 from ..textutil import FILE_STAMP, utc_timestamp
 from .paths import private_state_dir, state_dir
-from .records import Attempt, Manifest, NewerFormat, UnreadableState
+from .records import Attempt, Manifest, NewerFormat, UnreadableState, read_json
 
 
 def path(settings, project: str, environment: str):
@@ -28,7 +28,7 @@ def load(settings, project: str, environment: str) -> Manifest | None:
     """
     file = path(settings, project, environment)
     try:
-        data = json.loads(file.read_text(encoding="utf-8"))
+        data = read_json(file)
     except FileNotFoundError:
         return None
     return Manifest.from_json(data, str(file), project, environment)

@@ -6,8 +6,10 @@ system's manifest entries); a file from a newer version is refused with one
 line rather than guessed at.
 """
 
+import json
 from dataclasses import dataclass, field, fields
 from enum import Enum
+from pathlib import Path
 
 from ..errors import PlatformError
 
@@ -18,6 +20,16 @@ class UnreadableState(PlatformError):
 
 class NewerFormat(UnreadableState):
     """A state file written by a newer version: never guessed at, never overwritten."""
+
+
+def read_json(file: Path):
+    """The JSON in ``file``: OSError and ValueError as reading and parsing raise them, but UnreadableState
+    for JSON nested deeper than Python's recursion limit (``[[[...``), which json.loads would crash on."""
+    text = Path(file).read_text(encoding="utf-8")
+    try:
+        return json.loads(text)
+    except RecursionError:
+        raise UnreadableState(f"{file}: nested too deeply to be a state file") from None
 
 
 class Phase(str, Enum):
@@ -199,7 +211,7 @@ class JournalEntry:
                 backup=data.get("backup"),
                 put_back=PutBack.from_json(data["put_back"]) if data.get("put_back") else None,
             )
-        except (KeyError, TypeError, ValueError) as error:
+        except (AttributeError, IndexError, KeyError, TypeError, ValueError) as error:
             raise UnreadableState(f"{where}: not a deploy journal ({type(error).__name__}: {error})") from None
 
 
@@ -340,7 +352,7 @@ class Manifest:
                        Attempt.from_json(current) if current else None,
                        Attempt.from_json(last) if last else (history[0] if history else None),
                        history)
-        except (AttributeError, TypeError, ValueError) as error:
+        except (AttributeError, IndexError, KeyError, TypeError, ValueError) as error:
             raise UnreadableState(f"{where}: not a deployment manifest ({type(error).__name__}: {error})") from None
 
 

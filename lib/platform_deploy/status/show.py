@@ -18,10 +18,10 @@ def view(engine, settings, registry, project_name: str, environment: str, which:
 
 def _printable(value):
     """Records quote containers' output; those written before the deploy stripped control characters
-    (or by hand) may still hold escape sequences."""
+    (or by hand), and backups' .meta files (untrusted), may still hold escape sequences: in keys too."""
     if isinstance(value, dict):
-        return {key: _printable(item) for key, item in value.items()}
-    if isinstance(value, list):
+        return {_printable(key): _printable(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
         return [_printable(item) for item in value]
     return printable(value) if isinstance(value, str) else value
 

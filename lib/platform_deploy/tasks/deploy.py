@@ -46,9 +46,10 @@ def recover(ctx, project, env, abandon=False):
     from ..state.lock import DeployLock
 
     settings = settings_from(ctx)
-    registry_from(settings).project(project).check_environment(env)
+    entry = registry_from(settings).project(project)
+    entry.check_environment(env)
     with DeployLock(settings, project, env):
-        if not recovery.recover(engine_from(settings), settings, project, env, ConsoleReport(), give_up=abandon):
+        if not recovery.recover(engine_from(settings), settings, entry, env, ConsoleReport(), give_up=abandon):
             print(f"{project}/{env}: no interrupted deploy to clean up")
 
 
