@@ -114,6 +114,22 @@ def test_symlinks_are_followed_through_the_archive_own_links(tmp_path):
         f"member '{TOP}/x' is a symlink to 'a/s/..', which leaves the volume")
 
 
+def test_a_link_spelled_with_a_dot_part_cannot_hide_from_the_links_it_is_followed_through(tmp_path):
+    """`./d -> .` is the top; `e -> d/../etc` through it leaves the volume (review of issue 11: the link was
+    stored under its raw name and looked up under the normal one, so `e` passed)."""
+    archive = tmp_path / "v.tar"
+    archive.write_bytes(tar_bytes(member(f"{TOP}/./d", tarfile.SYMTYPE, link="."),
+                                  member(f"{TOP}/e", tarfile.SYMTYPE, link="d/../etc")))
+    assert payload.check_volume_archive(archive) == f"member '{TOP}/./d' is not a plain path (a '.' or empty part)"
+
+
+@pytest.mark.parametrize("name", [f"{TOP}/./x", f"{TOP}//x", f"{TOP}/a/./b", f"{TOP}/."])
+def test_member_names_are_refused_unless_plain(tmp_path, name):
+    archive = tmp_path / "v.tar"
+    archive.write_bytes(tar_bytes(member(name, data=b"x")))
+    assert payload.check_volume_archive(archive) == f"member {name!r} is not a plain path (a '.' or empty part)"
+
+
 def test_links_hard_links_and_setgid_directories_inside_the_volume_are_fine(tmp_path):
     archive = tmp_path / "v.tar"
     archive.write_bytes(tar_bytes(member(f"{TOP}/shared", tarfile.DIRTYPE, mode=0o2775),
