@@ -18,6 +18,7 @@ from fakes import FakeEngine
 from platform_deploy.backup import catalog, commands, configfiles, database, payload
 from platform_deploy.config.model import DatabaseTarget
 from platform_deploy.deploy import restore as restoring
+from platform_deploy.engine import ExecResult
 from platform_deploy.errors import PlatformError
 
 TOP = "platform-volume"
@@ -312,3 +313,23 @@ def test_the_dump_is_restored_as_the_project_role_with_psql_meta_commands_locked
     assert "-U postgres" not in script and '-U "$1" -d "$2"' in script
     assert "pg_restore --no-owner --no-privileges --restrict-key=" in script
     assert "DROP OWNED BY CURRENT_USER" in preamble and "rolsuper" in preamble
+
+
+def test_a_dump_that_prints_a_success_marker_and_fails_is_not_reported_restored(tmp_path):
+    """psql exits 0 when pg_restore fails (its input ends inside the transaction, which rolls back); a dump
+    could print a fixed marker with RAISE NOTICE first. The marker is made for each restore."""
+    class Crafted(FakeEngine):
+        def exec_from(self, name, argv, chunks, environment=None):
+            super().exec_from(name, argv, chunks, environment)
+            return ExecResult(0, "NOTICE:  platform-restore-committed\npg_restore: error: could not read input\n")
+
+    dump = tmp_path / "x.dump"
+    dump.write_bytes(b"PGDMP\x01\x0e\x00\x04\x08\x01")
+    with pytest.raises(PlatformError, match="^restoring database shop in postgres-platform failed, nothing was "
+                                            "changed in it: NOTICE: platform-restore-committed pg_restore: error"):
+        database.restore(Crafted(), DatabaseTarget("postgres-platform", "shop", "shop"), dump)
+    engine = FakeEngine()
+    for _ in range(2):
+        database.restore(engine, DatabaseTarget("postgres-platform", "shop", "shop"), dump)
+    first, second = (argv[-1] for _, (_, argv) in engine.logged("exec_from"))
+    assert first != second and len(first) >= 32
