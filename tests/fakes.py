@@ -277,7 +277,11 @@ class FakeEngine:
     def image(self, reference):
         self._call("image", reference)
         image = self.images.get(reference) or next((i for i in self.images.values() if i.id == reference), None)
-        return ImageInfo(image.id, image.digest, dict(image.labels)) if image else None
+        if image is None:
+            return None
+        tags = tuple(sorted(name for name, found in self.images.items() if found is image and name != image.id))
+        return ImageInfo(image.id, image.digest, dict(image.labels), tags=tags,
+                         digests=(image.digest,) if image.digest else ())
 
     def tag(self, image_id, repository, tag):
         self._call("tag", f"{repository}:{tag}")

@@ -333,3 +333,34 @@ def test_a_dump_that_prints_a_success_marker_and_fails_is_not_reported_restored(
         database.restore(engine, DatabaseTarget("postgres-platform", "shop", "shop"), dump)
     first, second = (argv[-1] for _, (_, argv) in engine.logged("exec_from"))
     assert first != second and len(first) >= 32
+
+
+# -- review of issue 11: the images a .meta names ------------------------------------------------------
+
+def test_a_meta_naming_another_image_is_refused_by_verify_and_the_restore(backed_up):
+    """The restore tags the .meta's image id into the project's repository and deploys it with the project's
+    env files: the platform's own image (or another tenant's) must not get there."""
+    backup = the_backup(backed_up)
+    nginx_image = backed_up.engine.containers["platform-nginx"].image_id
+    edit_meta(backup, lambda meta: meta["images"]["backend"].__setitem__("image_id", nginx_image))
+    problem = (f"image of backend ({nginx_image[:19]}) carries no tag or digest of registry.test/app-backend: it is "
+               "not the project's image")
+    said = []
+    assert commands.verify(backed_up.engine, backed_up.settings, backed_up.registry, PROJECT, ENV, backup.name,
+                           said.append) == 1
+    assert said == [f"{backup.name}: FAILED", f"  {problem}"]
+    backed_up.forget_calls()
+    with pytest.raises(PlatformError) as refused:
+        restore(backed_up)
+    assert str(refused.value).startswith(f"backup {backup.name} of {PROJECT}/{ENV} cannot be restored: {problem}; "
+                                         "nothing was changed")
+    assert backed_up.engine.called("tag", "run", "replace_volume_contents", "exec_from") == []
+
+
+def test_a_backup_this_tool_made_passes_the_image_check(backed_up):
+    backup = the_backup(backed_up)
+    assert catalog.verify(backup, backed_up.engine.image, commands.image_repositories(
+        backed_up.registry.project(PROJECT))) == []
+    restore(backed_up)
+    assert backed_up.serving() == {"shop-backend-production": f"registry.test/app-backend:{backup.name}-{ENV}",
+                                   "shop-frontend-production": f"registry.test/app-frontend:{backup.name}-{ENV}"}

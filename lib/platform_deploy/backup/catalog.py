@@ -173,14 +173,27 @@ def _link_problem(backup: Backup, relative: str) -> str | None:
     return f"{link} is a symlink (a backup's files are never followed)" if link else None
 
 
-def verify(backup: Backup, image_present) -> list[str]:
-    """verify_files plus the images: ``image_present(image_id)`` says whether one is still local."""
+def verify(backup: Backup, image_of, repositories: dict) -> list[str]:
+    """verify_files plus the images: ``image_of(image_id)`` is the local image (engine.ImageInfo) or None;
+    ``repositories`` {role: repository} of the project now, which each role's image must be of."""
     problems = verify_files(backup)
-    for role, image in sorted(backup.images.items()):
-        if not image_present(image.get("image_id")):
-            problems.append(f"image of {role} ({image.get('image')}, {str(image.get('image_id'))[:19]}) is no "
-                            "longer on this machine")
+    for role in sorted(backup.images):
+        problem = image_problem(backup, role, image_of, repositories.get(role))
+        if problem:
+            problems.append(problem)
     return problems
+
+
+def image_problem(backup: Backup, role: str, image_of, repository: str | None) -> str | None:
+    """Why the image the backup recorded for ``role`` cannot be deployed as ``repository`` (None: it can, or the
+    role is not the project's any more, so it is not deployed)."""
+    image = backup.images[role] if isinstance(backup.images[role], dict) else {}
+    image_id = image.get("image_id")
+    found = image_of(image_id) if isinstance(image_id, str) and image_id else None
+    if found is None:
+        return f"image of {role} ({image.get('image')}, {str(image_id)[:19]}) is no longer on this machine"
+    why = trust.image_problem(found, repository) if repository else None
+    return f"image of {role} ({image_id[:19]}) {why}" if why else None
 
 
 def record_verification(backup: Backup, problems: list[str], now: datetime | None = None) -> None:

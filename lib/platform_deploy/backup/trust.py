@@ -170,6 +170,28 @@ def _show(value) -> str:
     return repr(str(value)[:80])
 
 
+def image_problem(image, repository: str) -> str | None:
+    """Why the local ``image`` (an engine.ImageInfo) is not one of ``repository`` (None when one of its tags or
+    digests names it). A .meta's image id is data: it could name another tenant's image or the platform's."""
+    if _familiar(repository) in {_familiar(_repository_of(name)) for name in (*image.tags, *image.digests)}:
+        return None
+    return f"carries no tag or digest of {repository}: it is not the project's image"
+
+
+def _repository_of(reference: str) -> str:
+    """``repo`` of ``repo:tag`` or ``repo@sha256:...`` (a registry's port is not a tag)."""
+    name = reference.partition("@")[0]
+    colon = name.rfind(":")
+    return name[:colon] if colon > name.rfind("/") else name
+
+
+def _familiar(repository: str) -> str:
+    """Docker Hub's names as Docker shows them: docker.io/library/nginx is nginx."""
+    for prefix in ("docker.io/", "index.docker.io/"):
+        repository = repository.removeprefix(prefix)
+    return repository.removeprefix("library/") if repository.count("/") == 1 else repository
+
+
 DUMP_MAGIC = b"PGDMP"
 DUMP_HEADER = 11              # magic, version (3 bytes), int size, offset size, format
 CUSTOM_FORMAT = 1             # pg_backup_archiver.h: archCustom
