@@ -302,11 +302,18 @@ def test_an_env_file_copy_changed_after_the_verification_is_not_written(backed_u
 
 # -- item 5: the database is restored as the project's own role ------------------------------------
 
+def dump_backup(tmp_path, data=b"PGDMP\x01\x0e\x00\x04\x08\x01"):
+    """(backup, relative path) of a backup holding only a dump."""
+    root = tmp_path / PROJECT / ENV / "backup_20250106_120000"
+    root.mkdir(parents=True)
+    writer = payload.PayloadWriter(root)
+    writer.write_bytes("database/shop.dump", data)
+    return catalog.Backup(writer.root.name, writer.root.parent, {"files": writer.files}), "database/shop.dump"
+
+
 def test_the_dump_is_restored_as_the_project_role_with_psql_meta_commands_locked(tmp_path):
     engine = FakeEngine()
-    dump = tmp_path / "x.dump"
-    dump.write_bytes(b"PGDMP\x01\x0e\x00\x04\x08\x01")
-    database.restore(engine, DatabaseTarget("postgres-platform", "shop", "shop"), dump)
+    database.restore(engine, DatabaseTarget("postgres-platform", "shop", "shop"), *dump_backup(tmp_path))
     (_, (container, argv)), = engine.logged("exec_from")
     script, role, name, preamble = argv[2], argv[4], argv[5], argv[7]
     assert (container, role, name) == ("postgres-platform", "shop", "shop")
@@ -323,14 +330,13 @@ def test_a_dump_that_prints_a_success_marker_and_fails_is_not_reported_restored(
             super().exec_from(name, argv, chunks, environment)
             return ExecResult(0, "NOTICE:  platform-restore-committed\npg_restore: error: could not read input\n")
 
-    dump = tmp_path / "x.dump"
-    dump.write_bytes(b"PGDMP\x01\x0e\x00\x04\x08\x01")
+    dump = dump_backup(tmp_path)
     with pytest.raises(PlatformError, match="^restoring database shop in postgres-platform failed, nothing was "
                                             "changed in it: NOTICE: platform-restore-committed pg_restore: error"):
-        database.restore(Crafted(), DatabaseTarget("postgres-platform", "shop", "shop"), dump)
+        database.restore(Crafted(), DatabaseTarget("postgres-platform", "shop", "shop"), *dump)
     engine = FakeEngine()
     for _ in range(2):
-        database.restore(engine, DatabaseTarget("postgres-platform", "shop", "shop"), dump)
+        database.restore(engine, DatabaseTarget("postgres-platform", "shop", "shop"), *dump)
     first, second = (argv[-1] for _, (_, argv) in engine.logged("exec_from"))
     assert first != second and len(first) >= 32
 
@@ -364,3 +370,51 @@ def test_a_backup_this_tool_made_passes_the_image_check(backed_up):
     restore(backed_up)
     assert backed_up.serving() == {"shop-backend-production": f"registry.test/app-backend:{backup.name}-{ENV}",
                                    "shop-frontend-production": f"registry.test/app-frontend:{backup.name}-{ENV}"}
+
+
+# -- review of issue 11: a file swapped after the verification ---------------------------------------
+
+def swap_later(world, method: str, relative: str, swapped) -> tuple[bytes, bytes]:
+    """At the first call of ``method`` after now, replace the backup's file ``relative`` with
+    ``swapped(bytes)``, of the same size (the quick look before writing sees no change); (before, after)."""
+    path = the_backup(world).file(relative)
+    verified = path.read_bytes()
+    after = swapped(verified)
+    assert len(after) == len(verified) and after != verified
+    done = []
+    world.engine.before(method, lambda *args: done or (path.write_bytes(after), done.append(1)))
+    return verified, after
+
+
+def test_a_volume_archive_swapped_after_the_verification_is_not_written(backed_up):
+    """The pre-restore backup runs between the verification and the writes: the swap is found, the restore
+    fails before the volume is touched, and the saved state is put back."""
+    backup = the_backup(backed_up)
+    relative = backup.volumes["shop-data-production"]["file"]
+    _, hostile = swap_later(backed_up, "archive_volume", relative,
+                            lambda _: tar_bytes(member(f"{TOP}/etc", tarfile.SYMTYPE, link="/etc")))
+    with pytest.raises(PlatformError) as failed:
+        restore(backed_up)
+    assert (f"{relative} of backup {backup.name} changed since it was verified: SHA-256 checksum mismatch (the "
+            "file changed after the backup); not written") in str(failed.value)
+    assert hostile not in backed_up.engine.fed.values()
+
+
+def test_a_dump_swapped_after_the_verification_is_not_fed_to_psql(backed_up):
+    backup = the_backup(backed_up)
+    relative = backup.database["file"]
+    _, evil = swap_later(backed_up, "exec_to", relative, lambda data: data.replace(b"fake", b"evil"))
+    with pytest.raises(PlatformError) as failed:
+        restore(backed_up, with_database=True)
+    assert f"{relative} of backup {backup.name} changed since it was verified: SHA-256 checksum mismatch" in \
+        str(failed.value)
+    assert evil not in backed_up.engine.fed.values()
+
+
+@pytest.mark.parametrize("method, what", [("replace_volume_contents", "volume"), ("exec_from", "database")])
+def test_what_is_streamed_is_the_copy_that_was_checked_not_the_file_as_it_is_then(backed_up, method, what):
+    backup = the_backup(backed_up)
+    relative = backup.volumes["shop-data-production"]["file"] if what == "volume" else backup.database["file"]
+    verified, _ = swap_later(backed_up, method, relative, lambda data: data[:-4] + b"evil")
+    restore(backed_up, with_database=True)
+    assert backed_up.engine.fed["shop-data-production" if what == "volume" else "postgres-platform"] == verified

@@ -6,6 +6,8 @@ without a .meta is what an interrupted backup left; prune removes it.
 
 import json
 import os
+import tempfile
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -116,10 +118,7 @@ def verify_files(backup: Backup) -> list[str]:
             continue          # reported above; never read
         problem = _link_problem(backup, relative) or payload.check_file(
             backup.file(relative), expected if isinstance(expected, dict) else {})
-        if problem is None and relative.startswith(layout.VOLUMES + "/"):
-            problem = payload.check_volume_archive(backup.file(relative))
-        if problem is None and relative.startswith(layout.DATABASE + "/"):
-            problem = payload.check_dump(backup.file(relative))
+        problem = problem or payload.check_content(backup.file(relative), relative)
         if problem:
             problems.append(f"{relative}: {problem}")
     return problems
@@ -155,6 +154,32 @@ def unchanged_since_verified(backup: Backup) -> list[str]:
     """verify_files_present plus every path check of the .meta: what the restore looks at just before it
     writes (the full verification ran moments before)."""
     return verify_files_present(backup) or trust.meta_problems(backup.meta, backup.project)
+
+
+@contextmanager
+def checked_chunks(backup: Backup, relative: str):
+    """The chunks of payload file ``relative`` (a volume archive, a dump) as the restore streams them: read
+    from a private copy, checked just now against the .meta like verify_files checks the file.
+
+    The restore verified the whole backup moments before, but whoever can write the backups directory can
+    swap a file since. Checking the stream on its way to the engine would come too late: an archive's links
+    are judged only once all of it is read, while Docker extracts as it receives, and pg_restore may finish
+    (and psql commit) before the stream ends. So the file is copied, hashed as it is copied, into an unnamed
+    temporary file in the backup's directory (same disk, memory bounded; no path leads to it, so no one
+    can swap it), checked there, and that copy is streamed. A mismatch raises before anything is written.
+    """
+    files = backup.meta.get("files") if isinstance((backup.meta or {}).get("files"), dict) else {}
+    expected = files.get(relative)
+    problem = (trust.path_problem(relative, trust.PAYLOAD_DIRS) or _link_problem(backup, relative)
+               or (None if isinstance(expected, dict) else "has no checksum in the .meta"))
+    with tempfile.TemporaryFile(dir=backup.directory) as copy:
+        problem = (problem or payload.copy_checked(backup.file(relative), expected, copy)
+                   or payload.content_problem(relative, copy))
+        if problem:
+            raise PlatformError(f"{relative} of backup {backup.name} changed since it was verified: {problem}; "
+                                "not written")
+        copy.seek(0)
+        yield payload.chunks_of(copy)
 
 
 def _layout_problems(backup: Backup) -> list[str] | None:

@@ -121,15 +121,14 @@ class RestoreData:
 
         for volume, relative in todo.volumes.items():
             about_to_change(("volume", volume))
-            volumes.restore(self.engine, self.settings, self.project, self.environment, volume,
-                            backup.file(relative))
+            volumes.restore(self.engine, self.settings, self.project, self.environment, volume, backup, relative)
         if todo.env_files:
             about_to_change(*(("env", relative) for relative in todo.env_files))
             configfiles.restore_env_files(self.settings, self.project, todo.env_files, backup.payload_dir,
                                           backup.meta["files"])
         if todo.database:
             about_to_change(("database", backup.database["database"]))
-            database.restore(self.engine, self.database, backup.file(backup.database["file"]))
+            database.restore(self.engine, self.database, backup, backup.database["file"])
 
     def record(self) -> PutBack:
         where = self.database
