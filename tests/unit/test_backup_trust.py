@@ -418,3 +418,22 @@ def test_what_is_streamed_is_the_copy_that_was_checked_not_the_file_as_it_is_the
     verified, _ = swap_later(backed_up, method, relative, lambda data: data[:-4] + b"evil")
     restore(backed_up, with_database=True)
     assert backed_up.engine.fed["shop-data-production" if what == "volume" else "postgres-platform"] == verified
+
+
+def test_the_image_check_runs_again_just_before_the_restore_tags_an_image(backed_up):
+    """Between the verification and step 2 the image loses every tag of its repository: nothing is tagged."""
+    backup = the_backup(backed_up)
+    image_id = backup.images["frontend"]["image_id"]
+    engine = backed_up.engine
+
+    def retag(*args):
+        for reference in [name for name, image in engine.images.items() if image.id == image_id]:
+            engine.images[f"other/repo:{len(engine.images)}"] = engine.images.pop(reference)
+
+    engine.before("data_root", retag)   # the pre-flight's disk check
+    backed_up.forget_calls()
+    with pytest.raises(PlatformError) as refused:
+        restore(backed_up)
+    assert (f"backup {backup.name}: image of frontend ({image_id[:19]}) carries no tag or digest of "
+            "registry.test/app-frontend: it is not the project's image; nothing was changed") in str(refused.value)
+    assert engine.called("tag", "replace_volume_contents") == []

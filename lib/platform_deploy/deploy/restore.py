@@ -93,10 +93,11 @@ class RestoreData:
         problems = catalog.unchanged_since_verified(backup)
         if problems:
             raise PlatformError(f"backup {backup.name} changed since it was verified: {catalog.describe(problems)}")
-        for role in plan.roles:   # the tag the pipeline deploys must name the image the backup recorded
+        for role in plan.roles:   # checked again where it acts: tagging another project's image would deploy it
             problem = catalog.image_problem(backup, role.role, engine.image, role.repository)
-            if problem:   # checked again where it acts: tagging another project's image would deploy it
+            if problem:
                 raise PlatformError(f"backup {backup.name}: {problem}; nothing was changed")
+        for role in plan.roles:   # the tag the pipeline deploys must name the image the backup recorded
             recorded, present = backup.images[role.role]["image_id"], engine.image(role.image)
             if present is None or present.id != recorded:
                 engine.tag(recorded, role.repository, plan.tag)
