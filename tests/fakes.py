@@ -61,6 +61,7 @@ class FakeEngine:
         self.registry: dict[str, FakeImage] = {}      # what `pull` finds, by repo:tag
         self.networks: dict[str, dict] = {}           # name -> labels
         self.volumes: set[str] = set()
+        self.fed: dict[str, bytes] = {}               # volume or container -> the last archive or dump fed to it
         self.revision: str | None = None              # the database's alembic revision
         self.http: dict[str, int] = {}                # URL substring -> status answered by curl (default 200)
         self.failing_commands: dict[str, str] = {}    # command substring -> error output (exit 1)
@@ -258,10 +259,11 @@ class FakeEngine:
         return ExecResult(0, "")
 
     def exec_from(self, name, argv, chunks, environment=None):
+        """A database restore (backup.database): keeps what it was fed in ``fed[name]`` and prints the
+        marker its last argument names, as psql does after COMMIT."""
         self._call("exec_from", name, argv)
-        for _ in chunks:
-            pass
-        return ExecResult(0, "platform-restore-committed")
+        self.fed[name] = b"".join(chunks)
+        return ExecResult(0, f"{argv[-1]}\n")
 
     def pull(self, repository, tag):
         self._call("pull", f"{repository}:{tag}")
@@ -275,7 +277,11 @@ class FakeEngine:
     def image(self, reference):
         self._call("image", reference)
         image = self.images.get(reference) or next((i for i in self.images.values() if i.id == reference), None)
-        return ImageInfo(image.id, image.digest, dict(image.labels)) if image else None
+        if image is None:
+            return None
+        tags = tuple(sorted(name for name, found in self.images.items() if found is image and name != image.id))
+        return ImageInfo(image.id, image.digest, dict(image.labels), tags=tags,
+                         digests=(image.digest,) if image.digest else ())
 
     def tag(self, image_id, repository, tag):
         self._call("tag", f"{repository}:{tag}")
@@ -334,8 +340,7 @@ class FakeEngine:
 
     def replace_volume_contents(self, volume, image, labels, chunks):
         self._call("replace_volume_contents", volume)
-        for _ in chunks:
-            pass
+        self.fed[volume] = b"".join(chunks)
 
     def compose(self, compose_file, project, arguments, environment):
         self._call("compose", " ".join(arguments))

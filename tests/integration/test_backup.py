@@ -385,6 +385,6 @@ def test_library_create_and_verify_leave_no_helper_containers(project):
     helpers = run(["docker", "ps", "-aq", "--filter", "label=platform.role=backup-helper",
                    "--filter", f"label=platform.project={project.name}"])
     assert helpers.stdout.strip() == ""
-    assert commands.verify(ENGINE, settings, project.name, ENV, meta["name"], print) == 0
+    assert commands.verify(ENGINE, settings, registry, project.name, ENV, meta["name"], print) == 0
     with pytest.raises(PlatformError, match="is not a backup name"):
         catalog.resolve(settings, project.name, ENV, "backup_x")

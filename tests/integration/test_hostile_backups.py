@@ -43,7 +43,7 @@ def invoke(project, *args):
 def copy_of(project, name: str) -> str:
     """A new backup that is a byte-for-byte copy of ``name`` (payload and .meta); its name."""
     directory = layout.backup_dir(project.settings, project.name, ENV)
-    copy = layout.reserve_name(directory)
+    copy = layout.reserve_name(project.settings.backups_dir, directory)
     shutil.copytree(directory / name, directory / copy, dirs_exist_ok=True)
     meta = json.loads((directory / f"{name}.meta").read_text())
     meta.pop("verification", None)

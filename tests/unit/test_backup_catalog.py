@@ -8,7 +8,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from platform_deploy.backup import catalog, commands, layout, payload
+from platform_deploy.backup import catalog, commands, layout, payload, trust
+from platform_deploy.engine import ImageInfo
 from platform_deploy.errors import PlatformError
 
 PROJECT, ENV = "demo", "production"
@@ -67,7 +68,8 @@ def test_payload_files_are_private_checksummed_and_never_overwritten(settings):
 
 def test_a_complete_backup_verifies(settings):
     backup = make_backup(settings)
-    assert catalog.verify(backup, image_present=lambda image_id: True) == []
+    assert catalog.verify(backup, lambda image_id: ImageInfo(image_id, None, tags=(f"r/b:{backup.name}-{ENV}",)),
+                          {"backend": "r/b"}) == []
     assert catalog.verify_files_present(backup) == []
 
 
@@ -111,7 +113,7 @@ def test_a_dump_must_be_a_pg_dump_custom_file(settings, tmp_path):
 
 def test_missing_images_and_damaged_metas_are_reported(settings):
     backup = make_backup(settings)
-    assert catalog.verify(backup, image_present=lambda image_id: False) == [
+    assert catalog.verify(backup, lambda image_id: None, {"backend": "r/b"}) == [
         f"image of backend (r/b:{backup.name}-{ENV}, sha256:1) is no longer on this machine"]
     backup.meta_file.write_text("{broken")
     broken = catalog.read(backup.directory, backup.name)
@@ -159,3 +161,26 @@ def test_verification_is_kept_in_the_meta_and_shown_by_list(settings):
     assert lines[1].split() == ["NAME", "CREATED", "(UTC)", "SIZE", "IMAGES", "DATABASE", "VERIFIED", "REASON"]
     assert lines[2].split()[:6] == [backup.name, "2025-01-06T12:00:00Z", "10.5", "KB", "1", "yes"]
     assert "s3cr3t" not in table
+
+
+def test_an_image_must_carry_a_tag_or_digest_of_the_roles_repository(settings):
+    """A .meta's image id is data: another tenant's image or the platform's is refused (review of issue 11)."""
+    backup = make_backup(settings)
+    def verified(**found):
+        return catalog.verify(backup, lambda image_id: ImageInfo(image_id, None, **found), {"backend": "r/b"})
+
+    assert verified(tags=("platform-postgres:local",)) == [
+        "image of backend (sha256:1) carries no tag or digest of r/b: it is not the project's image"]
+    assert verified(tags=("r/b-other:v1", "r:b"), digests=("r/bb@sha256:" + "1" * 64,))[0].startswith(
+        "image of backend (sha256:1) carries no tag or digest of r/b")
+    assert verified(tags=(), digests=("r/b@sha256:" + "1" * 64,)) == []
+    assert verified(tags=("other:v1", "r/b:v7")) == []
+    assert catalog.verify(backup, lambda image_id: ImageInfo(image_id, None), {}) == []   # not a role any more
+
+
+@pytest.mark.parametrize("repository, tag", [("docker.io/library/nginx", "nginx:1"), ("nginx", "nginx:1"),
+                                             ("docker.io/user/app", "user/app:v1"),
+                                             ("registry.test:5000/app", "registry.test:5000/app:v1")])
+def test_docker_hub_names_and_registry_ports_are_read_as_docker_shows_them(repository, tag):
+    assert trust.image_problem(ImageInfo("sha256:1", None, tags=(tag,)), repository) is None
+    assert trust.image_problem(ImageInfo("sha256:1", None, tags=(f"x{tag}",)), repository)

@@ -18,6 +18,7 @@ from fakes import FakeEngine
 from platform_deploy.backup import catalog, commands, configfiles, database, payload
 from platform_deploy.config.model import DatabaseTarget
 from platform_deploy.deploy import restore as restoring
+from platform_deploy.engine import ExecResult
 from platform_deploy.errors import PlatformError
 
 TOP = "platform-volume"
@@ -112,6 +113,22 @@ def test_symlinks_are_followed_through_the_archive_own_links(tmp_path):
                                   member(f"{TOP}/x", tarfile.SYMTYPE, link="a/s/..")))
     assert payload.check_volume_archive(archive) == (
         f"member '{TOP}/x' is a symlink to 'a/s/..', which leaves the volume")
+
+
+def test_a_link_spelled_with_a_dot_part_cannot_hide_from_the_links_it_is_followed_through(tmp_path):
+    """`./d -> .` is the top; `e -> d/../etc` through it leaves the volume (review of issue 11: the link was
+    stored under its raw name and looked up under the normal one, so `e` passed)."""
+    archive = tmp_path / "v.tar"
+    archive.write_bytes(tar_bytes(member(f"{TOP}/./d", tarfile.SYMTYPE, link="."),
+                                  member(f"{TOP}/e", tarfile.SYMTYPE, link="d/../etc")))
+    assert payload.check_volume_archive(archive) == f"member '{TOP}/./d' is not a plain path (a '.' or empty part)"
+
+
+@pytest.mark.parametrize("name", [f"{TOP}/./x", f"{TOP}//x", f"{TOP}/a/./b", f"{TOP}/."])
+def test_member_names_are_refused_unless_plain(tmp_path, name):
+    archive = tmp_path / "v.tar"
+    archive.write_bytes(tar_bytes(member(name, data=b"x")))
+    assert payload.check_volume_archive(archive) == f"member {name!r} is not a plain path (a '.' or empty part)"
 
 
 def test_links_hard_links_and_setgid_directories_inside_the_volume_are_fine(tmp_path):
@@ -284,14 +301,138 @@ def test_an_env_file_copy_changed_after_the_verification_is_not_written(backed_u
 
 # -- item 5: the database is restored as the project's own role ------------------------------------
 
+def dump_backup(tmp_path, data=b"PGDMP\x01\x0e\x00\x04\x08\x01"):
+    """(backup, relative path) of a backup holding only a dump."""
+    root = tmp_path / PROJECT / ENV / "backup_20250106_120000"
+    root.mkdir(parents=True)
+    writer = payload.PayloadWriter(root)
+    writer.write_bytes("database/shop.dump", data)
+    return catalog.Backup(writer.root.name, writer.root.parent, {"files": writer.files}), "database/shop.dump"
+
+
 def test_the_dump_is_restored_as_the_project_role_with_psql_meta_commands_locked(tmp_path):
     engine = FakeEngine()
-    dump = tmp_path / "x.dump"
-    dump.write_bytes(b"PGDMP\x01\x0e\x00\x04\x08\x01")
-    database.restore(engine, DatabaseTarget("postgres-platform", "shop", "shop"), dump)
+    database.restore(engine, DatabaseTarget("postgres-platform", "shop", "shop"), *dump_backup(tmp_path))
     (_, (container, argv)), = engine.logged("exec_from")
     script, role, name, preamble = argv[2], argv[4], argv[5], argv[7]
     assert (container, role, name) == ("postgres-platform", "shop", "shop")
     assert "-U postgres" not in script and '-U "$1" -d "$2"' in script
     assert "pg_restore --no-owner --no-privileges --restrict-key=" in script
     assert "DROP OWNED BY CURRENT_USER" in preamble and "rolsuper" in preamble
+
+
+def test_a_dump_that_prints_a_success_marker_and_fails_is_not_reported_restored(tmp_path):
+    """psql exits 0 when pg_restore fails (its input ends inside the transaction, which rolls back); a dump
+    could print a fixed marker with RAISE NOTICE first. The marker is made for each restore."""
+    class Crafted(FakeEngine):
+        def exec_from(self, name, argv, chunks, environment=None):
+            super().exec_from(name, argv, chunks, environment)
+            return ExecResult(0, "NOTICE:  platform-restore-committed\npg_restore: error: could not read input\n")
+
+    dump = dump_backup(tmp_path)
+    with pytest.raises(PlatformError, match="^restoring database shop in postgres-platform failed, nothing was "
+                                            "changed in it: NOTICE: platform-restore-committed pg_restore: error"):
+        database.restore(Crafted(), DatabaseTarget("postgres-platform", "shop", "shop"), *dump)
+    engine = FakeEngine()
+    for _ in range(2):
+        database.restore(engine, DatabaseTarget("postgres-platform", "shop", "shop"), *dump)
+    first, second = (argv[-1] for _, (_, argv) in engine.logged("exec_from"))
+    assert first != second and len(first) >= 32
+
+
+# -- review of issue 11: the images a .meta names ------------------------------------------------------
+
+def test_a_meta_naming_another_image_is_refused_by_verify_and_the_restore(backed_up):
+    """The restore tags the .meta's image id into the project's repository and deploys it with the project's
+    env files: the platform's own image (or another tenant's) must not get there."""
+    backup = the_backup(backed_up)
+    nginx_image = backed_up.engine.containers["platform-nginx"].image_id
+    edit_meta(backup, lambda meta: meta["images"]["backend"].__setitem__("image_id", nginx_image))
+    problem = (f"image of backend ({nginx_image[:19]}) carries no tag or digest of registry.test/app-backend: it is "
+               "not the project's image")
+    said = []
+    assert commands.verify(backed_up.engine, backed_up.settings, backed_up.registry, PROJECT, ENV, backup.name,
+                           said.append) == 1
+    assert said == [f"{backup.name}: FAILED", f"  {problem}"]
+    backed_up.forget_calls()
+    with pytest.raises(PlatformError) as refused:
+        restore(backed_up)
+    assert str(refused.value).startswith(f"backup {backup.name} of {PROJECT}/{ENV} cannot be restored: {problem}; "
+                                         "nothing was changed")
+    assert backed_up.engine.called("tag", "run", "replace_volume_contents", "exec_from") == []
+
+
+def test_a_backup_this_tool_made_passes_the_image_check(backed_up):
+    backup = the_backup(backed_up)
+    assert catalog.verify(backup, backed_up.engine.image, commands.image_repositories(
+        backed_up.registry.project(PROJECT))) == []
+    restore(backed_up)
+    assert backed_up.serving() == {"shop-backend-production": f"registry.test/app-backend:{backup.name}-{ENV}",
+                                   "shop-frontend-production": f"registry.test/app-frontend:{backup.name}-{ENV}"}
+
+
+# -- review of issue 11: a file swapped after the verification ---------------------------------------
+
+def swap_later(world, method: str, relative: str, swapped) -> tuple[bytes, bytes]:
+    """At the first call of ``method`` after now, replace the backup's file ``relative`` with
+    ``swapped(bytes)``, of the same size (the quick look before writing sees no change); (before, after)."""
+    path = the_backup(world).file(relative)
+    verified = path.read_bytes()
+    after = swapped(verified)
+    assert len(after) == len(verified) and after != verified
+    done = []
+    world.engine.before(method, lambda *args: done or (path.write_bytes(after), done.append(1)))
+    return verified, after
+
+
+def test_a_volume_archive_swapped_after_the_verification_is_not_written(backed_up):
+    """The pre-restore backup runs between the verification and the writes: the swap is found, the restore
+    fails before the volume is touched, and the saved state is put back."""
+    backup = the_backup(backed_up)
+    relative = backup.volumes["shop-data-production"]["file"]
+    _, hostile = swap_later(backed_up, "archive_volume", relative,
+                            lambda _: tar_bytes(member(f"{TOP}/etc", tarfile.SYMTYPE, link="/etc")))
+    with pytest.raises(PlatformError) as failed:
+        restore(backed_up)
+    assert (f"{relative} of backup {backup.name} changed since it was verified: SHA-256 checksum mismatch (the "
+            "file changed after the backup); not written") in str(failed.value)
+    assert hostile not in backed_up.engine.fed.values()
+
+
+def test_a_dump_swapped_after_the_verification_is_not_fed_to_psql(backed_up):
+    backup = the_backup(backed_up)
+    relative = backup.database["file"]
+    _, evil = swap_later(backed_up, "exec_to", relative, lambda data: data.replace(b"fake", b"evil"))
+    with pytest.raises(PlatformError) as failed:
+        restore(backed_up, with_database=True)
+    assert f"{relative} of backup {backup.name} changed since it was verified: SHA-256 checksum mismatch" in \
+        str(failed.value)
+    assert evil not in backed_up.engine.fed.values()
+
+
+@pytest.mark.parametrize("method, what", [("replace_volume_contents", "volume"), ("exec_from", "database")])
+def test_what_is_streamed_is_the_copy_that_was_checked_not_the_file_as_it_is_then(backed_up, method, what):
+    backup = the_backup(backed_up)
+    relative = backup.volumes["shop-data-production"]["file"] if what == "volume" else backup.database["file"]
+    verified, _ = swap_later(backed_up, method, relative, lambda data: data[:-4] + b"evil")
+    restore(backed_up, with_database=True)
+    assert backed_up.engine.fed["shop-data-production" if what == "volume" else "postgres-platform"] == verified
+
+
+def test_the_image_check_runs_again_just_before_the_restore_tags_an_image(backed_up):
+    """Between the verification and step 2 the image loses every tag of its repository: nothing is tagged."""
+    backup = the_backup(backed_up)
+    image_id = backup.images["frontend"]["image_id"]
+    engine = backed_up.engine
+
+    def retag(*args):
+        for reference in [name for name, image in engine.images.items() if image.id == image_id]:
+            engine.images[f"other/repo:{len(engine.images)}"] = engine.images.pop(reference)
+
+    engine.before("data_root", retag)   # the pre-flight's disk check
+    backed_up.forget_calls()
+    with pytest.raises(PlatformError) as refused:
+        restore(backed_up)
+    assert (f"backup {backup.name}: image of frontend ({image_id[:19]}) carries no tag or digest of "
+            "registry.test/app-frontend: it is not the project's image; nothing was changed") in str(refused.value)
+    assert engine.called("tag", "replace_volume_contents") == []

@@ -6,6 +6,8 @@ without a .meta is what an interrupted backup left; prune removes it.
 
 import json
 import os
+import tempfile
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -116,10 +118,7 @@ def verify_files(backup: Backup) -> list[str]:
             continue          # reported above; never read
         problem = _link_problem(backup, relative) or payload.check_file(
             backup.file(relative), expected if isinstance(expected, dict) else {})
-        if problem is None and relative.startswith(layout.VOLUMES + "/"):
-            problem = payload.check_volume_archive(backup.file(relative))
-        if problem is None and relative.startswith(layout.DATABASE + "/"):
-            problem = payload.check_dump(backup.file(relative))
+        problem = problem or payload.check_content(backup.file(relative), relative)
         if problem:
             problems.append(f"{relative}: {problem}")
     return problems
@@ -157,6 +156,32 @@ def unchanged_since_verified(backup: Backup) -> list[str]:
     return verify_files_present(backup) or trust.meta_problems(backup.meta, backup.project)
 
 
+@contextmanager
+def checked_chunks(backup: Backup, relative: str):
+    """The chunks of payload file ``relative`` (a volume archive, a dump) as the restore streams them: read
+    from a private copy, checked just now against the .meta like verify_files checks the file.
+
+    The restore verified the whole backup moments before, but whoever can write the backups directory can
+    swap a file since. Checking the stream on its way to the engine would come too late: an archive's links
+    are judged only once all of it is read, while Docker extracts as it receives, and pg_restore may finish
+    (and psql commit) before the stream ends. So the file is copied, hashed as it is copied, into an unnamed
+    temporary file in the backup's directory (same disk, memory bounded; no path leads to it, so no one
+    can swap it), checked there, and that copy is streamed. A mismatch raises before anything is written.
+    """
+    files = backup.meta.get("files") if isinstance((backup.meta or {}).get("files"), dict) else {}
+    expected = files.get(relative)
+    problem = (trust.path_problem(relative, trust.PAYLOAD_DIRS) or _link_problem(backup, relative)
+               or (None if isinstance(expected, dict) else "has no checksum in the .meta"))
+    with tempfile.TemporaryFile(dir=backup.directory) as copy:
+        problem = (problem or payload.copy_checked(backup.file(relative), expected, copy)
+                   or payload.content_problem(relative, copy))
+        if problem:
+            raise PlatformError(f"{relative} of backup {backup.name} changed since it was verified: {problem}; "
+                                "not written")
+        copy.seek(0)
+        yield payload.chunks_of(copy)
+
+
 def _layout_problems(backup: Backup) -> list[str] | None:
     """The problems that stop any further look at the files (None when there are none)."""
     if backup.meta is None:
@@ -173,14 +198,27 @@ def _link_problem(backup: Backup, relative: str) -> str | None:
     return f"{link} is a symlink (a backup's files are never followed)" if link else None
 
 
-def verify(backup: Backup, image_present) -> list[str]:
-    """verify_files plus the images: ``image_present(image_id)`` says whether one is still local."""
+def verify(backup: Backup, image_of, repositories: dict) -> list[str]:
+    """verify_files plus the images: ``image_of(image_id)`` is the local image (engine.ImageInfo) or None;
+    ``repositories`` {role: repository} of the project now, which each role's image must be of."""
     problems = verify_files(backup)
-    for role, image in sorted(backup.images.items()):
-        if not image_present(image.get("image_id")):
-            problems.append(f"image of {role} ({image.get('image')}, {str(image.get('image_id'))[:19]}) is no "
-                            "longer on this machine")
+    for role in sorted(backup.images):
+        problem = image_problem(backup, role, image_of, repositories.get(role))
+        if problem:
+            problems.append(problem)
     return problems
+
+
+def image_problem(backup: Backup, role: str, image_of, repository: str | None) -> str | None:
+    """Why the image the backup recorded for ``role`` cannot be deployed as ``repository`` (None: it can, or the
+    role is not the project's any more, so it is not deployed)."""
+    image = backup.images[role] if isinstance(backup.images[role], dict) else {}
+    image_id = image.get("image_id")
+    found = image_of(image_id) if isinstance(image_id, str) and image_id else None
+    if found is None:
+        return f"image of {role} ({image.get('image')}, {str(image_id)[:19]}) is no longer on this machine"
+    why = trust.image_problem(found, repository) if repository else None
+    return f"image of {role} ({image_id[:19]}) {why}" if why else None
 
 
 def record_verification(backup: Backup, problems: list[str], now: datetime | None = None) -> None:

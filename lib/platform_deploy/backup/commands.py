@@ -45,8 +45,9 @@ def table(settings, project: str, environment: str, backups: list) -> str:
     return "\n".join(lines)
 
 
-def verify(engine, settings, project: str, environment: str, name: str | None, say) -> int:
+def verify(engine, settings, registry, project: str, environment: str, name: str | None, say) -> int:
     """Verify one backup or all; say() one line each; return how many failed."""
+    repositories = image_repositories(registry.project(project))
     chosen = ([catalog.resolve(settings, project, environment, name)] if name
               else catalog.backups(settings, project, environment))
     if not chosen:
@@ -54,7 +55,7 @@ def verify(engine, settings, project: str, environment: str, name: str | None, s
                             f"{layout.backup_dir(settings, project, environment)}")
     failed = 0
     for backup in chosen:
-        problems = catalog.verify(backup, lambda image_id: image_present(engine, image_id))
+        problems = catalog.verify(backup, engine.image, repositories)
         if backup.meta_file.exists():      # not pruned meanwhile
             catalog.record_verification(backup, problems)
         if problems:
@@ -83,8 +84,9 @@ def describe_pruned(result: pruning.Result, dry_run: bool) -> str:
     return "\n".join(lines)
 
 
-def image_present(engine, image_id) -> bool:
-    return bool(image_id) and engine.image(image_id) is not None
+def image_repositories(project) -> dict[str, str]:
+    """{role: image repository} of the project's entry now: what a backup's images must be of."""
+    return {container.role: container.image for container in project.containers if container.image}
 
 
 def _size(size: int) -> str:

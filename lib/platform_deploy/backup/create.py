@@ -49,7 +49,7 @@ def create(engine, settings, plan, created_by: str, git_sha: str | None, *, proj
         return None
     directory = backup_dir(settings, plan.project, environment)
     try:
-        name = reserve_name(directory, taken=lambda candidate: any(
+        name = reserve_name(settings.backups_dir, directory, taken=lambda candidate: any(
             engine.image(f"{role.repository}:{image_tag(candidate, environment)}") is not None
             for role, _ in live.values()))
     except OSError as error:

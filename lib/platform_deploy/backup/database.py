@@ -2,7 +2,7 @@ r"""The project's database in the platform PostgreSQL: dumped with pg_dump, rest
 
 Both run inside the PostgreSQL container through `docker exec` over its local
 socket (trust: no password anywhere), and stream: the dump goes to the backup
-file chunk by chunk, the restore reads the file the same way.
+file chunk by chunk, the restore reads a checked private copy of it the same way.
 
 A dump is data from disk, so the restore trusts nothing in it: psql connects as
 the project's own role to its own database (not as postgres: `SET ROLE` or
@@ -23,9 +23,8 @@ import secrets
 from ..config.model import DatabaseTarget
 from ..errors import PlatformError
 from ..textutil import one_line
-from . import payload
+from . import catalog, payload
 
-COMMITTED = "platform-restore-committed"
 # Runs as the project's role, before the dump: refuse a privileged role, then drop what it owns.
 _PREAMBLE = (
     "BEGIN;\n"
@@ -34,11 +33,14 @@ _PREAMBLE = (
     "such a role', current_user; END IF; END$$;\n"
     "DROP OWNED BY CURRENT_USER;\n"
 )
-# $1 role, $2 database, $3 the \restrict key (pg_restore ends its script with \unrestrict). printf COMMIT
-# runs only when pg_restore succeeded; without it psql ends inside the transaction, which rolls back.
+# $1 role, $2 database, $3 the \restrict key (pg_restore ends its script with \unrestrict), $4 the preamble,
+# $5 the marker psql echoes once COMMIT succeeded. printf COMMIT runs only when pg_restore succeeded; without
+# it psql ends inside the transaction, which rolls back, and exits 0 (the pipeline's status is psql's): so
+# success is the marker in the output, made for each restore, which the dump cannot print (a fixed one it
+# could, with RAISE NOTICE, before failing).
 _RESTORE = (
     "{ printf '%s' \"$4\" && pg_restore --no-owner --no-privileges --restrict-key=\"$3\" --file=- "
-    "&& printf 'COMMIT;\\n\\\\echo " + COMMITTED + "\\n'; } "
+    "&& printf 'COMMIT;\\n\\\\echo %s\\n' \"$5\"; } "
     '| psql -X -q -v ON_ERROR_STOP=1 -U "$1" -d "$2"'
 )
 
@@ -74,11 +76,15 @@ def dump(engine, where: DatabaseTarget, writer: payload.PayloadWriter, relative:
         raise PlatformError(f"pg_dump of {where.database} in {where.container} wrote nothing")
 
 
-def restore(engine, where: DatabaseTarget, dump_file) -> None:
-    """Make the database exactly what ``dump_file`` holds, in one transaction."""
+def restore(engine, where: DatabaseTarget, backup, relative: str) -> None:
+    """Make the database exactly what the dump ``relative`` of ``backup`` (a catalog.Backup) holds, in one
+    transaction. The dump is checked again as it is read (catalog.checked_chunks): a mismatch raises before
+    psql starts, so the database is not touched."""
     key = secrets.token_hex(16)   # psql's \restrict key: letters and digits, unknown to the dump
-    code, output = engine.exec_from(where.container, ["sh", "-c", _RESTORE, "sh", where.role, where.database, key,
-                                                      _PREAMBLE], payload.read_chunks(dump_file))
-    if code != 0 or COMMITTED not in output:
+    committed = f"platform-restore-committed-{secrets.token_hex(16)}"
+    with catalog.checked_chunks(backup, relative) as chunks:
+        code, output = engine.exec_from(where.container, ["sh", "-c", _RESTORE, "sh", where.role, where.database,
+                                                          key, _PREAMBLE, committed], chunks)
+    if code != 0 or committed not in output:
         raise PlatformError(f"restoring database {where.database} in {where.container} failed, nothing was "
-                            f"changed in it: {one_line(output.replace(COMMITTED, ''), 300) or f'exit {code}'}")
+                            f"changed in it: {one_line(output, 300) or f'exit {code}'}")

@@ -1,6 +1,6 @@
 """Where a backup lives and what it is called (pure, apart from reserving a name with mkdir).
 
-Under $PLATFORM_BACKUPS_DIR/<project>/<environment>/ (0700):
+Under $PLATFORM_BACKUPS_DIR/<project>/<environment>/ (each of them 0700):
     backup_YYYYMMDD_HHMMSS.meta    JSON metadata (0600), readable with `cat`; written last
     backup_YYYYMMDD_HHMMSS/        the payload (0700): volumes/*.tar, database/*.dump, config/...
 Image tags are <repository>:<backup name>-<environment>, so staging and production
@@ -12,6 +12,7 @@ from datetime import datetime
 from pathlib import Path
 
 from ..errors import PlatformError
+from ..fsutil import private_dirs
 from ..textutil import FILE_STAMP, utc_timestamp
 
 NAME = re.compile(r"^backup_(\d{8}_\d{6})(?:_(\d{1,2}))?$")
@@ -54,16 +55,15 @@ def sort_key(name: str) -> tuple[str, int]:
     return match.group(1), int(match.group(2) or 1)
 
 
-def reserve_name(directory: Path, now: datetime | None = None, taken=lambda name: False) -> str:
+def reserve_name(top: Path, directory: Path, now: datetime | None = None, taken=lambda name: False) -> str:
     """A fresh backup name whose payload directory now exists (mkdir is atomic).
 
-    Two backups in one second get different names; ``taken(name)`` rejects a name
-    that is free here but used elsewhere (an image tag of another project sharing
-    the repository).
+    ``directory`` (below ``top``, the backups directory) and every directory between
+    them are made 0700. Two backups in one second get different names;
+    ``taken(name)`` rejects a name that is free here but used elsewhere (an image tag
+    of another project sharing the repository).
     """
-    directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True, mode=0o700)
-    directory.chmod(0o700)
+    directory = private_dirs(top, directory)
     stamp = f"backup_{utc_timestamp(now, FILE_STAMP)}"
     for suffix in [""] + [f"_{n}" for n in range(2, 100)]:
         name = stamp + suffix

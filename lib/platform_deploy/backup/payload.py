@@ -10,7 +10,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from ..fsutil import open_regular
-from . import trust
+from . import layout, trust
 
 CHUNK = 1024 * 1024
 
@@ -86,20 +86,40 @@ def open_file(path: Path):
 def read_chunks(path: Path):
     """The bytes of ``path`` in CHUNK-sized pieces (a symlink or special file there is refused)."""
     with open_file(path) as handle:
-        yield from iter(lambda: handle.read(CHUNK), b"")
+        yield from chunks_of(handle)
+
+
+def chunks_of(handle):
+    """The rest of the binary file ``handle`` in CHUNK-sized pieces."""
+    return iter(lambda: handle.read(CHUNK), b"")
 
 
 def check_file(path: Path, expected: dict) -> str | None:
     """Why ``path`` does not match its record ``{"bytes", "sha256"}`` (None when it does)."""
+    return copy_checked(path, expected)
+
+
+def copy_checked(path: Path, expected: dict, copy=None) -> str | None:
+    """check_file, writing what it reads to the binary file ``copy`` too (when given; left at its start).
+
+    A failure to write the copy (a full disk) is raised, not reported as a problem of ``path``.
+    """
     digest, size = hashlib.sha256(), 0
     try:
-        for chunk in read_chunks(path):
-            digest.update(chunk)
-            size += len(chunk)
+        source = open_file(path)
     except FileNotFoundError:
         return "missing"
     except OSError as error:
         return f"cannot read: {_refusal(error)}"
+    with source:
+        for chunk in chunks_of(source):
+            if copy is not None:
+                copy.write(chunk)
+            digest.update(chunk)
+            size += len(chunk)
+    if copy is not None:
+        copy.flush()
+        copy.seek(0)
     if size != expected.get("bytes"):
         return f"{size} bytes, expected {expected.get('bytes')}"
     if digest.hexdigest() != expected.get("sha256"):
@@ -107,22 +127,33 @@ def check_file(path: Path, expected: dict) -> str | None:
     return None
 
 
-def check_volume_archive(path: Path) -> str | None:
-    """Why ``path`` is not a volume archive we may extract (None when it is); reads headers only."""
+def content_problem(relative: str, handle) -> str | None:
+    """Why the payload file ``relative``, read from ``handle``, is not what its place holds: a volume archive we
+    may extract, a pg_dump custom-format file (None when it is, or the place has no such check)."""
+    if relative.startswith(f"{layout.VOLUMES}/"):
+        return trust.archive_problem(handle)
+    if relative.startswith(f"{layout.DATABASE}/"):
+        return trust.dump_problem(handle.read(trust.DUMP_HEADER))
+    return None
+
+
+def check_content(path: Path, relative: str) -> str | None:
+    """content_problem of the file at ``path``."""
     try:
         with open_file(path) as handle:
-            return trust.archive_problem(handle)
+            return content_problem(relative, handle)
     except OSError as error:
         return f"cannot read: {_refusal(error)}"
+
+
+def check_volume_archive(path: Path) -> str | None:
+    """Why ``path`` is not a volume archive we may extract (None when it is); reads headers only."""
+    return check_content(path, f"{layout.VOLUMES}/")
 
 
 def check_dump(path: Path) -> str | None:
     """Why ``path`` is not a pg_dump custom-format file (None when it is)."""
-    try:
-        with open_file(path) as handle:
-            return trust.dump_problem(handle.read(trust.DUMP_HEADER))
-    except OSError as error:
-        return f"cannot read: {_refusal(error)}"
+    return check_content(path, f"{layout.DATABASE}/")
 
 
 def _refusal(error: OSError) -> str:

@@ -8,7 +8,7 @@ restore (before it writes anything) check, besides the checksums:
     the checksum list;
   - the env files it would write back are the project's own (config/<project>/);
   - every member of a volume archive stays in its volume: no absolute name, no
-    `..`, no symlink or hard link leading out of it (symlinks are followed
+    `..`, `.` or empty part, no symlink or hard link leading out of it (symlinks are followed
     through the archive's own links), no device or FIFO, no setuid/setgid file.
 """
 
@@ -99,8 +99,8 @@ def archive_problem(handle) -> str | None:
                 why = member_problem(member)
                 if why:
                     return f"member {_show(member.name)} {why}"
-                if member.issym():
-                    links[member.name.rstrip("/")] = member.linkname
+                if member.issym():   # stored under the name lookups use (link_leaves builds normal paths)
+                    links[posixpath.normpath(member.name)] = member.linkname
     except (tarfile.TarError, OSError, EOFError) as error:
         return f"not a readable tar archive ({error})"
     for name, target in sorted(links.items()):
@@ -135,6 +135,8 @@ def _name_problem(name: str) -> str | None:
         return "has a '..' part: it leaves the volume"
     if not parts or parts[0] != TAR_TOP:
         return f"is not under {TAR_TOP}/"
+    if any(part in ("", ".") for part in name.removesuffix("/").split("/")):
+        return "is not a plain path (a '.' or empty part)"   # one file, one spelling: see link_leaves
     return None
 
 
@@ -166,6 +168,28 @@ def link_leaves(name: str, target: str, links: dict) -> bool:
 
 def _show(value) -> str:
     return repr(str(value)[:80])
+
+
+def image_problem(image, repository: str) -> str | None:
+    """Why the local ``image`` (an engine.ImageInfo) is not one of ``repository`` (None when one of its tags or
+    digests names it). A .meta's image id is data: it could name another tenant's image or the platform's."""
+    if _familiar(repository) in {_familiar(_repository_of(name)) for name in (*image.tags, *image.digests)}:
+        return None
+    return f"carries no tag or digest of {repository}: it is not the project's image"
+
+
+def _repository_of(reference: str) -> str:
+    """``repo`` of ``repo:tag`` or ``repo@sha256:...`` (a registry's port is not a tag)."""
+    name = reference.partition("@")[0]
+    colon = name.rfind(":")
+    return name[:colon] if colon > name.rfind("/") else name
+
+
+def _familiar(repository: str) -> str:
+    """Docker Hub's names as Docker shows them: docker.io/library/nginx is nginx."""
+    for prefix in ("docker.io/", "index.docker.io/"):
+        repository = repository.removeprefix(prefix)
+    return repository.removeprefix("library/") if repository.count("/") == 1 else repository
 
 
 DUMP_MAGIC = b"PGDMP"

@@ -7,11 +7,9 @@ removed at once. Archiving never starts one; restoring starts one only to
 empty the volume.
 """
 
-from pathlib import Path
-
 from ..errors import PlatformError
 from ..naming import BACKUP_HELPER_ROLE, role_labels
-from . import payload
+from . import catalog, payload
 
 
 def helper_image(engine, settings) -> str:
@@ -49,7 +47,9 @@ def archive(engine, settings, plan, volume: str, writer: payload.PayloadWriter, 
                               helper_labels(plan.project, plan.environment), write)
 
 
-def restore(engine, settings, project: str, environment: str, volume: str, archive_file: Path) -> None:
-    """Replace the contents of ``volume`` with ``archive_file`` (already verified)."""
-    engine.replace_volume_contents(volume, helper_image(engine, settings), helper_labels(project, environment),
-                                   payload.read_chunks(archive_file))
+def restore(engine, settings, project: str, environment: str, volume: str, backup, relative: str) -> None:
+    """Replace the contents of ``volume`` with the archive ``relative`` of ``backup`` (a catalog.Backup),
+    checked again as it is read (catalog.checked_chunks): a mismatch raises before the volume is emptied."""
+    with catalog.checked_chunks(backup, relative) as chunks:
+        engine.replace_volume_contents(volume, helper_image(engine, settings), helper_labels(project, environment),
+                                       chunks)

@@ -33,14 +33,14 @@ def put_back(engine, settings, project: str, environment: str, record: PutBack) 
     for kind, what in reversed(record.changed):
         try:
             if kind == "volume" and what in saved.volumes:
-                volumes.restore(engine, settings, project, environment, what, saved.file(saved.volumes[what]["file"]))
+                volumes.restore(engine, settings, project, environment, what, saved, saved.volumes[what]["file"])
             elif kind == "env" and saved_env.get(what):
                 configfiles.restore_env_files(settings, project, {what: saved_env[what]}, saved.payload_dir,
                                               saved.meta.get("files"))
             elif kind == "env":
                 configfiles.remove_env_file(settings, project, what)   # it did not exist before
             elif kind == "database" and saved.database and target is not None:
-                database.restore(engine, target, saved.file(saved.database["file"]))
+                database.restore(engine, target, saved, saved.database["file"])
             else:
                 continue
             written.append((kind, what))

@@ -23,7 +23,7 @@ The projects.yml entry saved in the backup is never applied: its path is printed
 from dataclasses import dataclass, field
 
 from ..backup import catalog, configfiles, database, layout, volumes
-from ..backup.commands import image_present
+from ..backup.commands import image_repositories
 from ..backup.create import PRE_RESTORE, create
 from ..config.model import DatabaseTarget
 from ..envfiles import env_files
@@ -93,6 +93,10 @@ class RestoreData:
         problems = catalog.unchanged_since_verified(backup)
         if problems:
             raise PlatformError(f"backup {backup.name} changed since it was verified: {catalog.describe(problems)}")
+        for role in plan.roles:   # checked again where it acts: tagging another project's image would deploy it
+            problem = catalog.image_problem(backup, role.role, engine.image, role.repository)
+            if problem:
+                raise PlatformError(f"backup {backup.name}: {problem}; nothing was changed")
         for role in plan.roles:   # the tag the pipeline deploys must name the image the backup recorded
             recorded, present = backup.images[role.role]["image_id"], engine.image(role.image)
             if present is None or present.id != recorded:
@@ -118,15 +122,14 @@ class RestoreData:
 
         for volume, relative in todo.volumes.items():
             about_to_change(("volume", volume))
-            volumes.restore(self.engine, self.settings, self.project, self.environment, volume,
-                            backup.file(relative))
+            volumes.restore(self.engine, self.settings, self.project, self.environment, volume, backup, relative)
         if todo.env_files:
             about_to_change(*(("env", relative) for relative in todo.env_files))
             configfiles.restore_env_files(self.settings, self.project, todo.env_files, backup.payload_dir,
                                           backup.meta["files"])
         if todo.database:
             about_to_change(("database", backup.database["database"]))
-            database.restore(self.engine, self.database, backup.file(backup.database["file"]))
+            database.restore(self.engine, self.database, backup, backup.database["file"])
 
     def record(self) -> PutBack:
         where = self.database
@@ -149,7 +152,7 @@ def restore(engine, settings, registry, project_name: str, environment: str, nam
     project.check_environment(environment)
     backup = catalog.resolve(settings, project_name, environment, name)
     report.line(f"verifying {backup.name} of {project_name}/{environment} ...")
-    problems = catalog.verify(backup, lambda image_id: image_present(engine, image_id))
+    problems = catalog.verify(backup, engine.image, image_repositories(project))
     catalog.record_verification(backup, problems)
     if problems:
         raise PlatformError(f"backup {backup.name} of {project_name}/{environment} cannot be restored: "

@@ -79,6 +79,8 @@ class ImageInfo:
     id: str
     digest: str | None          # repo@sha256:..., None for an image never pushed or pulled
     labels: Mapping[str, str] = field(default_factory=dict)
+    tags: tuple[str, ...] = ()      # every repo:tag naming it (Docker's RepoTags)
+    digests: tuple[str, ...] = ()   # every repo@sha256:... (RepoDigests)
 
 
 class ExecResult(NamedTuple):

@@ -288,8 +288,9 @@ class DockerEngine:
                 attrs = self._api.inspect_image(reference)
         except NotFound:
             return None
-        digests = attrs.get("RepoDigests") or []
-        return ImageInfo(attrs["Id"], digests[0] if digests else None, (attrs.get("Config") or {}).get("Labels") or {})
+        digests = tuple(attrs.get("RepoDigests") or ())
+        return ImageInfo(attrs["Id"], digests[0] if digests else None, (attrs.get("Config") or {}).get("Labels") or {},
+                         tags=tuple(attrs.get("RepoTags") or ()), digests=digests)
 
     def tag(self, image_id: str, repository: str, tag: str) -> None:
         with self._translated(f"cannot tag {repository}:{tag}"):

@@ -51,8 +51,9 @@ def verify(ctx, project, env, backup=None):
     from ..backup import commands
 
     settings = settings_from(ctx)
-    registry_from(settings).project(project).check_environment(env)
-    failed = commands.verify(engine_from(settings), settings, project, env, backup, print)
+    registry = registry_from(settings)
+    registry.project(project).check_environment(env)
+    failed = commands.verify(engine_from(settings), settings, registry, project, env, backup, print)
     if failed:
         raise Exit(f"error: {failed} backup(s) of {project}/{env} failed verification; do not restore them", code=1)
 
