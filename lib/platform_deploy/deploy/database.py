@@ -15,6 +15,7 @@ from urllib.parse import unquote, urlsplit
 
 from ..errors import PlatformError
 from ..redact import Scrubber
+from .scrubbing import public_names
 from ..textutil import one_line
 
 # Names are allowlisted by the registry (SQL_NAME), so they can be quoted as literals safely.
@@ -59,7 +60,7 @@ def ensure(engine, settings, project, environment: str, env_vars: dict) -> str:
                '<<"SQL"\n' + _SCRIPT + "SQL", "sh", target.role, target.database, declared]
     code, output = engine.exec_run(target.container, command, environment={"PLATFORM_DB_PASSWORD": password})
     if code != 0:
-        reason = one_line(Scrubber.from_env(env_vars)(output), 300)   # psql may quote any of them
+        reason = one_line(Scrubber.from_env(env_vars, keep=public_names(settings, project))(output), 300)
         raise PlatformError(f"{target.container}: cannot create database {target.database} for role "
                             f"{target.role}: {reason}")
     return f"{target.container}: database {target.database} (role {target.role}) ready"
