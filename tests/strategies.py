@@ -136,7 +136,7 @@ def _project(draw, name, project_domains, container_names, volume_names, databas
         database = {"type": "postgresql", "user": draw(st.sampled_from([own, f"{own}__app"])),
                     "databases": {env: f"{own}__{database_names}_{env}" for env in environments}}
         if draw(st.booleans()):
-            database["container"] = draw(st.sampled_from(["postgres-platform", "postgres-other"]))
+            database["container"] = "postgres-platform"   # the only one a project may name
         project["database"] = database
     return project
 
