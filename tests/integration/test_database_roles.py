@@ -113,8 +113,12 @@ def test_a_deploy_naming_another_container_as_its_database_is_refused_before_any
     assert victim.deploy("v1").ok
     intruder = projects()
     target = victim.live_name("backend")
-    intruder._edit_registry(lambda entries: entries[intruder.name]["database"].__setitem__("container", target))
-    result = intruder.invoke("deploy", "--project", intruder.name, "--env", "production", "--tag", "v1")
+    database = lambda entries: entries[intruder.name]["database"]  # noqa: E731
+    intruder._edit_registry(lambda entries: database(entries).__setitem__("container", target))
+    try:
+        result = intruder.invoke("deploy", "--project", intruder.name, "--env", "production", "--tag", "v1")
+    finally:   # the registry must load again for the cleanup
+        intruder._edit_registry(lambda entries: database(entries).pop("container"))
     assert result.returncode != 0
     error = result.stderr.strip().splitlines()
     assert len(error) == 1 and f"projects/{intruder.name}/database/container: {target!r} is not the platform's " \
