@@ -18,6 +18,11 @@ and retries a refused connection on the next address. So:
      flight), and lift the hold once nginx's DNS cache cannot hold their
      addresses any more. Only a timer is left to run out there, and the hold
      lifts itself if this process is killed.
+Before step 1, a ``guard`` beside nginx: Docker's DNS answers the live name with a
+candidate's address a moment before that address takes packets (measured: 3 of 10
+connections made as soon as a just-connected alias resolved waited 1 s for a SYN
+retransmit), so nginx's connections to the candidates are refused with a reset (and
+retried on the old containers at once) until a connection from the guard gets through.
 Why a hold beside nginx rather than a placeholder container on the stopped
 address: a placeholder can only start once the old container's address is
 free, and a connection sent in between waits for the 1 s SYN retransmit; the
@@ -47,6 +52,8 @@ HOLD_ROLE = naming.HOLD_ROLE              # and of the holds beside nginx
 HOLD_MARGIN_SECONDS = 120        # a hold lifts itself this long after the longest drain (a killed deploy's;
                                  # a live one lifts it after its cleanup and report)
 HOLD_READY_SECONDS = 15          # how long a hold may take to be in place once due
+GUARD_SECONDS = 15               # a guard lifts its rules after this long, whatever happened
+GUARD_READY_SECONDS = 5          # how long a guard may take to be in place
 
 
 def settled_after(changed_at: float) -> float:
@@ -59,11 +66,13 @@ def wait_until(moment: float) -> None:
 
 
 def expose(engine, network: str, roles) -> float:
-    """Give each candidate the live name as an alias (Docker only sets aliases when connecting);
-    return the wall-clock time from which the name resolves to them."""
+    """Give each candidate the live name as an alias (Docker only sets aliases when connecting), at the
+    address it had (the guard knows it); return the wall-clock time from which the name resolves to them."""
     def alias(role):
+        state = engine.inspect(role.new_name)
+        address = state.networks.get(network) if state is not None else None
         engine.disconnect(role.new_name, network)
-        engine.connect(role.new_name, network, aliases=[role.live_name])
+        engine.connect(role.new_name, network, aliases=[role.live_name], address=address or None)
 
     with ThreadPoolExecutor(max_workers=max(1, len(roles))) as pool:
         list(pool.map(alias, roles))
@@ -134,6 +143,28 @@ rules -I || { rules -D 2>/dev/null; exit 3; }
 echo held
 sleep "$most" & wait $!
 lift
+"""
+# Beside platform-nginx, before the candidates get the live name ($3...: name=address:port each): nginx's
+# connections to them (its workers, not root) are refused with a reset until the name resolves to the
+# address and a connection from here (root) gets through; at most $2 seconds. $1: the holds' comment.
+GUARD_SCRIPT = r"""
+tag=$1 until=$(( $(date +%s) + $2 )); shift 2
+rule() { iptables -w 5 "$1" OUTPUT -p tcp -d "${2%:*}" --dport "${2##*:}" --syn -m owner ! --uid-owner 0 \
+             -m comment --comment "$tag" -j REJECT --reject-with tcp-reset; }
+lift() { for target in "$@"; do rule -D "${target#*=}" 2>/dev/null; done; }
+trap 'lift "$@"; exit 0' TERM INT QUIT
+for target in "$@"; do rule -I "${target#*=}" || { lift "$@"; exit 3; }; done
+echo guarded
+for target in "$@"; do (
+    name=${target%%=*} pair=${target#*=}
+    while [ "$(date +%s)" -lt "$until" ]; do
+        getent ahostsv4 "$name" | awk -v a="${pair%:*}" '$1 == a { found = 1 } END { exit !found }' \
+            && timeout 0.3 bash -c ": >/dev/tcp/${pair%:*}/${pair##*:}" 2>/dev/null && break
+        sleep 0.02
+    done
+    rule -D "$pair" 2>/dev/null
+) & done
+wait
 """
 # Beside a closing container, in its network namespace: from $2 on, a new connection to its port ($1)
 # is answered with a reset, while the connections it has go on; then wait until none is left (state
@@ -226,13 +257,36 @@ def _hold(engine, helpers: Helpers, addresses: list[str], not_before: float, dra
         return None
 
 
-def _held(engine, hold: str, deadline: float) -> bool:
+def _held(engine, hold: str, deadline: float, word: str = "held") -> bool:
     while True:
-        if "held" in engine.logs_tail(hold, lines=1):
+        if word in engine.logs_tail(hold, lines=1):
             return True
         if time.time() > deadline or engine.inspect(hold) is None:
             return False
         time.sleep(0.05)
+
+
+def guard(engine, network: str, roles, helpers: Helpers | None) -> str | None:
+    """Put the guard in place for the candidates of ``roles`` (see the module's docstring); it lifts itself.
+    None when it could not be: the switch is then only slower for a second."""
+    targets = []
+    for role in roles:
+        state = engine.inspect(role.new_name)
+        address = state.networks.get(network) if state is not None else None
+        if address and role.port:
+            targets.append(f"{role.live_name}={address}:{role.port}")
+    if helpers is None or not targets:
+        return None
+    try:
+        started = engine.start_beside(helpers.nginx, helpers.image, ["sh", "-c", GUARD_SCRIPT, "guard",
+                                                                     helpers.hold_tag, str(GUARD_SECONDS), *targets],
+                                      helpers.hold_labels, capabilities=("NET_ADMIN",))
+    except PlatformError:
+        return None
+    if _held(engine, started, time.time() + GUARD_READY_SECONDS, word="guarded"):
+        return started
+    lift(engine, started)
+    return None
 
 
 def lift(engine, hold: str | None) -> None:

@@ -345,7 +345,8 @@ class DockerEngine:
         with self._translated("cannot list networks"):
             return next((n for n in self._api.networks(names=[name]) if n["Name"] == name), None)
 
-    def connect(self, container: str, network: str, aliases: list[str] | None = None) -> bool:
+    def connect(self, container: str, network: str, aliases: list[str] | None = None,
+                address: str | None = None) -> bool:
         state = self.inspect(container)
         if state is None:
             raise NotFound(f"container {container!r} does not exist")
@@ -357,11 +358,15 @@ class DockerEngine:
             raise NotFound(f"network {network!r} does not exist")
         try:
             with self._translated(f"cannot connect {container} to {network}"):
-                self._api.connect_container_to_network(container, network, aliases=aliases or None)
+                self._api.connect_container_to_network(container, network, aliases=aliases or None,
+                                                       ipv4_address=address)
         except (Conflict, Refused) as error:
             if "already exists" in error.detail:
                 return False
-            raise
+            if address is None:
+                raise
+            # the address was taken meanwhile, or the network has no subnet of its own: any address
+            return self.connect(container, network, aliases)
         return True
 
     def disconnect(self, container: str, network: str) -> None:
