@@ -107,6 +107,11 @@ class Helpers:
         """The comment on a hold's rules: one project/environment's, so that its leftovers can be swept."""
         return f"platform-hold-{self.labels['platform.project']}-{self.labels['platform.environment']}"
 
+    @property
+    def guard_tag(self) -> str:
+        """The comment on a guard's rules: not the holds', whose start sweeps theirs."""
+        return self.hold_tag + "-guard"
+
 
 def helpers_for(engine, settings, labels: dict) -> Helpers | None:
     """Helpers from platform-nginx's image (on every platform host, nothing to pull); None without it."""
@@ -124,7 +129,7 @@ SWEEP = r"""
 iptables -w 5 -S OUTPUT | grep -F -- "--comment $tag " | sed 's/^-A /-D /' | while read -r rule; do
     iptables -w 5 $rule; done
 """
-SWEEP_SCRIPT = "tag=$1\n" + SWEEP
+SWEEP_SCRIPT = 'for tag in "$@"; do\n' + SWEEP + "done\n"
 # Beside platform-nginx: refuse nginx's new connections to the closed addresses ($4...) with a reset,
 # so that it retries them on the next address at once, until told to stop (SIGTERM, or SIGQUIT, the
 # image's STOPSIGNAL) or $3 seconds have passed. The rules carry a comment ($1) and are taken out again
@@ -146,7 +151,7 @@ lift
 """
 # Beside platform-nginx, before the candidates get the live name ($3...: name=address:port each): nginx's
 # connections to them (its workers, not root) are refused with a reset until the name resolves to the
-# address and a connection from here (root) gets through; at most $2 seconds. $1: the holds' comment.
+# address and a connection from here (root) gets through; at most $2 seconds. $1: the rules' comment.
 GUARD_SCRIPT = r"""
 tag=$1 until=$(( $(date +%s) + $2 )); shift 2
 rule() { iptables -w 5 "$1" OUTPUT -p tcp -d "${2%:*}" --dport "${2##*:}" --syn -m owner ! --uid-owner 0 \
@@ -279,7 +284,7 @@ def guard(engine, network: str, roles, helpers: Helpers | None) -> str | None:
         return None
     try:
         started = engine.start_beside(helpers.nginx, helpers.image, ["sh", "-c", GUARD_SCRIPT, "guard",
-                                                                     helpers.hold_tag, str(GUARD_SECONDS), *targets],
+                                                                     helpers.guard_tag, str(GUARD_SECONDS), *targets],
                                       helpers.hold_labels, capabilities=("NET_ADMIN",))
     except PlatformError:
         return None
@@ -309,7 +314,8 @@ def lift_all(engine, helpers: Helpers | None) -> int:
     for state in holds:
         lift(engine, state.id)
     try:   # and the rules of a hold that was killed without its trap
-        engine.run_beside(helpers.nginx, helpers.image, ["sh", "-c", SWEEP_SCRIPT, "sweep", helpers.hold_tag],
+        engine.run_beside(helpers.nginx, helpers.image, ["sh", "-c", SWEEP_SCRIPT, "sweep", helpers.hold_tag,
+                                                         helpers.guard_tag],
                           helpers.labels, capabilities=("NET_ADMIN",), timeout=30)
     except PlatformError:
         pass   # the next hold of this project/environment sweeps them first
