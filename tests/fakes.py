@@ -127,10 +127,9 @@ class FakeEngine:
     def _container(self, name: str) -> FakeContainer | None:
         return self.containers.get(name) or next((c for c in self.containers.values() if c.id == name), None)
 
-    def _attach(self, container: FakeContainer, network: str, aliases: list, wanted: str | None = None) -> None:
+    def _attach(self, container: FakeContainer, network: str, aliases: list) -> None:
         used = {address for c in self.containers.values() for address, _ in c.networks.values()}
-        address = wanted if wanted and wanted not in used else \
-            next(f"10.0.0.{n}" for n in itertools.count(2) if f"10.0.0.{n}" not in used)
+        address = next(f"10.0.0.{n}" for n in itertools.count(2) if f"10.0.0.{n}" not in used)
         container.networks[network] = (address, aliases)
 
     # -- the protocol ---------------------------------------------------------------------------
@@ -171,7 +170,7 @@ class FakeEngine:
     def stop(self, name, timeout=10):
         self._call("stop", name, timeout)
         container = self._container(name)
-        if container is not None and container.name.startswith(("hold-", "guard-")):
+        if container is not None and container.name.startswith("hold-"):
             del self.containers[container.name]   # a hold removes itself when it exits
         elif container is not None:
             container.status = "exited"
@@ -195,9 +194,7 @@ class FakeEngine:
         container = self._container(name)
         if container is None:
             return ""
-        if container.name.startswith(("hold-", "guard-")):
-            return "held" if container.name.startswith("hold-") else "guarded"
-        return "the last log line"
+        return "held" if container.name.startswith("hold-") else "the last log line"
 
     def run_beside(self, name, image, argv, labels, capabilities=(), timeout=60):
         """A switch helper: "drain" closes the container to new connections (``refusing``), "reopen" opens it."""
@@ -212,10 +209,9 @@ class FakeEngine:
         return ExecResult(0, "0")
 
     def start_beside(self, name, image, argv, labels, capabilities=()):
-        """A hold beside nginx: runs (printing "held") until stopped, then removes itself. A guard
-        ($0 "guard") prints "guarded" and removes itself once the candidates have their alias (``connect``)."""
+        """A hold beside nginx: runs (printing "held") until stopped, then removes itself."""
         self._call("start_beside", name, argv)
-        hold = f"{'guard' if argv[3] == 'guard' else 'hold'}-{next(self._ids)}"
+        hold = f"hold-{next(self._ids)}"
         self.containers[hold] = FakeContainer(hold, hold, image, image, dict(labels), {}, health=None)
         return hold
 
@@ -309,17 +305,14 @@ class FakeEngine:
         self.networks[name] = dict(labels)
         return True
 
-    def connect(self, container, network, aliases=None, address=None):
+    def connect(self, container, network, aliases=None):
         self._call("connect", container, network, list(aliases or []))
         found = self._container(container)
         if found is None:
             raise NotFound(f"container {container!r} does not exist")
         if network in found.networks:
             return False
-        self._attach(found, network, list(aliases or []), address)
-        if aliases:   # a guard's candidates now answer: it lifts itself
-            for guard in [name for name in self.containers if name.startswith("guard-")]:
-                del self.containers[guard]
+        self._attach(found, network, list(aliases or []))
         return True
 
     def disconnect(self, container, network):

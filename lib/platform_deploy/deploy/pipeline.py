@@ -335,8 +335,6 @@ class Deployment:
             live.generate_and_reload(self.engine, self.settings, self.registry, only=plan.project)
         self.old_names = switch.live_containers(self.engine, roles)
         self._journal(Phase.SWITCHING)
-        if self.old_names:   # a first deploy has no traffic to keep from a candidate that is not yet reachable
-            switch.guard(self.engine, plan.network, roles, self._helpers())
         exposed_at = switch.expose(self.engine, plan.network, roles)
         replaced = {role.live_name: role.port for role in roles if role.live_name in self.old_names}
         self.closed = switch.hand_over(self.engine, plan.network, replaced, self._helpers(), exposed_at,

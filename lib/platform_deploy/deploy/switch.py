@@ -18,11 +18,6 @@ and retries a refused connection on the next address. So:
      flight), and lift the hold once nginx's DNS cache cannot hold their
      addresses any more. Only a timer is left to run out there, and the hold
      lifts itself if this process is killed.
-Before step 1, a ``guard`` beside nginx: Docker's DNS answers the live name with a
-candidate's address a moment before that address takes packets (measured: 3 of 10
-connections made as soon as a just-connected alias resolved waited 1 s for a SYN
-retransmit), so nginx's connections to the candidates are refused with a reset (and
-retried on the old containers at once) until a connection from the guard gets through.
 Why a hold beside nginx rather than a placeholder container on the stopped
 address: a placeholder can only start once the old container's address is
 free, and a connection sent in between waits for the 1 s SYN retransmit; the
@@ -52,8 +47,6 @@ HOLD_ROLE = naming.HOLD_ROLE              # and of the holds beside nginx
 HOLD_MARGIN_SECONDS = 120        # a hold lifts itself this long after the longest drain (a killed deploy's;
                                  # a live one lifts it after its cleanup and report)
 HOLD_READY_SECONDS = 15          # how long a hold may take to be in place once due
-GUARD_SECONDS = 15               # a guard lifts its rules after this long, whatever happened
-GUARD_READY_SECONDS = 5          # how long a guard may take to be in place
 
 
 def settled_after(changed_at: float) -> float:
@@ -66,13 +59,11 @@ def wait_until(moment: float) -> None:
 
 
 def expose(engine, network: str, roles) -> float:
-    """Give each candidate the live name as an alias (Docker only sets aliases when connecting), at the
-    address it had (the guard knows it); return the wall-clock time from which the name resolves to them."""
+    """Give each candidate the live name as an alias (Docker only sets aliases when connecting);
+    return the wall-clock time from which the name resolves to them."""
     def alias(role):
-        state = engine.inspect(role.new_name)
-        address = state.networks.get(network) if state is not None else None
         engine.disconnect(role.new_name, network)
-        engine.connect(role.new_name, network, aliases=[role.live_name], address=address or None)
+        engine.connect(role.new_name, network, aliases=[role.live_name])
 
     with ThreadPoolExecutor(max_workers=max(1, len(roles))) as pool:
         list(pool.map(alias, roles))
@@ -107,11 +98,6 @@ class Helpers:
         """The comment on a hold's rules: one project/environment's, so that its leftovers can be swept."""
         return f"platform-hold-{self.labels['platform.project']}-{self.labels['platform.environment']}"
 
-    @property
-    def guard_tag(self) -> str:
-        """The comment on a guard's rules: not the holds', whose start sweeps theirs."""
-        return self.hold_tag + "-guard"
-
 
 def helpers_for(engine, settings, labels: dict) -> Helpers | None:
     """Helpers from platform-nginx's image (on every platform host, nothing to pull); None without it."""
@@ -129,7 +115,7 @@ SWEEP = r"""
 iptables -w 5 -S OUTPUT | grep -F -- "--comment $tag " | sed 's/^-A /-D /' | while read -r rule; do
     iptables -w 5 $rule; done
 """
-SWEEP_SCRIPT = 'for tag in "$@"; do\n' + SWEEP + "done\n"
+SWEEP_SCRIPT = "tag=$1\n" + SWEEP
 # Beside platform-nginx: refuse nginx's new connections to the closed addresses ($4...) with a reset,
 # so that it retries them on the next address at once, until told to stop (SIGTERM, or SIGQUIT, the
 # image's STOPSIGNAL) or $3 seconds have passed. The rules carry a comment ($1) and are taken out again
@@ -148,28 +134,6 @@ rules -I || { rules -D 2>/dev/null; exit 3; }
 echo held
 sleep "$most" & wait $!
 lift
-"""
-# Beside platform-nginx, before the candidates get the live name ($3...: name=address:port each): nginx's
-# connections to them (its workers, not root) are refused with a reset until the name resolves to the
-# address and a connection from here (root) gets through; at most $2 seconds. $1: the rules' comment.
-GUARD_SCRIPT = r"""
-tag=$1 until=$(( $(date +%s) + $2 )); shift 2
-rule() { iptables -w 5 "$1" OUTPUT -p tcp -d "${2%:*}" --dport "${2##*:}" --syn -m owner ! --uid-owner 0 \
-             -m comment --comment "$tag" -j REJECT --reject-with tcp-reset; }
-lift() { for target in "$@"; do rule -D "${target#*=}" 2>/dev/null; done; }
-trap 'lift "$@"; exit 0' TERM INT QUIT
-for target in "$@"; do rule -I "${target#*=}" || { lift "$@"; exit 3; }; done
-echo guarded
-for target in "$@"; do (
-    name=${target%%=*} pair=${target#*=}
-    while [ "$(date +%s)" -lt "$until" ]; do
-        getent ahostsv4 "$name" | awk -v a="${pair%:*}" '$1 == a { found = 1 } END { exit !found }' \
-            && timeout 0.3 bash -c ": >/dev/tcp/${pair%:*}/${pair##*:}" 2>/dev/null && break
-        sleep 0.02
-    done
-    rule -D "$pair" 2>/dev/null
-) & done
-wait
 """
 # Beside a closing container, in its network namespace: from $2 on, a new connection to its port ($1)
 # is answered with a reset, while the connections it has go on; then wait until none is left (state
@@ -262,36 +226,13 @@ def _hold(engine, helpers: Helpers, addresses: list[str], not_before: float, dra
         return None
 
 
-def _held(engine, hold: str, deadline: float, word: str = "held") -> bool:
+def _held(engine, hold: str, deadline: float) -> bool:
     while True:
-        if word in engine.logs_tail(hold, lines=1):
+        if "held" in engine.logs_tail(hold, lines=1):
             return True
         if time.time() > deadline or engine.inspect(hold) is None:
             return False
         time.sleep(0.05)
-
-
-def guard(engine, network: str, roles, helpers: Helpers | None) -> str | None:
-    """Put the guard in place for the candidates of ``roles`` (see the module's docstring); it lifts itself.
-    None when it could not be: the switch is then only slower for a second."""
-    targets = []
-    for role in roles:
-        state = engine.inspect(role.new_name)
-        address = state.networks.get(network) if state is not None else None
-        if address and role.port:
-            targets.append(f"{role.live_name}={address}:{role.port}")
-    if helpers is None or not targets:
-        return None
-    try:
-        started = engine.start_beside(helpers.nginx, helpers.image, ["sh", "-c", GUARD_SCRIPT, "guard",
-                                                                     helpers.guard_tag, str(GUARD_SECONDS), *targets],
-                                      helpers.hold_labels, capabilities=("NET_ADMIN",))
-    except PlatformError:
-        return None
-    if _held(engine, started, time.time() + GUARD_READY_SECONDS, word="guarded"):
-        return started
-    lift(engine, started)
-    return None
 
 
 def lift(engine, hold: str | None) -> None:
@@ -314,8 +255,7 @@ def lift_all(engine, helpers: Helpers | None) -> int:
     for state in holds:
         lift(engine, state.id)
     try:   # and the rules of a hold that was killed without its trap
-        engine.run_beside(helpers.nginx, helpers.image, ["sh", "-c", SWEEP_SCRIPT, "sweep", helpers.hold_tag,
-                                                         helpers.guard_tag],
+        engine.run_beside(helpers.nginx, helpers.image, ["sh", "-c", SWEEP_SCRIPT, "sweep", helpers.hold_tag],
                           helpers.labels, capabilities=("NET_ADMIN",), timeout=30)
     except PlatformError:
         pass   # the next hold of this project/environment sweeps them first

@@ -142,10 +142,8 @@ class Engine(Protocol):
     # Networks
     def ensure_network(self, name: str, labels: Mapping[str, str], subnet_pool: str | None = None) -> bool:
         """Create it unless it exists (with a free /24 of ``subnet_pool``); True when created."""
-    def connect(self, container: str, network: str, aliases: list[str] | None = None,
-                address: str | None = None) -> bool:
-        """Attach a running container unless it already is, at ``address`` if it is free (else at any);
-        True when attached now."""
+    def connect(self, container: str, network: str, aliases: list[str] | None = None) -> bool:
+        """Attach a running container unless it already is; True when attached now."""
     def disconnect(self, container: str, network: str) -> None:
         """Detach; not attached, or either one missing, is not an error."""
 

@@ -345,8 +345,7 @@ class DockerEngine:
         with self._translated("cannot list networks"):
             return next((n for n in self._api.networks(names=[name]) if n["Name"] == name), None)
 
-    def connect(self, container: str, network: str, aliases: list[str] | None = None,
-                address: str | None = None) -> bool:
+    def connect(self, container: str, network: str, aliases: list[str] | None = None) -> bool:
         state = self.inspect(container)
         if state is None:
             raise NotFound(f"container {container!r} does not exist")
@@ -358,15 +357,11 @@ class DockerEngine:
             raise NotFound(f"network {network!r} does not exist")
         try:
             with self._translated(f"cannot connect {container} to {network}"):
-                self._api.connect_container_to_network(container, network, aliases=aliases or None,
-                                                       ipv4_address=address)
+                self._api.connect_container_to_network(container, network, aliases=aliases or None)
         except (Conflict, Refused) as error:
             if "already exists" in error.detail:
                 return False
-            if address is None:
-                raise
-            # the address was taken meanwhile, or the network has no subnet of its own: any address
-            return self.connect(container, network, aliases)
+            raise
         return True
 
     def disconnect(self, container: str, network: str) -> None:
