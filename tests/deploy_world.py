@@ -133,7 +133,7 @@ class World:
         """The project's containers (platform services and holds beside nginx, which lift themselves
         in time, left out): name -> (id, status, image)."""
         return {name: (c.id, c.status, c.image) for name, c in self.engine.containers.items()
-                if name not in (NGINX, POSTGRES) and not name.startswith("hold-")}
+                if name not in (NGINX, POSTGRES) and not name.startswith(("hold-", "guard-"))}
 
     def leftovers(self) -> list[str]:
         """Containers other than the live ones: candidates."""
@@ -220,7 +220,8 @@ def actions(engine: FakeEngine) -> list[tuple]:
     """What was done to containers and asked over HTTP, in order, as short tuples:
     ("run", name), ("connect", container, aliases), ("disconnect", container), ("start", name),
     ("stop", name), ("drain", name) or ("reopen", name) for a switch helper beside it, ("hold", addresses)
-    and ("lift", "hold") for a hold beside nginx, ("remove", name),
+    and ("lift", "hold") for a hold beside nginx, ("guard", open addresses, name=port targets) and ("lift", "guard")
+    for a guard, ("remove", name),
     ("rename", old, new), ("request", url) for curl in platform-nginx, ("alembic", "upgrade head")."""
     done = []
     for method, args in engine.log:
@@ -228,15 +229,17 @@ def actions(engine: FakeEngine) -> list[tuple]:
             done.append(("run", args[0]))
         elif method == "connect":
             done.append(("connect", args[0], args[2]))
-        elif method == "stop" and args[0].startswith("hold-"):
-            done.append(("lift", "hold"))
+        elif method == "stop" and args[0].startswith(("hold-", "guard-")):
+            done.append(("lift", args[0].split("-")[0]))
         elif method in ("disconnect", "start", "stop"):
             done.append((method, args[0]))
+        elif method == "start_beside" and args[1][3] == "guard":
+            done.append(("guard", args[1][7], tuple(args[1][8:])))
         elif method == "start_beside":
             done.append(("hold", tuple(args[1][7:])))
         elif method == "run_beside":
             done.append((args[1][3], args[0]))
-        elif method == "remove" and not args[0].startswith("hold-"):   # a lifted hold's: part of ("lift", "hold")
+        elif method == "remove" and not args[0].startswith(("hold-", "guard-")):   # part of ("lift", ...)
             done.append(("remove", args[0]))
         elif method == "rename":
             done.append(("rename", args[0], args[1]))

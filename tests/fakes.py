@@ -170,7 +170,7 @@ class FakeEngine:
     def stop(self, name, timeout=10):
         self._call("stop", name, timeout)
         container = self._container(name)
-        if container is not None and container.name.startswith("hold-"):
+        if container is not None and container.name.startswith(("hold-", "guard-")):
             del self.containers[container.name]   # a hold removes itself when it exits
         elif container is not None:
             container.status = "exited"
@@ -194,7 +194,9 @@ class FakeEngine:
         container = self._container(name)
         if container is None:
             return ""
-        return "held" if container.name.startswith("hold-") else "the last log line"
+        if container.name.startswith(("hold-", "guard-")):
+            return "held" if container.name.startswith("hold-") else "guarded"
+        return "the last log line"
 
     def run_beside(self, name, image, argv, labels, capabilities=(), timeout=60):
         """A switch helper: "drain" closes the container to new connections (``refusing``), "reopen" opens it."""
@@ -209,9 +211,10 @@ class FakeEngine:
         return ExecResult(0, "0")
 
     def start_beside(self, name, image, argv, labels, capabilities=()):
-        """A hold beside nginx: runs (printing "held") until stopped, then removes itself."""
+        """A hold beside nginx: runs (printing "held") until stopped, then removes itself. A guard
+        ($0 "guard") prints "guarded" and removes itself once the candidates have their alias (``connect``)."""
         self._call("start_beside", name, argv)
-        hold = f"hold-{next(self._ids)}"
+        hold = f"{'guard' if argv[3] == 'guard' else 'hold'}-{next(self._ids)}"
         self.containers[hold] = FakeContainer(hold, hold, image, image, dict(labels), {}, health=None)
         return hold
 
@@ -305,6 +308,10 @@ class FakeEngine:
         self.networks[name] = dict(labels)
         return True
 
+    def network_subnets(self, name):
+        self._call("network_subnets", name)
+        return ["10.0.0.0/24"] if name in self.networks else []
+
     def connect(self, container, network, aliases=None):
         self._call("connect", container, network, list(aliases or []))
         found = self._container(container)
@@ -313,6 +320,9 @@ class FakeEngine:
         if network in found.networks:
             return False
         self._attach(found, network, list(aliases or []))
+        if aliases:   # a guard's candidates now answer: it opens and removes itself
+            for guard in [name for name in self.containers if name.startswith("guard-")]:
+                del self.containers[guard]
         return True
 
     def disconnect(self, container, network):

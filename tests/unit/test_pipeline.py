@@ -82,10 +82,25 @@ def test_first_deploy_exposes_and_renames_the_candidates_with_nothing_to_stop(wo
     assert subsequence(done, [("run", backend), ("run", frontend), ("alembic", "upgrade head"),
                               ("connect", backend, [BACKEND]), ("connect", frontend, [FRONTEND]),
                               ("request", NGINX_CHECK), ("rename", backend, BACKEND), ("rename", frontend, FRONTEND)])
-    assert not [a for a in done if a[0] in ("stop", "hold", "start")]
+    assert not [a for a in done if a[0] in ("stop", "hold", "guard", "start")]
     assert world.serving() == V1 and world.leftovers() == []
     assert world.engine.aliases(BACKEND, NETWORK) == [BACKEND]
     assert NETWORK in world.engine.containers[NGINX].networks and NETWORK in world.engine.containers[POSTGRES].networks
+
+
+def test_a_guard_keeps_nginx_off_the_candidates_until_they_take_packets(live):
+    """Docker's DNS answers the live name with a candidate's address a moment before the address takes packets:
+    a guard beside nginx, with the live containers' addresses left open, is in place before the candidates get
+    the alias, and the old containers are closed only once it has opened."""
+    old = {name: live.engine.containers[name].networks[NETWORK][0] for name in LIVE}
+    live.deploy("v2")
+    done = actions(live.engine)
+    guard = ("guard", f"{old[BACKEND]},{old[FRONTEND]}", (f"{BACKEND}=8000", f"{FRONTEND}=80"))
+    assert done.count(guard) == 1
+    first_alias = min(i for i, a in enumerate(done) if a[0] == "connect" and a[2])
+    first_close = min(i for i, a in enumerate(done) if a[0] in ("drain", "hold"))
+    assert done.index(guard) < first_alias < first_close
+    assert live.holds() == [] and not [name for name in live.engine.containers if name.startswith("guard-")]
 
 
 def test_second_deploy_records_success_and_moves_the_database(live):

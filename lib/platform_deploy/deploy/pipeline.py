@@ -15,7 +15,7 @@ import functools
 import signal
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Protocol
@@ -143,6 +143,7 @@ class Deployment:
         self.progress = Progress()
         self.old_names: list[str] = []
         self.closed = switch.Closed()    # the replaced containers, retired once the deploy has reported
+        self._guarding: Future | None = None   # the switch's guard, started during the smoke tests
         self.put_back: PutBack | None = None   # what a restore's step 2 wrote over
         self.phase = Phase.STARTED
         self.by = deployed_by()
@@ -325,9 +326,19 @@ class Deployment:
         return "; ".join(f"{role}: {how}" for role, how in passed.items())
 
     def _smoke(self) -> str:
-        with ThreadPoolExecutor(max_workers=len(self.plan.roles)) as pool:
+        with ThreadPoolExecutor(max_workers=len(self.plan.roles) + 1) as pool:
+            # The switch's guard starts meanwhile: its container's start-up is then off the critical path.
+            self._guarding = pool.submit(switch.guard, self.engine, self.plan.network, self.plan.role_names,
+                                         self._helpers())
             passed = list(pool.map(lambda role: probes.smoke_test(self.engine, self.settings, role), self.plan.roles))
         return "; ".join(f"{role.role}: {', '.join(paths)}" for role, paths in zip(self.plan.roles, passed))
+
+    def _guard(self) -> str | None:
+        """The guard started during the smoke tests (None without one, or when it could not be put in place)."""
+        try:
+            return self._guarding.result() if self._guarding is not None else None
+        except PlatformError:   # the engine went away, say: the switch or the rollback says so in its turn
+            return None
 
     def _switch(self) -> str:
         plan, roles = self.plan, self.plan.role_names
@@ -335,7 +346,9 @@ class Deployment:
             live.generate_and_reload(self.engine, self.settings, self.registry, only=plan.project)
         self.old_names = switch.live_containers(self.engine, roles)
         self._journal(Phase.SWITCHING)
+        guard = self._guard()   # in place before the candidates get the live name
         exposed_at = switch.expose(self.engine, plan.network, roles)
+        switch.opened(self.engine, guard)
         replaced = {role.live_name: role.port for role in roles if role.live_name in self.old_names}
         self.closed = switch.hand_over(self.engine, plan.network, replaced, self._helpers(), exposed_at,
                                        {role.live_name: role.drain_timeout for role in plan.roles})
@@ -376,6 +389,7 @@ class Deployment:
 
     def _fail(self, reason: str, started: float, error) -> Attempt:
         plan, reason = self.plan, self.scrub(reason)
+        switch.lift(self.engine, self._guard())   # a smoke test failed with the guard up, say
         moved = self.phase is Phase.SWITCHED   # traffic moved and was confirmed: finish rather than undo
         settled = True
         if self.phase not in (Phase.STARTED, Phase.PREPARE):   # there are candidates to remove

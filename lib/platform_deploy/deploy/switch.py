@@ -18,6 +18,16 @@ and retries a refused connection on the next address. So:
      flight), and lift the hold once nginx's DNS cache cannot hold their
      addresses any more. Only a timer is left to run out there, and the hold
      lifts itself if this process is killed.
+From the smoke tests until step 1 is done, a ``guard`` beside nginx: Docker's DNS
+answers the live name with a candidate's address a moment before that address
+takes packets (measured: 3 of 10 connections made as soon as a just-connected alias
+resolved waited 1 s for a SYN retransmit), so nginx's workers are refused new
+connections into the project network, the live containers' addresses excepted,
+with a reset (and retry on the old containers at once) until a connection from the
+guard (root, not refused) gets through to each candidate at its new address. It
+needs no address in advance: re-joining a container at a pinned one would make
+Docker ask for that address again after an engine restart, when another container
+may hold it (measured: the old version not starting again).
 Why a hold beside nginx rather than a placeholder container on the stopped
 address: a placeholder can only start once the old container's address is
 free, and a connection sent in between waits for the 1 s SYN retransmit; the
@@ -47,6 +57,10 @@ HOLD_ROLE = naming.HOLD_ROLE              # and of the holds beside nginx
 HOLD_MARGIN_SECONDS = 120        # a hold lifts itself this long after the longest drain (a killed deploy's;
                                  # a live one lifts it after its cleanup and report)
 HOLD_READY_SECONDS = 15          # how long a hold may take to be in place once due
+GUARD_SECONDS = 120              # a guard lifts its rules after this long, whatever happened (a deploy lifts
+                                 # it once the candidates take packets, or when it fails)
+GUARD_READY_SECONDS = 5          # how long a guard may take to be in place
+GUARD_OPEN_SECONDS = 10          # how long the switch waits for the candidates to take packets
 
 
 def settled_after(changed_at: float) -> float:
@@ -98,6 +112,11 @@ class Helpers:
         """The comment on a hold's rules: one project/environment's, so that its leftovers can be swept."""
         return f"platform-hold-{self.labels['platform.project']}-{self.labels['platform.environment']}"
 
+    @property
+    def guard_tag(self) -> str:
+        """The comment on a guard's rules: not the holds', whose start sweeps theirs."""
+        return self.hold_tag + "-guard"
+
 
 def helpers_for(engine, settings, labels: dict) -> Helpers | None:
     """Helpers from platform-nginx's image (on every platform host, nothing to pull); None without it."""
@@ -115,7 +134,7 @@ SWEEP = r"""
 iptables -w 5 -S OUTPUT | grep -F -- "--comment $tag " | sed 's/^-A /-D /' | while read -r rule; do
     iptables -w 5 $rule; done
 """
-SWEEP_SCRIPT = "tag=$1\n" + SWEEP
+SWEEP_SCRIPT = 'for tag in "$@"; do\n' + SWEEP + "done\n"
 # Beside platform-nginx: refuse nginx's new connections to the closed addresses ($4...) with a reset,
 # so that it retries them on the next address at once, until told to stop (SIGTERM, or SIGQUIT, the
 # image's STOPSIGNAL) or $3 seconds have passed. The rules carry a comment ($1) and are taken out again
@@ -133,6 +152,34 @@ trap lift TERM INT QUIT
 rules -I || { rules -D 2>/dev/null; exit 3; }
 echo held
 sleep "$most" & wait $!
+lift
+"""
+# Beside platform-nginx: nginx's workers (not root) are refused new connections into the project network
+# ($3) with a reset, but for the live containers' addresses ($4, comma-separated: accepted first, so that
+# they are never refused), until each live name ($5...: name=port) resolves to an address beyond those and a
+# connection from here (root) gets through; at most $2 seconds. $1: the rules' comment.
+GUARD_SCRIPT = r"""
+tag=$1 until=$(( $(date +%s) + $2 )) subnet=$3 open=$(echo "$4" | tr , ' '); shift 4
+refuse() { iptables -w 5 "$@" -p tcp -d "$subnet" --syn -m owner ! --uid-owner 0 -m comment --comment "$tag" \
+               -j REJECT --reject-with tcp-reset; }
+accept() { iptables -w 5 "$@" -p tcp -d "$address" --syn -m comment --comment "$tag" -j ACCEPT; }
+lift() { refuse -D OUTPUT 2>/dev/null; for address in $open; do accept -D OUTPUT 2>/dev/null; done; echo open; exit 0; }
+trap lift TERM INT QUIT
+position=1
+for address in $open; do accept -I OUTPUT $position || lift; position=$((position + 1)); done
+refuse -I OUTPUT $position || lift
+echo guarded
+for target in "$@"; do (
+    name=${target%=*} port=${target##*=}
+    while [ "$(date +%s)" -lt "$until" ]; do
+        for address in $(getent ahostsv4 "$name" | awk '{ print $1 }' | sort -u); do
+            case " $open " in *" $address "*) continue ;; esac
+            timeout 0.3 bash -c ": >/dev/tcp/$address/$port" 2>/dev/null && exit 0
+        done
+        sleep 0.05
+    done
+) & done
+wait
 lift
 """
 # Beside a closing container, in its network namespace: from $2 on, a new connection to its port ($1)
@@ -226,13 +273,45 @@ def _hold(engine, helpers: Helpers, addresses: list[str], not_before: float, dra
         return None
 
 
-def _held(engine, hold: str, deadline: float) -> bool:
+def _held(engine, hold: str, deadline: float, word: str = "held") -> bool:
     while True:
-        if "held" in engine.logs_tail(hold, lines=1):
+        if word in engine.logs_tail(hold, lines=1):
             return True
         if time.time() > deadline or engine.inspect(hold) is None:
             return False
         time.sleep(0.05)
+
+
+def guard(engine, network: str, roles, helpers: Helpers | None) -> str | None:
+    """Put the guard in place for the candidates of ``roles`` (see the module's docstring) and return it once
+    it is; it lifts itself. None when there is nothing to guard (a first deploy: no traffic yet) or it could not
+    be put in place: the switch is then only slower for a second, now and then."""
+    live = [state for state in map(engine.inspect, (role.live_name for role in roles))
+            if state is not None and state.running and state.networks.get(network)]
+    targets = [f"{role.live_name}={role.port}" for role in roles if role.port]
+    subnets = engine.network_subnets(network)
+    if helpers is None or not live or not targets or len(subnets) != 1:
+        return None
+    argv = ["sh", "-c", GUARD_SCRIPT, "guard", helpers.guard_tag, str(GUARD_SECONDS), subnets[0],
+            ",".join(state.networks[network] for state in live), *targets]
+    try:
+        started = engine.start_beside(helpers.nginx, helpers.image, argv, helpers.hold_labels,
+                                      capabilities=("NET_ADMIN",))
+    except PlatformError:
+        return None
+    if _held(engine, started, time.time() + GUARD_READY_SECONDS, word="guarded"):
+        return started
+    lift(engine, started)
+    return None
+
+
+def opened(engine, guard_: str | None) -> None:
+    """Wait until the guard has seen every candidate take packets and lifted its rules (it exits then), or
+    lift it after GUARD_OPEN_SECONDS: a candidate that never answers fails the check through nginx."""
+    if guard_ is None or _held(engine, guard_, time.time() + GUARD_OPEN_SECONDS, word="open"):
+        return
+    if engine.inspect(guard_) is not None:   # else it has opened and gone
+        lift(engine, guard_)
 
 
 def lift(engine, hold: str | None) -> None:
@@ -248,14 +327,15 @@ def lift(engine, hold: str | None) -> None:
 
 
 def lift_all(engine, helpers: Helpers | None) -> int:
-    """End the holds a killed run left; returns how many there were."""
+    """End the holds and guards a killed run left; returns how many there were."""
     if helpers is None:
         return 0
     holds = engine.find(helpers.hold_labels)   # an exited one may still be on its way out: waited for too
     for state in holds:
         lift(engine, state.id)
     try:   # and the rules of a hold that was killed without its trap
-        engine.run_beside(helpers.nginx, helpers.image, ["sh", "-c", SWEEP_SCRIPT, "sweep", helpers.hold_tag],
+        engine.run_beside(helpers.nginx, helpers.image,
+                          ["sh", "-c", SWEEP_SCRIPT, "sweep", helpers.hold_tag, helpers.guard_tag],
                           helpers.labels, capabilities=("NET_ADMIN",), timeout=30)
     except PlatformError:
         pass   # the next hold of this project/environment sweeps them first

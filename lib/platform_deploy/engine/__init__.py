@@ -142,6 +142,8 @@ class Engine(Protocol):
     # Networks
     def ensure_network(self, name: str, labels: Mapping[str, str], subnet_pool: str | None = None) -> bool:
         """Create it unless it exists (with a free /24 of ``subnet_pool``); True when created."""
+    def network_subnets(self, name: str) -> list[str]:
+        """The network's IPv4 subnets (CIDR); [] when it does not exist."""
     def connect(self, container: str, network: str, aliases: list[str] | None = None) -> bool:
         """Attach a running container unless it already is; True when attached now."""
     def disconnect(self, container: str, network: str) -> None:

@@ -345,6 +345,11 @@ class DockerEngine:
         with self._translated("cannot list networks"):
             return next((n for n in self._api.networks(names=[name]) if n["Name"] == name), None)
 
+    def network_subnets(self, name: str) -> list[str]:
+        found = self._network_named(name)
+        configs = ((found or {}).get("IPAM") or {}).get("Config") or []
+        return [config["Subnet"] for config in configs if config.get("Subnet") and ":" not in config["Subnet"]]
+
     def connect(self, container: str, network: str, aliases: list[str] | None = None) -> bool:
         state = self.inspect(container)
         if state is None:
