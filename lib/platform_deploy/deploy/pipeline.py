@@ -143,7 +143,7 @@ class Deployment:
         self.progress = Progress()
         self.old_names: list[str] = []
         self.closed = switch.Closed()    # the replaced containers, retired once the deploy has reported
-        self._guarding: Future | None = None   # the switch's guard, started during the smoke tests
+        self._guarding: Future | None = None   # the switch's guard, started with the health checks
         self.put_back: PutBack | None = None   # what a restore's step 2 wrote over
         self.phase = Phase.STARTED
         self.by = deployed_by()
@@ -322,19 +322,26 @@ class Deployment:
         self._journal(self.phase)
 
     def _health(self) -> str:
+        self._start_guard()
         passed = probes.wait_healthy(self.engine, self.settings, self.plan.roles)
         return "; ".join(f"{role}: {how}" for role, how in passed.items())
 
     def _smoke(self) -> str:
-        with ThreadPoolExecutor(max_workers=len(self.plan.roles) + 1) as pool:
-            # The switch's guard starts meanwhile: its container's start-up is then off the critical path.
-            self._guarding = pool.submit(switch.guard, self.engine, self.plan.network, self.plan.role_names,
-                                         self._helpers())
+        with ThreadPoolExecutor(max_workers=len(self.plan.roles)) as pool:
             passed = list(pool.map(lambda role: probes.smoke_test(self.engine, self.settings, role), self.plan.roles))
         return "; ".join(f"{role.role}: {', '.join(paths)}" for role, paths in zip(self.plan.roles, passed))
 
+    def _start_guard(self) -> None:
+        """The switch's guard starts while the candidates' health checks and smoke tests run, so that its
+        container's start-up is off the critical path (measured: 0.1-0.2 s of CPU on two cores wherever it
+        goes); in place early, it only keeps nginx where it is already."""
+        pool = ThreadPoolExecutor(max_workers=1)
+        self._guarding = pool.submit(switch.guard, self.engine, self.plan.network, self.plan.role_names,
+                                     self._helpers())
+        pool.shutdown(wait=False)   # the thread ends with the guard's start
+
     def _guard(self) -> str | None:
-        """The guard started during the smoke tests (None without one, or when it could not be put in place)."""
+        """The guard started with the health checks (None without one, or when it could not be put in place)."""
         try:
             return self._guarding.result() if self._guarding is not None else None
         except PlatformError:   # the engine went away, say: the switch or the rollback says so in its turn

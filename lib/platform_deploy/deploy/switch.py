@@ -18,7 +18,7 @@ and retries a refused connection on the next address. So:
      flight), and lift the hold once nginx's DNS cache cannot hold their
      addresses any more. Only a timer is left to run out there, and the hold
      lifts itself if this process is killed.
-From the smoke tests until step 1 is done, a ``guard`` beside nginx: Docker's DNS
+From the health checks until step 1 is done, a ``guard`` beside nginx: Docker's DNS
 answers the live name with a candidate's address a moment before that address
 takes packets (measured: 3 of 10 connections made as soon as a just-connected alias
 resolved waited 1 s for a SYN retransmit), so nginx's workers are refused new
@@ -57,8 +57,8 @@ HOLD_ROLE = naming.HOLD_ROLE              # and of the holds beside nginx
 HOLD_MARGIN_SECONDS = 120        # a hold lifts itself this long after the longest drain (a killed deploy's;
                                  # a live one lifts it after its cleanup and report)
 HOLD_READY_SECONDS = 15          # how long a hold may take to be in place once due
-GUARD_SECONDS = 120              # a guard lifts its rules after this long, whatever happened (a deploy lifts
-                                 # it once the candidates take packets, or when it fails)
+GUARD_SECONDS = 300              # a guard lifts its rules after this long, whatever happened (a deploy lifts
+                                 # it once the candidates take packets, or when it fails; recovery at once)
 GUARD_READY_SECONDS = 5          # how long a guard may take to be in place
 GUARD_OPEN_SECONDS = 10          # how long the switch waits for the candidates to take packets
 
