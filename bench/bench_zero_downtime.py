@@ -86,6 +86,10 @@ def main():
           f"({len(during)} requests)")
     print(f"latency steady state:   p50 {percentile(steady, .5):.1f} ms, p99 {percentile(steady, .99):.1f} ms "
           f"({len(steady)} requests)")
+    print(f"where the tail is (requests over 3 x the steady p99 = {3 * percentile(steady, .99):.0f} ms, by the step "
+          "they came after):")
+    for step, (over, count) in tail_by_step(during, deploys, 3 * percentile(steady, .99) / 1000).items():
+        print(f"  {step:<17} {over:5} of {count}")
     wall_offset = time.time() - time.monotonic()
     for due, seconds in sorted(result.latencies, key=lambda sample: -sample[1])[:3]:
         print(f"slow request: {seconds * 1000:.0f} ms, {due - origin:.1f} s into the run{where(due, deploys)}")
@@ -107,6 +111,16 @@ def seen_by_nginx(log: str, due: float, seconds: float) -> str:
         if match and abs(float(match[6]) - (due + seconds)) < 0.5 and float(match[2]) >= seconds - 0.3:
             found.append(f"{match[1]} rt={match[2]} upstream={match[3]} uct={match[4]} ut={match[5]}")
     return "; ".join(found[:3]) or "no request that long ended then: the time went before nginx had it"
+
+
+def tail_by_step(samples, deploys: list[Deploy], threshold: float) -> dict:
+    """{step a request came after: (requests slower than ``threshold`` seconds, requests)}, in step order."""
+    buckets: dict = {}
+    for due, seconds in samples:
+        step = where(due, deploys).rpartition("after ")[2] or "between deploys"
+        over, count = buckets.get(step, (0, 0))
+        buckets[step] = (over + (seconds > threshold), count + 1)
+    return buckets
 
 
 def where(moment: float, deploys: list[Deploy]) -> str:

@@ -211,8 +211,8 @@ class FakeEngine:
         return ExecResult(0, "0")
 
     def start_beside(self, name, image, argv, labels, capabilities=()):
-        """A hold beside nginx: runs (printing "held") until stopped, then removes itself. A guard
-        ($0 "guard") prints "guarded" and removes itself once the candidates have their alias (``connect``)."""
+        """A hold beside nginx: runs (printing "held") until stopped, then removes itself; a guard ($0 "guard")
+        the same, printing "guarded"."""
         self._call("start_beside", name, argv)
         hold = f"{'guard' if argv[3] == 'guard' else 'hold'}-{next(self._ids)}"
         self.containers[hold] = FakeContainer(hold, hold, image, image, dict(labels), {}, health=None)
@@ -320,9 +320,6 @@ class FakeEngine:
         if network in found.networks:
             return False
         self._attach(found, network, list(aliases or []))
-        if aliases:   # a guard's candidates now answer: it opens and removes itself
-            for guard in [name for name in self.containers if name.startswith("guard-")]:
-                del self.containers[guard]
         return True
 
     def disconnect(self, container, network):

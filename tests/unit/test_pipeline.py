@@ -491,8 +491,8 @@ def test_a_drain_timeout_from_projects_yml_is_the_drain_helpers_and_the_stops(li
 
 
 def stop_timeouts(world) -> dict:
-    """{container id: stop timeout} of the stops other than a hold's."""
-    return {args[0]: args[1] for _, args in world.engine.logged("stop") if not args[0].startswith("hold-")}
+    """{container id: stop timeout} of the stops other than a hold's or a guard's."""
+    return {args[0]: args[1] for _, args in world.engine.logged("stop") if not args[0].startswith(("hold-", "guard-"))}
 
 
 def test_a_first_deploy_asks_nginx_again_while_it_still_holds_the_old_dns_answer(world, monkeypatch):

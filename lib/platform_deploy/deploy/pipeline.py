@@ -340,7 +340,7 @@ class Deployment:
                                      self._helpers())
         pool.shutdown(wait=False)   # the thread ends with the guard's start
 
-    def _guard(self) -> str | None:
+    def _guard(self) -> switch.Guard | None:
         """The guard started with the health checks (None without one, or when it could not be put in place)."""
         try:
             return self._guarding.result() if self._guarding is not None else None
@@ -355,7 +355,7 @@ class Deployment:
         self._journal(Phase.SWITCHING)
         guard = self._guard()   # in place before the candidates get the live name
         exposed_at = switch.expose(self.engine, plan.network, roles)
-        switch.opened(self.engine, guard)
+        switch.open_guard(self.engine, guard)
         replaced = {role.live_name: role.port for role in roles if role.live_name in self.old_names}
         self.closed = switch.hand_over(self.engine, plan.network, replaced, self._helpers(), exposed_at,
                                        {role.live_name: role.drain_timeout for role in plan.roles})
@@ -396,7 +396,8 @@ class Deployment:
 
     def _fail(self, reason: str, started: float, error) -> Attempt:
         plan, reason = self.plan, self.scrub(reason)
-        switch.lift(self.engine, self._guard())   # a smoke test failed with the guard up, say
+        if (guard := self._guard()) is not None:   # a smoke test failed with the guard up, say
+            switch.lift(self.engine, guard.id)
         moved = self.phase is Phase.SWITCHED   # traffic moved and was confirmed: finish rather than undo
         settled = True
         if self.phase not in (Phase.STARTED, Phase.PREPARE):   # there are candidates to remove

@@ -154,21 +154,32 @@ echo held
 sleep "$most" & wait $!
 lift
 """
-# Beside platform-nginx: nginx's workers (not root) are refused new connections into the project network
-# ($3) with a reset, but for the live containers' addresses ($4, comma-separated: accepted first, so that
-# they are never refused), until each live name ($5...: name=port) resolves to an address beyond those and a
-# connection from here (root) gets through; at most $2 seconds. $1: the rules' comment.
-GUARD_SCRIPT = r"""
-tag=$1 until=$(( $(date +%s) + $2 )) subnet=$3 open=$(echo "$4" | tr , ' '); shift 4
+# A guard's rules, beside platform-nginx: nginx's workers (not root) are refused new connections into the
+# project network ($subnet) with a reset, but for the live containers' addresses ($open: accepted first, so
+# that they are never refused). Both guard scripts take $1 the rules' comment, $2 seconds, $3 the subnet,
+# $4 the live addresses (comma-separated), $5... the live names as name=port.
+GUARD_RULES = r"""
+tag=$1 seconds=$2 subnet=$3 open=$(echo "$4" | tr , ' '); shift 4
 refuse() { iptables -w 5 "$@" -p tcp -d "$subnet" --syn -m owner ! --uid-owner 0 -m comment --comment "$tag" \
                -j REJECT --reject-with tcp-reset; }
 accept() { iptables -w 5 "$@" -p tcp -d "$address" --syn -m comment --comment "$tag" -j ACCEPT; }
-lift() { refuse -D OUTPUT 2>/dev/null; for address in $open; do accept -D OUTPUT 2>/dev/null; done; echo open; exit 0; }
-trap lift TERM INT QUIT
+unguard() { refuse -D OUTPUT 2>/dev/null; for address in $open; do accept -D OUTPUT 2>/dev/null; done; }
+"""
+# The guard itself: the rules, until told to stop or $2 seconds have passed.
+GUARD_SCRIPT = GUARD_RULES + r"""
+trap 'unguard; exit 0' TERM INT QUIT
 position=1
-for address in $open; do accept -I OUTPUT $position || lift; position=$((position + 1)); done
-refuse -I OUTPUT $position || lift
+for address in $open; do accept -I OUTPUT $position || { unguard; exit 3; }; position=$((position + 1)); done
+refuse -I OUTPUT $position || { unguard; exit 3; }
 echo guarded
+sleep "$seconds" & wait $!
+unguard
+"""
+# Run in the guard once the candidates have the live names: wait until each name resolves to an address
+# beyond the live ones and a connection from here (root, not refused) gets through, at most $2 seconds;
+# then take the rules out. Nothing polls before: the guard costs no CPU while the checks run.
+OPEN_SCRIPT = GUARD_RULES + r"""
+until=$(( $(date +%s) + seconds ))
 for target in "$@"; do (
     name=${target%=*} port=${target##*=}
     while [ "$(date +%s)" -lt "$until" ]; do
@@ -176,11 +187,11 @@ for target in "$@"; do (
             case " $open " in *" $address "*) continue ;; esac
             timeout 0.3 bash -c ": >/dev/tcp/$address/$port" 2>/dev/null && exit 0
         done
-        sleep 0.05
+        sleep 0.02
     done
 ) & done
 wait
-lift
+unguard
 """
 # Beside a closing container, in its network namespace: from $2 on, a new connection to its port ($1)
 # is answered with a reset, while the connections it has go on; then wait until none is left (state
@@ -274,6 +285,7 @@ def _hold(engine, helpers: Helpers, addresses: list[str], not_before: float, dra
 
 
 def _held(engine, hold: str, deadline: float, word: str = "held") -> bool:
+    """Whether ``hold`` printed ``word`` (it is in place) before ``deadline``."""
     while True:
         if word in engine.logs_tail(hold, lines=1):
             return True
@@ -282,36 +294,49 @@ def _held(engine, hold: str, deadline: float, word: str = "held") -> bool:
         time.sleep(0.05)
 
 
-def guard(engine, network: str, roles, helpers: Helpers | None) -> str | None:
-    """Put the guard in place for the candidates of ``roles`` (see the module's docstring) and return it once
-    it is; it lifts itself. None when there is nothing to guard (a first deploy: no traffic yet) or it could not
-    be put in place: the switch is then only slower for a second, now and then."""
+@dataclass(frozen=True)
+class Guard:
+    """A guard in place (see the module's docstring): its container and the arguments of its scripts."""
+
+    id: str
+    arguments: tuple[str, ...]   # the rules' comment, the subnet, the live addresses, the live name=port
+
+
+def guard(engine, network: str, roles, helpers: Helpers | None) -> Guard | None:
+    """Put the guard in place for the candidates of ``roles`` and return it once it is; it lifts itself
+    after GUARD_SECONDS. None when there is nothing to guard (a first deploy: no traffic yet) or it could
+    not be put in place: the switch is then only slower for a second, now and then."""
     live = [state for state in map(engine.inspect, (role.live_name for role in roles))
             if state is not None and state.running and state.networks.get(network)]
     targets = [f"{role.live_name}={role.port}" for role in roles if role.port]
     subnets = engine.network_subnets(network)
     if helpers is None or not live or not targets or len(subnets) != 1:
         return None
-    argv = ["sh", "-c", GUARD_SCRIPT, "guard", helpers.guard_tag, str(GUARD_SECONDS), subnets[0],
-            ",".join(state.networks[network] for state in live), *targets]
+    tag, *rest = (helpers.guard_tag, subnets[0], ",".join(state.networks[network] for state in live), *targets)
     try:
-        started = engine.start_beside(helpers.nginx, helpers.image, argv, helpers.hold_labels,
-                                      capabilities=("NET_ADMIN",))
+        started = engine.start_beside(helpers.nginx, helpers.image,
+                                      ["sh", "-c", GUARD_SCRIPT, "guard", tag, str(GUARD_SECONDS), *rest],
+                                      helpers.hold_labels, capabilities=("NET_ADMIN",))
     except PlatformError:
         return None
     if _held(engine, started, time.time() + GUARD_READY_SECONDS, word="guarded"):
-        return started
+        return Guard(started, (tag, *rest))
     lift(engine, started)
     return None
 
 
-def opened(engine, guard_: str | None) -> None:
-    """Wait until the guard has seen every candidate take packets and lifted its rules (it exits then), or
-    lift it after GUARD_OPEN_SECONDS: a candidate that never answers fails the check through nginx."""
-    if guard_ is None or _held(engine, guard_, time.time() + GUARD_OPEN_SECONDS, word="open"):
+def open_guard(engine, guard_: Guard | None) -> None:
+    """Once the candidates have the live names: wait until each takes packets at its new address, then lift
+    the guard (after GUARD_OPEN_SECONDS at most: a candidate that never answers fails the check through
+    nginx)."""
+    if guard_ is None:
         return
-    if engine.inspect(guard_) is not None:   # else it has opened and gone
-        lift(engine, guard_)
+    tag, *rest = guard_.arguments
+    try:
+        engine.exec_run(guard_.id, ["sh", "-c", OPEN_SCRIPT, "open", tag, str(GUARD_OPEN_SECONDS), *rest])
+    except PlatformError:
+        pass   # gone already (it lifted itself), or the engine: the stop below, or its own time, lifts it
+    lift(engine, guard_.id)
 
 
 def lift(engine, hold: str | None) -> None:
