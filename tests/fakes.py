@@ -34,6 +34,7 @@ class FakeContainer:
     networks: dict = field(default_factory=dict)    # network -> (address, aliases)
     exit_code: int = 0
     health_command: tuple = ()
+    cpu_shares: int | None = None
 
     def state(self) -> ContainerState:
         return ContainerState(name=self.name, id=self.id, status=self.status, health=self.health,
@@ -60,6 +61,7 @@ class FakeEngine:
         self.images: dict[str, FakeImage] = {}        # reference (repo:tag or id) -> image
         self.registry: dict[str, FakeImage] = {}      # what `pull` finds, by repo:tag
         self.networks: dict[str, dict] = {}           # name -> labels
+        self.specs: list = []                         # the ContainerSpec of every run, in order
         self.volumes: set[str] = set()
         self.fed: dict[str, bytes] = {}               # volume or container -> the last archive or dump fed to it
         self.revision: str | None = None              # the database's alembic revision
@@ -149,6 +151,7 @@ class FakeEngine:
 
     def run(self, spec):
         self._call("run", spec.name)
+        self.specs.append(spec)
         image = self.images.get(spec.image)
         if image is None:
             raise NotFound(f"image {spec.image} is not on this machine; pull it first")
@@ -156,7 +159,7 @@ class FakeEngine:
             raise Refused(f"cannot start {spec.name}: the name is in use")
         container = FakeContainer(spec.name, f"c{next(self._ids)}", spec.image, image.id, dict(spec.labels),
                                   dict(spec.environment), status=image.status, health=image.health,
-                                  health_command=image.health_command)
+                                  health_command=image.health_command, cpu_shares=spec.cpu_shares)
         self.containers[spec.name] = container
         self._attach(container, spec.network, [])
         return container.state()
@@ -180,6 +183,13 @@ class FakeEngine:
         container = self._container(name)
         if container is not None:
             del self.containers[container.name]
+
+    def set_cpu_shares(self, name, shares):
+        self._call("set_cpu_shares", name, shares)
+        container = self._container(name)
+        if container is None:
+            raise NotFound(f"container {name!r} does not exist")
+        container.cpu_shares = shares
 
     def rename(self, name, new_name):
         self._call("rename", name, new_name)

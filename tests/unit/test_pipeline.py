@@ -103,6 +103,19 @@ def test_a_guard_keeps_nginx_off_the_candidates_until_they_take_packets(live):
     assert live.holds() == [] and not [name for name in live.engine.containers if name.startswith("guard-")]
 
 
+def test_candidates_warm_up_at_a_low_cpu_weight_and_serve_at_the_full_one(live):
+    """A candidate's start-up must not take CPU time from the live containers: it runs at an eighth of their
+    weight until it gets the live name, and at the full weight from then on; a failed one is never raised."""
+    live.deploy("v2")
+    live.engine.registry[f"{BACKEND_REPO}:v3"].health = "unhealthy"
+    live.failed_deploy("v3")
+    started = live.engine.specs[-4:]   # v2's candidates, then v3's
+    assert [spec.cpu_shares for spec in started] == [switch.WARMING_CPU_SHARES] * 4
+    raised = [args for _, args in live.engine.logged("set_cpu_shares")]
+    assert sorted(raised) == sorted((spec.name, switch.SERVING_CPU_SHARES) for spec in started[:2])
+    assert {live.engine.containers[name].cpu_shares for name in LIVE} == {switch.SERVING_CPU_SHARES}
+
+
 def test_second_deploy_records_success_and_moves_the_database(live):
     entry = live.deploy("v2")
     manifest = live.manifest()

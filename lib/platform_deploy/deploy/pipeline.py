@@ -282,7 +282,8 @@ class Deployment:
         database_note = database.ensure(self.engine, self.settings, self.project, plan.environment, merged)
         self._journal(Phase.START)
         specs = [ContainerSpec(name=role.new_name, image=role.image, network=plan.network,
-                               environment=env[role.role], labels=plan.labels(role.role), volumes=role.volumes)
+                               environment=env[role.role], labels=plan.labels(role.role), volumes=role.volumes,
+                               cpu_shares=switch.WARMING_CPU_SHARES)
                  for role in plan.roles]
         with ThreadPoolExecutor(max_workers=len(specs)) as pool:
             list(pool.map(self.engine.run, specs))

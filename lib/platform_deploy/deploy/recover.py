@@ -136,6 +136,7 @@ def finish_switch(engine, roles, retired_name) -> Action:
             continue  # already renamed
         if engine.inspect(role.live_name) is not None:
             engine.rename(role.live_name, retired_name(role.live_name))
+        engine.set_cpu_shares(role.new_name, switch.SERVING_CPU_SHARES)   # killed before expose raised it, say
         engine.rename(role.new_name, role.live_name)
     return done(f"finished the switch: {', '.join(role.live_name for role in roles)} serve the new version")
 

@@ -28,6 +28,11 @@ guard (root, not refused) gets through to each candidate at its new address. It
 needs no address in advance: re-joining a container at a pinned one would make
 Docker ask for that address again after an engine restart, when another container
 may hold it (measured: the old version not starting again).
+Candidates warm up (start, migrations, health and smoke tests) at an eighth of the
+live containers' CPU weight, and ``expose`` gives them the full weight: on a busy
+host their start-up then takes CPU time the live ones do not need, not the time
+they need (measured: requests slower than 3 x the steady p99 while candidates
+started, 179 of 1,921 at equal weight, 0 of 1,670 at an eighth).
 Why a hold beside nginx rather than a placeholder container on the stopped
 address: a placeholder can only start once the old container's address is
 free, and a connection sent in between waits for the 1 s SYN retransmit; the
@@ -52,6 +57,8 @@ DNS_MARGIN_SECONDS = 0.15
 DNS_LONGEST_SECONDS = 2 + DNS_MARGIN_SECONDS   # the longest settled_after can be away
 DRAIN_SECONDS = DEFAULT_DRAIN_TIMEOUT   # per container: drain_timeout in projects.yml
 STOP_AFTER_DRAIN_SECONDS = 1     # drained: SIGTERM, then SIGKILL for an app that ignores it
+WARMING_CPU_SHARES = 128         # a candidate's CPU weight until it is exposed
+SERVING_CPU_SHARES = 1024        # and from then on: Docker's default, the live containers'
 HELPER_ROLE = naming.SWITCH_HELPER_ROLE   # the label role of the drain helpers
 HOLD_ROLE = naming.HOLD_ROLE              # and of the holds beside nginx
 HOLD_MARGIN_SECONDS = 120        # a hold lifts itself this long after the longest drain (a killed deploy's;
@@ -73,15 +80,19 @@ def wait_until(moment: float) -> None:
 
 
 def expose(engine, network: str, roles) -> float:
-    """Give each candidate the live name as an alias (Docker only sets aliases when connecting);
-    return the wall-clock time from which the name resolves to them."""
+    """Give each candidate the live name as an alias (Docker only sets aliases when connecting) and its
+    full CPU weight; return the wall-clock time from which the name resolves to them."""
     def alias(role):
         engine.disconnect(role.new_name, network)
         engine.connect(role.new_name, network, aliases=[role.live_name])
 
-    with ThreadPoolExecutor(max_workers=max(1, len(roles))) as pool:
+    with ThreadPoolExecutor(max_workers=max(1, 2 * len(roles))) as pool:
+        weights = [pool.submit(engine.set_cpu_shares, role.new_name, SERVING_CPU_SHARES) for role in roles]
         list(pool.map(alias, roles))
-    return time.time()
+        exposed_at = time.time()
+        for weight in weights:
+            weight.result()
+    return exposed_at
 
 
 def live_containers(engine, roles) -> list[str]:

@@ -51,6 +51,7 @@ class ContainerSpec:
     environment: Mapping[str, str] = field(default_factory=dict, repr=False)  # secrets: never shown
     labels: Mapping[str, str] = field(default_factory=dict)
     volumes: tuple[tuple[str, str], ...] = ()      # (volume name, mount path)
+    cpu_shares: int | None = None                  # relative CPU weight under contention; None: the default
 
 
 @dataclass(frozen=True)
@@ -106,6 +107,8 @@ class Engine(Protocol):
     def remove(self, name: str) -> None:
         """Remove it, running or not; missing is not an error."""
     def rename(self, name: str, new_name: str) -> None: ...
+    def set_cpu_shares(self, name: str, shares: int) -> None:
+        """Change a container's relative CPU weight while it runs."""
     def logs_tail(self, name: str, lines: int = 5) -> str:
         """The last lines of its output; "" when it has none or is gone."""
     def file_exists(self, name: str, path: str) -> bool: ...

@@ -117,7 +117,7 @@ class DockerEngine:
             container = self._docker.containers.create(
                 spec.image, name=spec.name, environment=dict(spec.environment), labels=dict(spec.labels),
                 network=spec.network, volumes=mounts, restart_policy={"Name": "unless-stopped"},
-                stop_signal="SIGTERM", detach=True)
+                stop_signal="SIGTERM", cpu_shares=spec.cpu_shares, detach=True)
             container.start()
             return _state(self._api.inspect_container(container.id))
 
@@ -144,6 +144,9 @@ class DockerEngine:
             if time.monotonic() > deadline:
                 raise error
             time.sleep(0.1)
+
+    def set_cpu_shares(self, name: str, shares: int) -> None:
+        self._change(f"change the CPU weight of {name}", lambda: self._api.update_container(name, cpu_shares=shares))
 
     def rename(self, name: str, new_name: str) -> None:
         with self._translated(f"cannot rename {name} to {new_name}",
