@@ -15,7 +15,7 @@ import json
 from pathlib import Path
 
 import pytest
-from fakes import FakeEngine
+from fakes import FakeEngine, curl_urls
 
 from platform_deploy.config import load_registry
 from platform_deploy.deploy import pipeline, probes, recover, switch
@@ -244,7 +244,7 @@ def actions(engine: FakeEngine) -> list[tuple]:
         elif method == "rename":
             done.append(("rename", args[0], args[1]))
         elif method == "exec_run" and args[1][0] == "curl":
-            done.append(("request", args[1][-1]))
+            done += [("request", url) for url in curl_urls(args[1])]
         elif method == "exec_run" and args[1][0] == "alembic" and args[1][1] != "current":
             done.append(("alembic", " ".join(args[1][1:])))
     return done

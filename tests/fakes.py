@@ -247,11 +247,16 @@ class FakeEngine:
                 return ExecResult(1, output)
         return self._simulate(container, argv)
 
+    def _http_status(self, url) -> int:
+        """0: refused."""
+        return next((code for fragment, code in self.http.items() if fragment in url), 200)
+
     def _simulate(self, container, argv) -> ExecResult:
-        if argv[0] == "curl":
-            url = argv[-1]
-            status = next((code for fragment, code in self.http.items() if fragment in url), 200)
-            return ExecResult(0, f"body\n{status}") if status else ExecResult(7, "curl: (7) refused")
+        if argv[0] == "curl":   # probes.http_get_many: each URL's body, then its marker line and status
+            marker = argv[argv.index("-w") + 1].split("%")[0]
+            output = "".join(f"body{marker}{self._http_status(url):03d} {0 if self._http_status(url) else 7}\n"
+                             for url in curl_urls(argv))
+            return ExecResult(0 if self._http_status(curl_urls(argv)[-1]) else 7, output)
         if argv[:2] == ["alembic", "current"]:
             head = " (head)" if self.revision == self.images[container.image].alembic_head else ""
             revision = f"Rev: {self.revision}{head}\n" if self.revision else ""
@@ -370,3 +375,8 @@ class FakeEngine:
 def names(calls) -> list[str]:
     """The first arguments of recorded calls, e.g. the containers stopped."""
     return [argument for _, argument in calls]
+
+
+def curl_urls(argv) -> list[str]:
+    """The URLs of a curl command line as probes.http_get_many writes it (each after ``-o -``)."""
+    return [argv[index + 2] for index, arg in enumerate(argv[:-2]) if arg == "-o" and argv[index + 1] == "-"]
