@@ -537,10 +537,23 @@ def not_probed_yet(world):
 
 
 def test_a_candidate_whose_first_probe_is_not_due_passes_by_running_its_healthcheck_at_once(live):
+    """v2 migrates the database: what its HEALTHCHECK said during the migration does not count, it runs again."""
     not_probed_yet(live)
     assert live.deploy("v2")["status"] == "success"
     assert live.step("health")["detail"] == ("backend: healthy (its HEALTHCHECK, run at once); "
                                              "frontend: healthy (its HEALTHCHECK, run at once)")
+    own_runs = [args for _, args in live.engine.logged("exec_run") if tuple(args[1]) == HEALTHCHECK]
+    assert sorted(name for name, _ in own_runs) == sorted(candidates(live) * 2)
+
+
+def test_with_no_migration_to_run_the_healthchecks_run_during_the_migrations_step_count(live):
+    """Most deploys change no schema: the candidates' HEALTHCHECKs run beside `alembic current`, once."""
+    not_probed_yet(live)
+    live.engine.registry[f"{BACKEND_REPO}:v2"].alembic_head = "0001"   # the live version's head
+    assert live.deploy("v2")["status"] == "success"
+    assert live.step("migrations")["detail"] == "backend: 0001 -> 0001"
+    assert live.step("health")["detail"] == ("backend: healthy (its HEALTHCHECK, run during the migrations); "
+                                             "frontend: healthy (its HEALTHCHECK, run during the migrations)")
     own_runs = [args for _, args in live.engine.logged("exec_run") if tuple(args[1]) == HEALTHCHECK]
     assert sorted(name for name, _ in own_runs) == sorted(candidates(live))
 

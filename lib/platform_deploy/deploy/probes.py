@@ -59,18 +59,31 @@ def http_get_many(engine, settings, urls: list[str], host_header: str | None = N
     return responses
 
 
-def wait_healthy(engine, settings, roles) -> dict:
+def passing_healthchecks(engine, roles) -> frozenset[str]:
+    """The candidates (by name) that are running and whose HEALTHCHECK, run now, passes."""
+    def passes(role) -> bool:
+        state = engine.inspect(role.new_name)
+        return bool(state and state.running and state.health == "starting"
+                    and _passes_own_healthcheck(engine, role.new_name, state))
+
+    with ThreadPoolExecutor(max_workers=max(1, len(roles))) as pool:
+        return frozenset(role.new_name for role, ok in zip(roles, pool.map(passes, roles)) if ok)
+
+
+def wait_healthy(engine, settings, roles, passed_already: frozenset[str] = frozenset()) -> dict:
     """Wait until every candidate is healthy; fail at once on unhealthy, exited or restarting.
 
     Returns {role: how it passed}. A container without a HEALTHCHECK passes when
-    it is running and its port accepts a request.
+    it is running and its port accepts a request; one in ``passed_already`` (its
+    HEALTHCHECK passed during the migrations, which changed nothing) when it still runs.
     """
     started = time.monotonic()
     pending = {role.role: role for role in roles}
     passed, own_run = {}, set()
     with ThreadPoolExecutor(max_workers=max(1, len(pending))) as pool:   # a verdict may run a command
         while pending:
-            verdicts = pool.map(lambda role: _health_verdict(engine, settings, role, own_run), pending.values())
+            verdicts = pool.map(lambda role: _health_verdict(engine, settings, role, own_run, passed_already),
+                                pending.values())
             for (name, role), verdict in zip(list(pending.items()), list(verdicts)):
                 if verdict:
                     passed[name] = verdict
@@ -84,7 +97,7 @@ def wait_healthy(engine, settings, roles) -> dict:
     return passed
 
 
-def _health_verdict(engine, settings, role, own_run: set) -> str | None:
+def _health_verdict(engine, settings, role, own_run: set, passed_already: frozenset[str]) -> str | None:
     state = engine.inspect(role.new_name)
     if state is None:
         raise CheckFailed(f"{role.new_name} disappeared")
@@ -95,6 +108,8 @@ def _health_verdict(engine, settings, role, own_run: set) -> str | None:
         raise CheckFailed(f"{role.new_name} is unhealthy (Docker healthcheck)")
     if state.health == "healthy":
         return "healthy"
+    if state.health == "starting" and state.running and role.new_name in passed_already:
+        return "healthy (its HEALTHCHECK, run during the migrations)"
     if state.health == "starting" and state.running and role.new_name not in own_run:
         own_run.add(role.new_name)   # once: a failure leaves the verdict to Docker's own probes
         if _passes_own_healthcheck(engine, role.new_name, state):

@@ -18,7 +18,7 @@ and retries a refused connection on the next address. So:
      flight), and lift the hold once nginx's DNS cache cannot hold their
      addresses any more. Only a timer is left to run out there, and the hold
      lifts itself if this process is killed.
-From the health checks until step 1 is done, a ``guard`` beside nginx: Docker's DNS
+From the migrations until step 1 is done, a ``guard`` beside nginx: Docker's DNS
 answers the live name with a candidate's address a moment before that address
 takes packets (measured: 3 of 10 connections made as soon as a just-connected alias
 resolved waited 1 s for a SYN retransmit), so nginx's workers are refused new
