@@ -16,6 +16,7 @@ import copy
 from hypothesis import strategies as st
 
 from platform_deploy.config.boundary import reserved_reason, sql_name
+from platform_deploy.naming import PLATFORM_CONFIG_DIR
 from platform_deploy.naming import INTERNAL_ROLES
 
 LOWER_DIGITS = "abcdefghijklmnopqrstuvwxyz0123456789"
@@ -144,7 +145,8 @@ def _project(draw, name, project_domains, container_names, volume_names, databas
 @st.composite
 def registries(draw, min_projects=1, max_projects=4):
     """projects.yml dicts the validator accepts; render them to get random valid nginx configs."""
-    project_names = draw(st.lists(names, min_size=min_projects, max_size=max_projects, unique=True))
+    project_names = draw(st.lists(names.filter(lambda name: name != PLATFORM_CONFIG_DIR),   # the platform's own
+                                  min_size=min_projects, max_size=max_projects, unique=True))
     counts = [(draw(st.integers(1, 3)), draw(st.integers(0, 2))) for _ in project_names]
     # Unique once the wildcard's "*." is dropped: domains and config file names never clash.
     all_domains = draw(st.lists(domains, min_size=sum(p + s for p, s in counts),

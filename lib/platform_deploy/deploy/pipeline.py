@@ -255,20 +255,24 @@ class Deployment:
     def _pull(self) -> str:
         self._journal(Phase.PULL)
         progress = self.progress
-        for role in self.plan.roles:
-            if self.options.pull:
-                image_id = self.engine.pull(role.repository, self.plan.tag)
-            else:
-                local = self.engine.image(role.image)
-                if local is None:
-                    raise PlatformError(f"image {role.image} is not on this machine")
-                image_id = local.id
+        with ThreadPoolExecutor(max_workers=len(self.plan.roles)) as pool:   # the roles' images side by side
+            image_ids = list(pool.map(self._image_of, self.plan.roles))
+        for role, image_id in zip(self.plan.roles, image_ids):
             image = self.engine.image(image_id)
             progress.images[role.role] = role.image
             progress.image_ids[role.role] = image_id
             progress.image_digests[role.role] = image.digest
             self.git_sha = self.git_sha or image.labels.get(REVISION_LABEL)
         return ", ".join(progress.images.values())
+
+    def _image_of(self, role) -> str:
+        """The id of the role's image: pulled, or (a restore) the one already here."""
+        if self.options.pull:
+            return self.engine.pull(role.repository, self.plan.tag)
+        local = self.engine.image(role.image)
+        if local is None:
+            raise PlatformError(f"image {role.image} is not on this machine")
+        return local.id
 
     def _start(self) -> str:
         plan = self.plan
