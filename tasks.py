@@ -2,7 +2,7 @@
 
 from invoke import Collection
 
-from platform_deploy.tasks import backup, deploy, nginx
+from platform_deploy.tasks import app, backup, deploy, nginx
 from platform_deploy.tasks import platform as platform_tasks
 from platform_deploy.tasks import status
 
@@ -12,3 +12,4 @@ namespace.add_collection(Collection.from_module(backup))
 namespace.add_collection(Collection.from_module(nginx))
 namespace.add_collection(Collection.from_module(platform_tasks, name="platform"))
 namespace.add_collection(Collection.from_module(status))
+namespace.add_collection(Collection.from_module(app))

@@ -62,6 +62,7 @@ class FakeEngine:
         self.registry: dict[str, FakeImage] = {}      # what `pull` finds, by repo:tag
         self.networks: dict[str, dict] = {}           # name -> labels
         self.specs: list = []                         # the ContainerSpec of every run, in order
+        self.output: dict[str, bytes] = {}            # container name -> what it wrote (logs)
         self.volumes: set[str] = set()
         self.fed: dict[str, bytes] = {}               # volume or container -> the last archive or dump fed to it
         self.revision: str | None = None              # the database's alembic revision
@@ -198,6 +199,21 @@ class FakeEngine:
             raise NotFound(f"cannot rename {name} to {new_name}: the container is gone")
         container.name = new_name
         self.containers[new_name] = container
+
+    def logs(self, name, follow=False, since=None, tail=None):
+        """The lines in ``output[name]`` (bytes), in chunks that split lines where they fall."""
+        self._call("logs", name, follow, since, tail)
+        container = self._container(name)
+        if container is None:
+            raise NotFound(f"container {name!r} does not exist")
+        written = self.output.get(container.name, b"")
+        if tail is not None:
+            written = b"".join(written.splitlines(keepends=True)[-tail:] if tail else [])
+        return iter([written[index:index + 7] for index in range(0, len(written), 7)])
+
+    def exec_attached(self, name, argv, tty):
+        self._call("exec_attached", name, argv, tty)
+        return 0
 
     def logs_tail(self, name, lines=5):
         self._call("logs_tail", name)

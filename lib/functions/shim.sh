@@ -1,4 +1,4 @@
-# Shared by the positional shims (lib/deploy.sh, lib/deployment-status.sh): map
+# Shared by the positional shims (lib/deploy.sh, lib/deployment-status.sh, lib/app.sh): map
 # `<script> <project> <environment> [flags]` onto `invoke TASK --project P --env E [flags]`.
 
 # positional_shim TASK USAGE "$@"

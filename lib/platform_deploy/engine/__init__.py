@@ -11,7 +11,7 @@ message: ``NotFound``, ``Conflict``, ``Refused`` (the engine's own reason) and
 ``EngineUnavailable`` (the engine is gone, timed out or broke a stream).
 """
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NamedTuple, Protocol
@@ -109,6 +109,13 @@ class Engine(Protocol):
     def rename(self, name: str, new_name: str) -> None: ...
     def set_cpu_shares(self, name: str, shares: int) -> None:
         """Change a container's relative CPU weight while it runs."""
+    def logs(self, name: str, follow: bool = False, since: int | None = None,
+             tail: int | None = None) -> Iterator[bytes]:
+        """The container's output as the engine keeps it (stdout and stderr), from ``since`` (Unix seconds),
+        its last ``tail`` lines; with ``follow``, then what it writes until it stops."""
+    def exec_attached(self, name: str, argv: list[str], tty: bool) -> int:
+        """Run a command in the container with this process's stdin, stdout and stderr (a terminal with
+        ``tty``); return its exit code."""
     def logs_tail(self, name: str, lines: int = 5) -> str:
         """The last lines of its output; "" when it has none or is gone."""
     def file_exists(self, name: str, path: str) -> bool: ...

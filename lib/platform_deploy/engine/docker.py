@@ -12,7 +12,7 @@ import socket
 import subprocess
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -160,6 +160,23 @@ class DockerEngine:
                 call()
         except NotFound:
             pass
+
+    def logs(self, name: str, follow: bool = False, since: int | None = None,
+             tail: int | None = None) -> Iterator[bytes]:
+        what = f"cannot read the logs of {name}"
+        with self._translated(what, missing=f"container {name!r} does not exist"):
+            chunks = self._api.logs(name, stream=True, follow=follow, since=since,
+                                    tail="all" if tail is None else tail)
+        return self._stream(chunks, what)
+
+    def exec_attached(self, name: str, argv: list[str], tty: bool) -> int:
+        """The docker CLI (same engine: DOCKER_HOST and its context as usual): it relays a terminal, its
+        size and signals, which the API's attach leaves to the client."""
+        docker_cli = shutil.which("docker")
+        if docker_cli is None:
+            raise Refused("cannot run a command in a container: the docker command is not installed")
+        return subprocess.run([docker_cli, "exec", "--interactive", *(["--tty"] if tty else []), name, *argv],
+                              check=False).returncode
 
     def logs_tail(self, name: str, lines: int = 5) -> str:
         try:
