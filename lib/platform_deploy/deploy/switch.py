@@ -176,8 +176,9 @@ refuse() { iptables -w 5 "$@" -p tcp -d "$subnet" --syn -m owner ! --uid-owner 0
 accept() { iptables -w 5 "$@" -p tcp -d "$address" --syn -m comment --comment "$tag" -j ACCEPT; }
 unguard() { refuse -D OUTPUT 2>/dev/null; for address in $open; do accept -D OUTPUT 2>/dev/null; done; }
 """
-# The guard itself: the rules, until told to stop or $2 seconds have passed.
-GUARD_SCRIPT = GUARD_RULES + r"""
+# The guard itself: the rules (an earlier guard's, killed without its trap, swept first), until told to stop or
+# $2 seconds have passed.
+GUARD_SCRIPT = GUARD_RULES + SWEEP + r"""
 trap 'unguard; exit 0' TERM INT QUIT
 position=1
 for address in $open; do accept -I OUTPUT $position || { unguard; exit 3; }; position=$((position + 1)); done
