@@ -3,14 +3,7 @@
 import sys
 from dataclasses import replace
 
-from .steps import STEPS
 from .textutil import printable
-
-
-def step_label(number: str) -> str:
-    """Where a step is among the deploy's, e.g. ``3/10`` for the pull; a rollback's line keeps its name."""
-    position = next((index for index, step in enumerate(STEPS, 1) if step.number == number), None)
-    return f"{position}/{len(STEPS)}" if position else number
 
 
 class ConsoleReport:
@@ -21,8 +14,7 @@ class ConsoleReport:
         print(printable(text), file=self.stream, flush=True)   # details quote containers' output
 
     def step(self, number: str, name: str, status: str, seconds: float, detail: str = "") -> None:
-        label = f"[{step_label(number)}]"
-        self._print(f"{label:<7} {name:<17} {status.upper():<11} {seconds:6.2f}s  {detail}".rstrip())
+        self._print(f"[{number:>8}] {name:<17} {status.upper():<11} {seconds:6.2f}s  {detail}".rstrip())
 
     def check(self, check) -> None:
         mark = "skip" if check.skipped else ("pass" if check.ok else "FAIL")
