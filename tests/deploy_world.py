@@ -27,6 +27,7 @@ PROJECT, ENV = "shop", "production"
 NETWORK = "shop-production"
 BACKEND, FRONTEND = "shop-backend-production", "shop-frontend-production"
 LIVE = (BACKEND, FRONTEND)
+PORTS = {BACKEND: 8000, FRONTEND: 80}
 BACKEND_REPO, FRONTEND_REPO = "registry.test/app-backend", "registry.test/app-frontend"
 VOLUME = "shop-data-production"
 NGINX, POSTGRES = "platform-nginx", "postgres-platform"

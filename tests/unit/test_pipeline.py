@@ -12,7 +12,7 @@ import time
 
 import pytest
 from deploy_world import (BACKEND, BACKEND_REPO, ENV, FRONTEND, FRONTEND_REPO, LIVE, NETWORK, NGINX, POSTGRES,
-                          PROJECT, PROJECTS_YML, VOLUME, actions, subsequence)
+                          PORTS, PROJECT, PROJECTS_YML, VOLUME, actions, subsequence)
 
 from platform_deploy.config import load_registry
 from platform_deploy.deploy import pipeline, switch
@@ -132,19 +132,20 @@ def test_second_deploy_records_success_and_moves_the_database(live):
 
 
 def test_second_deploy_switches_each_role_old_to_new_in_order(live):
-    """Alias; close the old ones (a hold beside nginx, a drain); check through nginx; rename. Only then,
-    once the deploy has reported, stop and remove the old ones and lift the hold."""
+    """Alias; redirect nginx from the old ones to the new ones (a hold beside nginx); check through nginx;
+    rename. Only then, once the deploy has reported, drain, stop and remove the old ones and lift the hold."""
     old_ids = {name: live.engine.containers[name].id for name in LIVE}
     address = {name: live.engine.containers[name].networks[NETWORK][0] for name in LIVE}
     live.deploy("v2")
     done = actions(live.engine)
-    hold = ("hold", tuple(address[name] for name in LIVE))
+    new_address = {name: live.engine.containers[name].networks[NETWORK][0] for name in LIVE}
+    hold = ("hold", tuple(f"{address[name]}:{PORTS[name]}>{new_address[name]}" for name in LIVE))
     for old, new in zip(LIVE, candidates(live)):
         retired = old + "-retired-" + new.rsplit("-next-", 1)[1]
-        assert subsequence(done, [("disconnect", new), ("connect", new, [old]), hold, ("drain", old),
-                                  ("request", NGINX_CHECK), ("rename", old, retired), ("rename", new, old),
+        assert subsequence(done, [("disconnect", new), ("connect", new, [old]), hold, ("request", NGINX_CHECK),
+                                  ("rename", old, retired), ("rename", new, old), ("drain", old_ids[old]),
                                   ("stop", old_ids[old]), ("remove", old_ids[old]), ("lift", "hold")]), (old, done)
-    # Across roles: both names resolve to old and new before anything is closed; one hold for both;
+    # Across roles: both names resolve to old and new before anything is redirected; one hold for both;
     # nothing old is stopped before the check passed and the new ones carry the live names.
     last_alias = max(i for i, a in enumerate(done) if a[0] == "connect" and a[2])
     last_rename = max(i for i, a in enumerate(done) if a[0] == "rename")
@@ -168,7 +169,8 @@ def test_a_stopped_live_container_is_not_handed_over_but_replaced(live):
     backend, _ = candidates(live)
     done = actions(live.engine)
     assert [a for a in done if a[0] in ("stop", "hold", "drain")] == [
-        ("hold", (frontend.networks[NETWORK][0],)), ("drain", FRONTEND), ("stop", frontend.id)]
+        ("hold", (f"{frontend.networks[NETWORK][0]}:80>{live.engine.containers[FRONTEND].networks[NETWORK][0]}",)),
+        ("drain", frontend.id), ("stop", frontend.id)]
     assert subsequence(done, [("request", NGINX_CHECK), ("remove", BACKEND), ("rename", backend, BACKEND)])
     assert live.step("switch traffic")["detail"] == f"shop.test -> 200; replaced {FRONTEND}"
     assert live.serving() == V2 and live.leftovers() == []
@@ -391,9 +393,10 @@ def test_failed_check_through_nginx_hands_traffic_back_to_the_old_containers(liv
                                  removed_line(live)]
     done = actions(live.engine)
     for old, new in zip(LIVE, candidates(live)):
-        assert subsequence(done, [("connect", new, [old]), ("drain", old), ("request", NGINX_CHECK), ("reopen", old),
+        assert subsequence(done, [("connect", new, [old]), ("request", NGINX_CHECK), ("reopen", old),
                                   ("lift", "hold"), ("drain", new), ("alembic", "downgrade 0001"),
                                   ("remove", new)]), (old, done)
+    assert tuple(a[1] for a in done if a[0] == "drain") == candidates(live)   # the old ones were redirected
     # Open again before anything new closes; the old ones were never stopped, the new ones were.
     assert done.index(("lift", "hold")) < min(done.index(("drain", new)) for new in candidates(live))
     assert not [a for a in done if a[0] == "rename" or a in [("remove", name) for name in LIVE]]
@@ -494,12 +497,12 @@ def test_a_drained_old_container_is_stopped_at_once(live):
 def test_a_drain_timeout_from_projects_yml_is_the_drain_helpers_and_the_stops(live):
     live.settings.projects_file.write_text(PROJECTS_YML.replace("port: 8000", "port: 8000\n        drain_timeout: 45"))
     live.registry = load_registry(live.settings.projects_file)
+    backend_id, frontend_id = (live.engine.containers[name].id for name in LIVE)
     live.engine.fail_on("run_beside", Refused("cannot run a helper beside it: executable file not found"),
-                        when=lambda name, argv: name == BACKEND)
-    backend_id = live.engine.containers[BACKEND].id
+                        when=lambda name, argv: name == backend_id)
     live.deploy("v2")
     drains = {args[0]: args[1][-1] for _, args in live.engine.logged("run_beside") if args[1][3] == "drain"}
-    assert drains == {BACKEND: "45", FRONTEND: str(switch.DRAIN_SECONDS)}
+    assert drains == {backend_id: "45", frontend_id: str(switch.DRAIN_SECONDS)}
     assert stop_timeouts(live)[backend_id] == 45
 
 

@@ -184,7 +184,8 @@ class Deployment:
                       deploy_id=plan.deploy_id, duration_seconds=attempt.duration_seconds)
         self.report.summary(f"deployed {plan.project}/{plan.environment} {plan.tag!r} in "
                             f"{attempt.duration_seconds:.1f}s; serving {self._serving()}")
-        self._retire_replaced()   # reported: only timers are left to run out
+        self._lift_guard()        # reported: only drains and timers are left to run out
+        self._retire_replaced()
         return attempt
 
     def _steps(self):
@@ -367,6 +368,10 @@ class Deployment:
         except PlatformError:   # the engine went away, say: the switch or the rollback says so in its turn
             return None
 
+    def _lift_guard(self) -> None:
+        if (guard := self._guard()) is not None:
+            switch.lift(self.engine, guard.id)
+
     def _switch(self) -> str:
         plan, roles = self.plan, self.plan.role_names
         if files.plan(self.settings, self.registry, only=plan.project).write:
@@ -376,12 +381,11 @@ class Deployment:
         guard = self._guard()   # in place before the candidates get the live name
         exposed_at = switch.expose(self.engine, plan.network, roles)
         switch.open_guard(self.engine, guard)
-        replaced = {role.live_name: role.port for role in roles if role.live_name in self.old_names}
-        self.closed = switch.hand_over(self.engine, plan.network, replaced, self._helpers(), exposed_at,
+        self.closed = switch.hand_over(self.engine, plan.network, roles, self.old_names, self._helpers(), exposed_at,
                                        {role.live_name: role.drain_timeout for role in plan.roles})
         domain, tls = self._check_target()
-        # With nothing replaced there was no DNS wait: nginx may still hold an answer from before.
-        unsettled = 0.0 if replaced else switch.settled_after(exposed_at) - time.time()
+        # With nothing replaced nginx may still hold an answer from before the names resolved: ask again.
+        unsettled = 0.0 if self.closed.ids else switch.settled_after(exposed_at) - time.time()
         response = probes.through_nginx(self.engine, self.settings, domain, tls, within=unsettled)
         if not probes.served(response):
             raise PlatformError(f"request through {self.settings.nginx_container} for {domain} got "
@@ -416,8 +420,7 @@ class Deployment:
 
     def _fail(self, reason: str, started: float, error) -> Attempt:
         plan, reason = self.plan, self.scrub(reason)
-        if (guard := self._guard()) is not None:   # a smoke test failed with the guard up, say
-            switch.lift(self.engine, guard.id)
+        self._lift_guard()   # a smoke test failed with the guard up, say
         moved = self.phase is Phase.SWITCHED   # traffic moved and was confirmed: finish rather than undo
         settled = True
         if self.phase not in (Phase.STARTED, Phase.PREPARE):   # there are candidates to remove

@@ -4,40 +4,47 @@ nginx resolves each upstream name per request through Docker's DNS (valid=1s)
 and retries a refused connection on the next address. So:
   1. ``expose``: the candidate re-joins the network with the live name as an
      alias: the name now resolves to old and new;
-  2. ``hand_over``: once no nginx worker can hold an answer from before that
-     (``settled_after``), ``close`` the old containers: platform-nginx refuses
-     new connections to their addresses at once (a hold beside nginx), and so
-     do they themselves (a drain, for their other clients); a refused
-     connection is retried on the candidate, POSTs too; the requests in flight
-     finish. They keep running and keep their addresses: nothing can time out;
-  3. check a request through nginx; if it fails, ``hand_back``: open the old
-     ones again and close the candidates (the same dance backwards);
+  2. ``hand_over``: at once, a hold beside nginx redirects nginx's new
+     connections to each old container's address and port to its candidate
+     (DNAT in nginx's network namespace): nginx may go on using the addresses
+     it has cached, and every new connection lands on the new version, POSTs
+     too; the requests in flight on the old ones finish there. No DNS cache
+     has to expire first (that wait, 1.15 to 2.15 s, was half of a deploy);
+  3. check a request through nginx; if it fails, ``hand_back``: lift the
+     redirection, open the old ones again and close the candidates (a hold
+     that refuses their addresses, from when nginx's DNS cache knows the old
+     ones: see ``close``);
   4. ``finish``: the candidates take the live names, the old ones step aside;
-  5. after the deploy has reported, ``retire`` the old containers: stop them
-     (an app that ignores SIGTERM is killed a second later: nothing is in
-     flight), and lift the hold once nginx's DNS cache cannot hold their
-     addresses any more. Only a timer is left to run out there, and the hold
-     lifts itself if this process is killed.
+  5. after the deploy has reported, ``retire`` the old containers: drain them
+     (new connections from elsewhere refused in their own namespace, then wait
+     for none to be left), stop them (an app that ignores SIGTERM is killed a
+     second later: nothing is in flight), and lift the hold once nginx's DNS
+     cache cannot hold their addresses any more. Only timers are left to run
+     out there, and the hold lifts itself if this process is killed.
 From the migrations until step 1 is done, a ``guard`` beside nginx: Docker's DNS
 answers the live name with a candidate's address a moment before that address
 takes packets (measured: 3 of 10 connections made as soon as a just-connected alias
 resolved waited 1 s for a SYN retransmit), so nginx's workers are refused new
 connections into the project network, the live containers' addresses excepted,
 with a reset (and retry on the old containers at once) until a connection from the
-guard (root, not refused) gets through to each candidate at its new address. It
-needs no address in advance: re-joining a container at a pinned one would make
-Docker ask for that address again after an engine restart, when another container
-may hold it (measured: the old version not starting again).
+guard (root, not refused) gets through to each candidate at its new address; the
+redirection of step 2 comes after, so it only ever points at an address that takes
+packets. The guard needs no address in advance: re-joining a container at a pinned
+one would make Docker ask for that address again after an engine restart, when
+another container may hold it (measured: the old version not starting again).
 Candidates warm up (start, migrations, health and smoke tests) at an eighth of the
 live containers' CPU weight, and ``expose`` gives them the full weight: on a busy
 host their start-up then takes CPU time the live ones do not need, not the time
 they need (measured: requests slower than 3 x the steady p99 while candidates
 started, 179 of 1,921 at equal weight, 0 of 1,670 at an eighth).
-Why a hold beside nginx rather than a placeholder container on the stopped
+Why rules beside nginx rather than a placeholder container on a stopped
 address: a placeholder can only start once the old container's address is
 free, and a connection sent in between waits for the 1 s SYN retransmit; the
-hold is in place before the stop, so there is no gap (measured: p99 while
-deploying went from 970 ms to the figure in docs/BENCHMARKS.md).
+rules are in place before the stop, so there is no gap (measured: p99 while
+deploying went from 970 ms to the figure in docs/BENCHMARKS.md). Why redirect
+rather than refuse once nginx's DNS cache has turned over: the same zero failed
+requests, without the wait (bench/bench_deploy.py: 3.99 s a deploy before, the
+figure in docs/BENCHMARKS.md after).
 """
 
 import math
@@ -140,24 +147,32 @@ def helpers_for(engine, settings, labels: dict) -> Helpers | None:
 SLEEP_UNTIL = r"""
 sleep "$(awk -v at="$2" -v now="$(date +%s.%N)" 'BEGIN { d = at - now; print (d > 0 ? d : 0) }')" & wait $!
 """
-# Take out the rules of earlier holds with this comment ($tag): a hold killed without its trap leaves them.
+# Take out the rules of earlier holds with this comment ($tag), refusals and redirections: a hold killed
+# without its trap leaves them.
 SWEEP = r"""
-iptables -w 5 -S OUTPUT | grep -F -- "--comment $tag " | sed 's/^-A /-D /' | while read -r rule; do
-    iptables -w 5 $rule; done
+for table in filter nat; do
+    iptables -w 5 -t $table -S OUTPUT | grep -F -- "--comment $tag " | sed 's/^-A /-D /' | while read -r rule; do
+        iptables -w 5 -t $table $rule; done
+done
 """
 SWEEP_SCRIPT = 'for tag in "$@"; do\n' + SWEEP + "done\n"
-# Beside platform-nginx: refuse nginx's new connections to the closed addresses ($4...) with a reset,
-# so that it retries them on the next address at once, until told to stop (SIGTERM, or SIGQUIT, the
-# image's STOPSIGNAL) or $3 seconds have passed. The rules carry a comment ($1) and are taken out again
-# by the script itself.
+# Beside platform-nginx, for each target ($4...): an address, whose new connections from nginx are refused
+# with a reset (nginx retries them on the next address at once), or address:port>address, whose new
+# connections to that port are redirected to the other address (DNAT: nginx keeps using the addresses it
+# has, and reaches the candidate); until told to stop (SIGTERM, or SIGQUIT, the image's STOPSIGNAL) or $3
+# seconds have passed. The rules carry a comment ($1) and are taken out again by the script itself.
 HOLD_SCRIPT = r"""
 tag=$1 most=$3
 trap 'exit 0' TERM INT QUIT
 """ + SLEEP_UNTIL + SWEEP + r"""
 shift 3; targets="$*"
-rules() { status=0; for address in $targets; do
-    iptables -w 5 "$1" OUTPUT -p tcp -d "$address" --syn -m comment --comment "$tag" \
-        -j REJECT --reject-with tcp-reset || status=1; done; return $status; }
+rule() { case $2 in
+    *'>'*) from=${2%'>'*} to=${2#*'>'}
+           iptables -w 5 -t nat "$1" OUTPUT -p tcp -d "${from%:*}" --dport "${from#*:}" -m comment \
+               --comment "$tag" -j DNAT --to-destination "$to:${from#*:}" ;;
+    *) iptables -w 5 "$1" OUTPUT -p tcp -d "$2" --syn -m comment --comment "$tag" -j REJECT --reject-with tcp-reset ;;
+    esac; }
+rules() { status=0; for target in $targets; do rule "$1" "$target" || status=1; done; return $status; }
 lift() { rules -D 2>/dev/null; exit 0; }
 trap lift TERM INT QUIT
 rules -I || { rules -D 2>/dev/null; exit 3; }
@@ -248,13 +263,16 @@ def _beside(engine, name: str, helpers: Helpers, script: str, what: str, args: l
 
 @dataclass(frozen=True)
 class Closed:
-    """Containers closed to new connections and drained, still running with their addresses, and the hold
-    beside nginx that refuses those addresses until ``retire`` has stopped them."""
+    """Containers out of nginx's way, still running with their addresses, and the hold beside nginx that
+    refuses or redirects those addresses until ``retire`` has stopped them. Closed ones are drained already;
+    redirected ones (``to_drain``) are drained by ``retire``, once the deploy has reported."""
 
     ids: tuple[str, ...] = ()
     undrained: tuple[str, ...] = ()   # could not be drained: stopped with the graceful timeout
     hold: str | None = None
     timeout: int = DRAIN_SECONDS
+    to_drain: tuple[tuple[str, int | None, int], ...] = ()   # (id, port, drain seconds)
+    helpers: Helpers | None = None
 
 
 def close(engine, network: str, closing: dict, helpers: Helpers | None, not_before: float,
@@ -268,29 +286,62 @@ def close(engine, network: str, closing: dict, helpers: Helpers | None, not_befo
         return Closed()
     addresses = [state.networks[network] for state in states if state.networks.get(network)]
     hold = _hold(engine, helpers, addresses, not_before, longest) if helpers is not None and addresses else None
-
-    def drain_one(state) -> bool:
-        port = closing[state.name]
-        return (helpers is not None and port is not None
-                and drain(engine, state.name, port, helpers, timeouts.get(state.name, DRAIN_SECONDS), not_before))
-
-    with ThreadPoolExecutor(max_workers=len(states)) as pool:
-        drained = list(pool.map(drain_one, states))
+    undrained = _drain_all(engine, helpers, [(state.name, closing[state.name], timeouts.get(state.name, DRAIN_SECONDS))
+                                             for state in states], not_before)
     wait_until(not_before)   # without helpers nothing waited for nginx's DNS cache yet
     if hold is not None and not _held(engine, hold, not_before + HOLD_READY_SECONDS):
         lift(engine, hold)
         hold = None          # only slower: nginx waits for its connect timeout after the stop, then retries
-    return Closed(ids=tuple(state.id for state in states),
-                  undrained=tuple(state.id for state, done in zip(states, drained) if not done),
-                  hold=hold, timeout=longest)
+    return Closed(ids=tuple(state.id for state in states), hold=hold, timeout=longest,
+                  undrained=tuple(state.id for state in states if state.name in undrained))
 
 
-def _hold(engine, helpers: Helpers, addresses: list[str], not_before: float, drain_timeout: int) -> str | None:
+def redirect(engine, network: str, roles, old_names, helpers: Helpers | None, timeouts: dict) -> Closed | None:
+    """Send nginx's new connections to the old containers of ``roles`` to the candidates, at once (see the
+    module's docstring); None when that cannot be done (no helpers, an address unknown, the hold not in
+    place), and the caller closes them the slower way."""
+    olds = {role.live_name: engine.inspect(role.live_name) for role in roles if role.live_name in old_names}
+    olds = {name: state for name, state in olds.items() if state is not None and state.running}
+    if helpers is None or not olds:
+        return None
+    targets = []
+    for role in roles:
+        old, new = olds.get(role.live_name), engine.inspect(role.new_name)
+        if old is None or role.port is None:
+            continue   # nothing of it to move, or nginx never connects to it
+        if new is None or not old.networks.get(network) or not new.networks.get(network):
+            return None
+        targets.append(f"{old.networks[network]}:{role.port}>{new.networks[network]}")
+    longest = max(timeouts.values(), default=DRAIN_SECONDS)
+    hold = _hold(engine, helpers, targets, time.time(), longest)
+    if hold is None or not _held(engine, hold, time.time() + HOLD_READY_SECONDS):
+        lift(engine, hold)
+        return None
+    ports = {role.live_name: role.port for role in roles}
+    return Closed(ids=tuple(state.id for state in olds.values()), hold=hold, timeout=longest, helpers=helpers,
+                  to_drain=tuple((state.id, ports.get(name), timeouts.get(name, DRAIN_SECONDS))
+                                 for name, state in olds.items()))
+
+
+def _drain_all(engine, helpers: Helpers | None, draining, not_before: float) -> tuple[str, ...]:
+    """Drain each (name or id, port, seconds) of ``draining`` side by side; those that could not be drained."""
+    def drain_one(item) -> bool:
+        name, port, seconds = item
+        return helpers is not None and port is not None and drain(engine, name, port, helpers, seconds, not_before)
+
+    if not draining:
+        return ()
+    with ThreadPoolExecutor(max_workers=len(draining)) as pool:
+        drained = list(pool.map(drain_one, draining))
+    return tuple(item[0] for item, done in zip(draining, drained) if not done)
+
+
+def _hold(engine, helpers: Helpers, targets: list[str], not_before: float, drain_timeout: int) -> str | None:
     most = int(max(0.0, not_before - time.time()) + drain_timeout + HOLD_MARGIN_SECONDS)
     try:
         return engine.start_beside(helpers.nginx, helpers.image,
                                    ["sh", "-c", HOLD_SCRIPT, "hold", helpers.hold_tag, f"{not_before:.3f}",
-                                    str(most), *addresses],
+                                    str(most), *targets],
                                    helpers.hold_labels, capabilities=("NET_ADMIN",))
     except PlatformError:
         return None
@@ -338,17 +389,16 @@ def guard(engine, network: str, roles, helpers: Helpers | None) -> Guard | None:
 
 
 def open_guard(engine, guard_: Guard | None) -> None:
-    """Once the candidates have the live names: wait until each takes packets at its new address, then lift
-    the guard (after GUARD_OPEN_SECONDS at most: a candidate that never answers fails the check through
-    nginx)."""
+    """Once the candidates have the live names: wait until each takes packets at its new address, then take
+    the guard's rules out (after GUARD_OPEN_SECONDS at most: a candidate that never answers fails the check
+    through nginx). Its container is left for ``lift``, once the deploy has reported."""
     if guard_ is None:
         return
     tag, *rest = guard_.arguments
     try:
         engine.exec_run(guard_.id, ["sh", "-c", OPEN_SCRIPT, "open", tag, str(GUARD_OPEN_SECONDS), *rest])
-    except PlatformError:
-        pass   # gone already (it lifted itself), or the engine: the stop below, or its own time, lifts it
-    lift(engine, guard_.id)
+    except PlatformError:   # gone already (it lifted itself), or the engine: its own time lifts it
+        lift(engine, guard_.id)
 
 
 def lift(engine, hold: str | None) -> None:
@@ -380,12 +430,14 @@ def lift_all(engine, helpers: Helpers | None) -> int:
 
 
 def retire(engine, closed: Closed, remove: bool = False) -> None:
-    """Stop closed containers (and ``remove`` them); lift the hold once nginx cannot use their addresses."""
+    """Drain redirected containers, stop them all (and ``remove`` them); lift the hold once nginx cannot use
+    their addresses."""
     if not closed.ids:
         return
     try:
+        undrained = closed.undrained + _drain_all(engine, closed.helpers, closed.to_drain, time.time())
         with ThreadPoolExecutor(max_workers=len(closed.ids)) as pool:
-            list(pool.map(lambda id_: engine.stop(id_, timeout=closed.timeout if id_ in closed.undrained
+            list(pool.map(lambda id_: engine.stop(id_, timeout=closed.timeout if id_ in undrained
                                                   else STOP_AFTER_DRAIN_SECONDS), closed.ids))
         if remove:
             for id_ in closed.ids:
@@ -396,14 +448,17 @@ def retire(engine, closed: Closed, remove: bool = False) -> None:
             lift(engine, closed.hold)
 
 
-def hand_over(engine, network: str, retiring: dict, helpers: Helpers | None, exposed_at: float,
-              timeouts: dict | None = None) -> Closed:
-    """Old to new: close the old containers once nginx's DNS cache knows the new addresses.
-
-    Nothing to retire (a first deploy): no wait at all.
-    """
+def hand_over(engine, network: str, roles, old_names, helpers: Helpers | None, exposed_at: float,
+              timeouts: dict) -> Closed:
+    """Old to new: redirect nginx from the old containers to the candidates at once, or (without helpers)
+    close the old containers once nginx's DNS cache knows the new addresses. ``timeouts``: {live name: drain
+    seconds}. Nothing to retire (a first deploy): no wait at all."""
+    retiring = {role.live_name: role.port for role in roles if role.live_name in old_names}
     if not retiring:
         return Closed()
+    redirected = redirect(engine, network, roles, old_names, helpers, timeouts)
+    if redirected is not None:
+        return redirected
     return close(engine, network, retiring, helpers, settled_after(exposed_at), timeouts)
 
 
