@@ -1,8 +1,9 @@
 """The git pre-commit hook: check what is staged (the index), never the working tree.
 
 It blocks a commit that stages
-- a generated nginx config that differs from what config/projects.yml (as staged) generates,
-- an invalid config/projects.yml,
+- a generated nginx config that differs from what config/projects.yml and config/maintenance.yml (as staged)
+  generate,
+- an invalid config/projects.yml or config/maintenance.yml,
 - an env file (see ``is_env_file``; ``*.example`` allowed), or a file the staged config/projects.yml names
   as a project's ``env_file`` (read when the commit touches config/), or a file holding a private key (PEM and OpenSSH
   ``-----BEGIN ... PRIVATE KEY-----``, PuTTY ``.ppk``, an AWS secret access key) or named like a key store
@@ -10,7 +11,8 @@ It blocks a commit that stages
 
 .gitignore ignores the same env files (tests/unit/test_hooks.py checks that they agree).
 
-The nginx check runs only when the commit touches config/projects.yml or platform/nginx/conf.d/.
+The nginx check runs only when the commit touches config/projects.yml, config/maintenance.yml (which
+projects answer with a maintenance page) or platform/nginx/conf.d/.
 Certificates decide between HTTP and HTTPS servers, so it reads ``$PLATFORM_CERTS_DIR`` (default
 /etc/letsencrypt) exactly as the developer's ``invoke nginx.generate`` did.
 bin/git-hooks/pre-commit runs ``main()``; ``git commit --no-verify`` skips it.
@@ -27,6 +29,7 @@ from pathlib import Path, PurePosixPath
 from . import gitrepo
 
 PROJECTS_FILE = "config/projects.yml"
+MAINTENANCE_FILE = "config/maintenance.yml"   # generated configs depend on it too (config/maintenance.py)
 CONF_DIR = "platform/nginx/conf.d/"
 REGULAR_FILE_MODES = ("100644", "100755")
 PRIVATE_KEY = re.compile(rb"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----"   # PEM, OpenSSH, PGP
@@ -45,7 +48,7 @@ GIT_TIMEOUT = 120   # reading a large index and its blobs
 # --- decisions: pure functions over paths and bytes ------------------------------------------
 
 def touches_nginx(paths) -> bool:
-    return any(path == PROJECTS_FILE or path.startswith(CONF_DIR) for path in paths)
+    return any(path in (PROJECTS_FILE, MAINTENANCE_FILE) or path.startswith(CONF_DIR) for path in paths)
 
 
 def is_env_file(path: str) -> bool:
@@ -96,7 +99,8 @@ def report(nginx_differs=(), config_problems=(), secrets=(), hand_written=()) ->
     """The message of a blocked commit; empty when the commit may go ahead."""
     lines = []
     if config_problems:
-        lines += [f"BLOCKED: {PROJECTS_FILE} is invalid", *config_problems]
+        maintenance = all(line.startswith(MAINTENANCE_FILE) for line in config_problems)
+        lines += [f"BLOCKED: {MAINTENANCE_FILE if maintenance else PROJECTS_FILE} is invalid", *config_problems]
     if hand_written:
         lines += ["BLOCKED: hand-written nginx configs take projects' places", *(f"   {line}" for line in hand_written)]
     if nginx_differs:
@@ -177,14 +181,14 @@ def staged_env_files(paths) -> set[str]:
 
 
 def check_nginx() -> tuple[list[str], list[str], list[str]]:
-    """Export the staged projects.yml and conf.d, plan generation there: (differing files, config problems,
-    hand-written files in a generated file's place or serving a project's domain)."""
+    """Export the staged projects.yml, maintenance.yml and conf.d, plan generation there: (differing files, config
+    problems, hand-written files in a generated file's place or serving a project's domain)."""
     from .config import load_registry
     from .errors import ConfigError, PlatformError
     from .nginx import files
     from .settings import Settings
 
-    paths = git("ls-files", "-z", "--", PROJECTS_FILE, CONF_DIR)
+    paths = git("ls-files", "-z", "--", PROJECTS_FILE, MAINTENANCE_FILE, CONF_DIR)
     with tempfile.TemporaryDirectory(prefix="platform-pre-commit-") as temp:
         if paths:
             git("checkout-index", "-z", "--stdin", f"--prefix={temp}/", stdin=paths)

@@ -34,6 +34,11 @@ class Settings:
         return self.root / "config" / "projects.yml"
 
     @property
+    def maintenance_file(self) -> Path:
+        """Which project/environments answer with a 503 page (config/maintenance.py)."""
+        return self.root / "config" / "maintenance.yml"
+
+    @property
     def conf_dir(self) -> Path:
         return self.root / "platform" / "nginx" / "conf.d"
 

@@ -3,6 +3,7 @@
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..config import maintenance
 from ..errors import PlatformError
 from ..fsutil import write_atomic
 from .handwritten import taken_names
@@ -46,8 +47,9 @@ def _hand_written(settings, registry, name: str) -> str:
 
 
 def plan(settings, registry, only: str | None = None) -> Plan:
-    """Compare what the registry renders with what conf.d holds. Reads, never writes."""
-    rendered = render_registry(registry, has_certificate_in(settings.certs_dir), only=only)
+    """Compare what the registry (and the maintenance state) renders with what conf.d holds. Reads, never writes."""
+    closed = maintenance.load(settings.maintenance_file, registry, settings.relative(settings.maintenance_file))
+    rendered = render_registry(registry, has_certificate_in(settings.certs_dir), only=only, maintenance=closed)
     conf_dir = settings.conf_dir
     write, unchanged = [], []
     for name, text in sorted(rendered.files.items()):
