@@ -1,4 +1,4 @@
-"""app: a project's live containers, for the operator: their logs, and a command run in one."""
+"""app: a project's live containers, for the operator: their logs, a command run in one, maintenance mode."""
 
 import shlex
 import sys
@@ -6,7 +6,10 @@ import sys
 from invoke import Exit, task
 
 from .. import operate
-from .common import engine_from, registry_from, settings_from, user_errors
+from ..config.maintenance import DEFAULT_MESSAGE, DEFAULT_RETRY_AFTER, MAX_MESSAGE, entry
+from ..nginx import maintenance as mode
+from ..textutil import utc_timestamp
+from .common import engine_from, registry_from, settings_from, user_errors, warn
 
 TARGET_HELP = {"project": "project name from config/projects.yml", "env": "environment: staging or production",
                "role": "one container role of the project (backend, frontend, ...); default: all for logs, "
@@ -51,3 +54,39 @@ def _command_after_dashes(ctx) -> list[str]:
     if "--" in sys.argv:
         return sys.argv[sys.argv.index("--") + 1:]
     return shlex.split(ctx.remainder)
+
+
+@task(help={"project": TARGET_HELP["project"], "env": TARGET_HELP["env"],
+            "message": f"one line shown to users (at most {MAX_MESSAGE} characters; default: {DEFAULT_MESSAGE!r})",
+            "retry-after": f"seconds sent in the Retry-After header (default: {DEFAULT_RETRY_AFTER})"})
+@user_errors
+def maintenance(ctx, project, env, message=None, retry_after=None):
+    """Answer a project/environment's domains with a 503 page (JSON on its API locations), containers kept
+    running; a deploy meanwhile keeps it. `invoke app.live` ends it."""
+    settings = settings_from(ctx)
+    registry = registry_from(settings)
+    was = mode.current(settings, registry, project, env)
+    closed = entry(DEFAULT_MESSAGE if message is None else message,
+                   DEFAULT_RETRY_AFTER if retry_after is None else retry_after,
+                   since=was.since if was else utc_timestamp())
+    _reloaded(mode.change(engine_from(settings), settings, registry, project, env, closed))
+    print(f"{project}/{env}: in maintenance (503, Retry-After {closed.retry_after} s) since {closed.since}")
+
+
+@task(help={"project": TARGET_HELP["project"], "env": TARGET_HELP["env"]})
+@user_errors
+def live(ctx, project, env):
+    """End a project/environment's maintenance: nginx proxies to its containers again."""
+    settings = settings_from(ctx)
+    registry = registry_from(settings)
+    was = mode.current(settings, registry, project, env)
+    if was is None:
+        print(f"{project}/{env}: not in maintenance; nothing changed")
+        return
+    _reloaded(mode.change(engine_from(settings), settings, registry, project, env, None))
+    print(f"{project}/{env}: live again (in maintenance since {was.since})")
+
+
+def _reloaded(planned) -> None:
+    for message in planned.warnings:
+        warn(message)
