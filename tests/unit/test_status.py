@@ -324,7 +324,8 @@ def test_current_view_json_shape(settings, registry):
     write_manifest(settings, make_manifest(entry(6, "rolled_back"), entry(5)))
     decoded = json.loads(show.render("current", show.view(FakeEngine(), settings, registry, "filter-ical", "production"),
                                      as_json=True))
-    assert set(decoded) == {"project", "environment", "current", "last_attempt", "health"}
+    assert set(decoded) == {"project", "environment", "maintenance", "current", "last_attempt", "health"}
+    assert decoded["maintenance"] is None
     assert decoded["current"]["version"] == "v5"
     assert decoded["current"]["images"] == [
         {"role": "backend", "image": "ghcr.io/user/filter-ical-backend:v5",
@@ -332,6 +333,21 @@ def test_current_view_json_shape(settings, registry):
         {"role": "frontend", "image": "ghcr.io/user/filter-ical-frontend:v5", "digest": None}]
     assert decoded["last_attempt"]["status"] == "rolled_back"
     assert decoded["last_attempt"]["failed_step"]["name"] == "health"
+
+
+def test_an_environment_in_maintenance_says_so(settings, registry):
+    write_manifest(settings, make_manifest(entry(5)))
+    settings.maintenance_file.parent.mkdir(parents=True)
+    settings.maintenance_file.write_text("filter-ical:\n  production: {message: Back at 06:00 UTC., "
+                                         "since: '2026-12-02T05:00:00Z', retry_after: 300}\n")
+    shaped = show.view(FakeEngine(), settings, registry, "filter-ical", "production")
+    assert json.loads(show.render("current", shaped, as_json=True))["maintenance"] == {
+        "since": "2026-12-02T05:00:00Z", "message": "Back at 06:00 UTC.", "retry_after": 300}
+    assert text.current(shaped).splitlines()[:2] == [
+        "filter-ical/production",
+        "  maintenance   on since 2026-12-02T05:00:00Z (503, Retry-After 300 s), message: Back at 06:00 UTC."]
+    staging = data.current_view(typed(make_manifest(entry(5), environment="staging")), None, REACHABLE)
+    assert staging["maintenance"] is None and "maintenance" not in text.current(staging)
 
 
 # Metrics --------------------------------------------------------------------------------------------

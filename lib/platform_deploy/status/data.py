@@ -40,12 +40,14 @@ def attempt_view(attempt: Attempt) -> dict:
     }
 
 
-def current_view(manifest: Manifest, backup: dict | None, health: dict) -> dict:
-    """The default view: what serves now, how the last attempt went, live health."""
+def current_view(manifest: Manifest, backup: dict | None, health: dict, maintenance=None) -> dict:
+    """The default view: maintenance, what serves now, how the last attempt went, live health."""
     current, last = manifest.current, manifest.last_attempt
     return {
         "project": manifest.project,
         "environment": manifest.environment,
+        "maintenance": None if maintenance is None else {
+            "since": maintenance.since, "message": maintenance.message, "retry_after": maintenance.retry_after},
         "current": None if current is None else {
             "deploy_id": current.deploy_id,
             "version": current.version,

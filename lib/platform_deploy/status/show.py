@@ -3,6 +3,7 @@
 import json
 
 from ..backup import layout
+from ..config import maintenance
 from ..errors import PlatformError
 from ..state import manifest as manifest_file
 from ..textutil import printable
@@ -43,7 +44,9 @@ def _view(engine, settings, registry, project_name: str, environment: str, which
     if which == "history":
         return data.history_view(loaded)
     backup = read.backup_meta(settings, project_name, environment, loaded.current.backup if loaded.current else None)
-    return data.current_view(loaded, backup, health.live_health(engine, project, environment))
+    closed = maintenance.load(settings.maintenance_file, registry, settings.relative(settings.maintenance_file))
+    return data.current_view(loaded, backup, health.live_health(engine, project, environment),
+                             closed.get((project_name, environment)))
 
 
 def render(which: str, shaped: dict, as_json: bool = False) -> str:

@@ -27,6 +27,10 @@ def _field(label: str, value: str) -> str:
 
 def current(view: dict) -> str:
     lines = [f"{view['project']}/{view['environment']}"]
+    if view["maintenance"]:
+        closed = view["maintenance"]
+        lines.append(_field("maintenance", f"on since {closed['since']} (503, Retry-After {closed['retry_after']} s), "
+                                           f"message: {one_line(closed['message'])}"))
     now = view["current"]
     if now is None:
         lines.append(_field("deployed", "nothing has gone live yet"))
