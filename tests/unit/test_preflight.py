@@ -6,6 +6,7 @@ import subprocess
 import pytest
 
 from platform_deploy import envfiles, gitrepo
+from platform_deploy.config import maintenance
 from platform_deploy.config.load import parse_registry
 from platform_deploy.deploy import preflight
 from platform_deploy.deploy.preflight import Check, run_checks
@@ -222,6 +223,17 @@ def test_sync_fails_on_uncommitted_changes_under_config(settings, project, regis
     check = sync_check(settings, project, registry)
     assert not check.ok
     assert "uncommitted changes in config/projects.yml" in check.detail
+
+
+def test_sync_lets_maintenance_mode_change_its_files(settings, project, registry, synced):
+    settings.maintenance_file.write_text(maintenance.dump({(project.name, "production"): maintenance.Maintenance(
+        "Back soon.", "2026-12-02T05:00:00Z", 300)}))
+    git(settings.root, "add", "config/maintenance.yml")    # staged or not, git diff HEAD lists it
+    files.apply(settings, files.plan(settings, registry))
+    assert sync_check(settings, project, registry).ok
+    assert checks(settings, project, registry)["nginx config"].ok
+    settings.projects_file.write_bytes(PROJECTS_YML + b"\n")
+    assert "uncommitted changes in config/projects.yml:" in sync_check(settings, project, registry).detail
 
 
 def test_sync_names_at_most_three_changed_files(settings, project, registry, synced):

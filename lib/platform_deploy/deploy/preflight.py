@@ -13,6 +13,7 @@ from .. import envfiles, gitrepo
 from ..config.model import Registry
 from ..errors import PlatformError
 from ..nginx import files
+from ..nginx import maintenance as maintenance_mode
 from ..textutil import one_line
 
 DISK, SYNC, NGINX, ENV = "disk space", "platform repo sync", "nginx config", "environment variables"
@@ -40,9 +41,10 @@ def run_checks(settings, project, environment, *, docker_root: Path | None, min_
     defaults to one holding only ``project`` (a project's nginx file depends on it alone).
     """
     project.check_environment(environment)
+    known = registry or Registry(projects=(project,))
     return [
         check_disk(settings, docker_root, min_free_bytes),
-        check_repo_sync(settings.root),
+        check_repo_sync(settings.root, maintenance_mode.changed_files(settings, known)),
         check_nginx(settings, project, nginx_test, registry),
         check_env(settings, project, environment),
     ]
@@ -95,7 +97,8 @@ def _gb(size: int) -> str:
 
 # --- platform repo sync -------------------------------------------------------------------
 
-def check_repo_sync(root: Path) -> Check:
+def check_repo_sync(root: Path, maintained=frozenset()) -> Check:
+    """``maintained``: files maintenance mode changes (relative to root), which may differ from HEAD."""
     inside = gitrepo.run("rev-parse", "--is-inside-work-tree", cwd=root)
     if inside.code != 0:
         if "not a git repository" in inside.err:
@@ -111,7 +114,7 @@ def check_repo_sync(root: Path) -> Check:
         problems.append(f"git fetch failed: {fetched.reason}")
     else:
         problems.extend(_position_problems(root, upstream_name))
-    problems.extend(_uncommitted_problems(root))
+    problems.extend(_uncommitted_problems(root, maintained))
     if problems:
         return Check(SYNC, False, "; ".join(problems))
     dirs = " or ".join(f"{name}/" for name in SYNCED_DIRS)
@@ -141,12 +144,13 @@ def _position_problems(root: Path, upstream: str) -> list[str]:
     return problems
 
 
-def _uncommitted_problems(root: Path) -> list[str]:
-    """Tracked files under config/ or platform/ whose working copy differs from HEAD (staged or not)."""
+def _uncommitted_problems(root: Path, maintained) -> list[str]:
+    """Tracked files under config/ or platform/ whose working copy differs from HEAD (staged or not), but
+    those of maintenance mode (the operator's, kept across deploys)."""
     diff = gitrepo.run("diff", "--name-only", "-z", "--relative", "HEAD", "--", *SYNCED_DIRS, cwd=root)
     if diff.code != 0:
         return [f"cannot list uncommitted changes: {diff.reason}"]
-    changed = [name for name in diff.out.split("\0") if name]
+    changed = [name for name in diff.out.split("\0") if name and name not in maintained]
     if not changed:
         return []
     named = ", ".join(changed[:MAX_NAMED])

@@ -16,6 +16,17 @@ def current(settings, registry, project: str, environment: str):
     return _load(settings, registry).get((project, environment))
 
 
+def changed_files(settings, registry) -> set[str]:
+    """What maintenance mode changes in the platform checkout, relative to its root: the state file and the
+    generated configs of the projects in maintenance (the deploy's sync check lets them differ from git)."""
+    try:
+        state = _load(settings, registry)
+    except PlatformError:   # the nginx check reports it
+        state = {}
+    return {settings.relative(settings.maintenance_file)} | {
+        settings.relative(settings.conf_dir / registry.project(project).config_filename) for project, _ in state}
+
+
 def change(engine, settings, registry, project: str, environment: str, entry) -> files.Plan:
     """Record ``entry`` (a Maintenance, or None to end maintenance) and reload nginx with it."""
     registry.project(project).check_environment(environment)
