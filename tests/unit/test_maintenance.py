@@ -1,6 +1,6 @@
 """Maintenance mode: config/maintenance.yml read and written, and the 503 servers nginx is given for it.
 
-No Docker here: the nginx syntax itself is checked against a real nginx by the integration tests only.
+No Docker and no nginx here: the rendered text is checked as text (nginx's own parse of it is not run).
 """
 
 import json
