@@ -9,6 +9,7 @@ below 500 counts as failed, with its reason kept.
 
 import http.client
 import multiprocessing
+import select
 import threading
 import time
 from collections import Counter
@@ -76,6 +77,8 @@ class Load:
             method, path, body = "GET", self.paths[count % len(self.paths)], None
             if self.post_path and count % 5 == 0:
                 method, path, body = "POST", self.post_path, b'{"name": "load"}'
+            if keepalive and _closed_while_idle(connection):
+                connection.close()   # and http.client opens a new one for the request
             if not keepalive:
                 connection = self._connect()
             outcome, version = self._request(connection, method, path, body)
@@ -110,6 +113,13 @@ class Load:
         if response.status >= 500:
             return f"HTTP {response.status}", None
         return "ok", response.getheader("X-App-Version")
+
+
+def _closed_while_idle(connection) -> bool:
+    """Whether the server closed a kept-alive connection between two requests (nginx does so on a reload):
+    readable while idle means end of file. Browsers and urllib3 look before they reuse one; a request sent
+    on it would be lost without the server ever having seen it."""
+    return connection.sock is not None and bool(select.select([connection.sock], [], [], 0)[0])
 
 
 class LoadProcess:
