@@ -43,3 +43,12 @@ def one_line(text: str, limit: int | None = None) -> str:
 def utc_timestamp(now: datetime | None = None, form: str = TIMESTAMP) -> str:
     """``now`` (default: this instant) as recorded in manifests, journals and backups: 2025-01-06T12:00:00Z."""
     return (now or datetime.now(timezone.utc)).strftime(form)
+
+
+def byte_size(count: float) -> str:
+    """Bytes in the largest unit that keeps a number of at least 1, e.g. ``8.4 MB``."""
+    for unit in ("B", "KB", "MB"):
+        if count < 1000:
+            return f"{count:.0f} B" if unit == "B" else f"{count:.1f} {unit}"
+        count /= 1000
+    return f"{count:.1f} GB"

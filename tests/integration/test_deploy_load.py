@@ -29,7 +29,7 @@ def test_no_request_fails_across_deploys_a_rollback_and_a_restore(projects):
             timeline.append((time.monotonic(), f"{tag} starts"))
             # the restore goes back to the newest backup: the one taken while v3 was live
             outcome = project.restore() if tag == "restore" else project.deploy(tag)
-            timeline += [(at, f"  {line}") for at, line in outcome.timed if line.startswith("[")]
+            timeline += [(at, f"  {line}") for at, line in outcome.timed if line.lstrip().startswith("[")]
             outcomes.append((tag, outcome.ok, outcome.error))
         time.sleep(1)
         ended_by_deadline = time.monotonic() >= load.deadline
@@ -66,7 +66,7 @@ def test_apps_that_ignore_or_rush_sigterm_are_replaced_without_a_failed_request(
             timeline.append((time.monotonic(), f"{tag} starts"))
             outcome = project.deploy(tag)
             assert outcome.ok, outcome.error
-            timeline += [(at, f"  {line}") for at, line in outcome.timed if line.startswith("[")]
+            timeline += [(at, f"  {line}") for at, line in outcome.timed if line.lstrip().startswith("[")]
             switch_seconds[tag] = next(step["seconds"] for step in outcome.entry["steps"]
                                        if step["name"] == "switch traffic")
         time.sleep(1)

@@ -117,7 +117,7 @@ STEPS = ("pre-flight", "backup", "pull", "start candidates", "migrations", "heal
 
 
 def step_done(name: str):
-    line = re.compile(rf"^\[\s*[0-9.]+\] {re.escape(name)}\s+OK\b")
+    line = re.compile(rf"^\s*\[[0-9]+/[0-9]+\] {re.escape(name)}\s+OK\b")   # " [4/10] start candidates  OK"
     return lambda reader: any(line.match(text) for text in list(reader.lines))
 
 

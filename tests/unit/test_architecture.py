@@ -57,6 +57,7 @@ RULES = [
     ("only the Docker engine and the git runner run programs", "subprocess",
      {"platform_deploy.engine.docker", "platform_deploy.gitrepo"}),
     ("only the tasks import invoke", "invoke", under("tasks")),
+    ("only the live report draws on a terminal", "rich", {"platform_deploy.liveprogress"}),
     ("only the tasks choose the engine implementation", "platform_deploy.engine.docker",
      {"platform_deploy.tasks.common"}),
     ("nothing imports the tasks", "platform_deploy.tasks", under("tasks")),

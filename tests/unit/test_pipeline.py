@@ -15,9 +15,11 @@ from deploy_world import (BACKEND, BACKEND_REPO, ENV, FRONTEND, FRONTEND_REPO, L
                           PORTS, PROJECT, PROJECTS_YML, VOLUME, actions, subsequence)
 
 from platform_deploy.config import load_registry
+from platform_deploy import steps
 from platform_deploy.deploy import pipeline, switch
 from platform_deploy.engine import Conflict, EngineUnavailable, Refused
 from platform_deploy.errors import PlatformError
+from platform_deploy.report import ConsoleReport
 from platform_deploy.state.lock import DeployLock
 
 STEPS = ["pre-flight", "backup", "pull", "start candidates", "migrations", "health", "smoke tests",
@@ -574,3 +576,44 @@ def test_a_healthcheck_that_fails_when_run_at_once_is_left_to_dockers_probes(liv
     assert live.step("health")["detail"] == "backend: healthy; frontend: healthy"
     own_runs = [args for _, args in live.engine.logged("exec_run") if tuple(args[1]) == HEALTHCHECK]
     assert len(own_runs) == 2   # once per candidate, never again
+
+
+class Watching(ConsoleReport):
+    """A report that also keeps what the running steps said they wait for and the bytes they moved."""
+
+    def __init__(self, out):
+        super().__init__(out)
+        self.started_steps, self.awaited, self.moved = [], [], []
+
+    def started(self, number, name):
+        self.started_steps.append(name)
+
+    def awaiting(self, text):
+        self.awaited.append(text)
+
+    def transferred(self, done, total=None):
+        self.moved.append((done, total))
+
+
+def test_the_running_steps_say_what_they_wait_for_and_the_backup_the_bytes_it_writes(live):
+    """What a terminal shows live (liveprogress.py): each step as it starts, the migration command, who the
+    health step waits for and how long of its timeout, the backup's bytes."""
+    not_probed_yet(live)
+    live.engine.failing_commands["curl -fsS http://127.0.0.1:8000/health"] = "curl: (7) refused"
+    polls = iter(range(4))
+
+    def docker_probes(name):   # Docker's own probe passes after a few looks of the health step
+        container = live.engine.containers.get(name)
+        if (container is not None and "-next-" in name and container.health == "starting"
+                and live.report.started_steps[-1:] == ["health"] and next(polls, 9) >= 3):
+            container.health = "healthy"
+
+    live.engine.before("inspect", docker_probes)
+    live.report = Watching(live.out)
+    assert live.deploy("v2", skip_backup=False)["status"] == "success"
+    assert live.report.started_steps == [step.name for step in steps.STEPS[:-1]]
+    assert "backend: alembic upgrade head" in live.report.awaited
+    assert any(re.fullmatch(r"(backend|frontend): starting, 0 s of \d+(; frontend: starting, 0 s of \d+)?", text)
+               for text in live.report.awaited), live.report.awaited
+    sizes = [done for done, _ in live.report.moved]
+    assert sizes and sizes == sorted(sizes), live.report.moved

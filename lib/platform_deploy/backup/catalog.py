@@ -157,7 +157,7 @@ def unchanged_since_verified(backup: Backup) -> list[str]:
 
 
 @contextmanager
-def checked_chunks(backup: Backup, relative: str):
+def checked_chunks(backup: Backup, relative: str, progress=None):
     """The chunks of payload file ``relative`` (a volume archive, a dump) as the restore streams them: read
     from a private copy, checked just now against the .meta like verify_files checks the file.
 
@@ -167,6 +167,7 @@ def checked_chunks(backup: Backup, relative: str):
     (and psql commit) before the stream ends. So the file is copied, hashed as it is copied, into an unnamed
     temporary file in the backup's directory (same disk, memory bounded; no path leads to it, so no one
     can swap it), checked there, and that copy is streamed. A mismatch raises before anything is written.
+    ``progress(bytes streamed, file size)``, when given, follows the stream.
     """
     files = backup.meta.get("files") if isinstance((backup.meta or {}).get("files"), dict) else {}
     expected = files.get(relative)
@@ -178,8 +179,10 @@ def checked_chunks(backup: Backup, relative: str):
         if problem:
             raise PlatformError(f"{relative} of backup {backup.name} changed since it was verified: {problem}; "
                                 "not written")
+        size = copy.seek(0, os.SEEK_END)
         copy.seek(0)
-        yield payload.chunks_of(copy)
+        chunks = payload.chunks_of(copy)
+        yield chunks if progress is None else payload.counted(chunks, progress, size)
 
 
 def _layout_problems(backup: Backup) -> list[str] | None:

@@ -3,17 +3,19 @@
 from ..errors import PlatformError
 from ..plan import deployed_by, git_sha_from, make_plan, new_deploy_id
 from ..state.lock import DeployLock
+from ..textutil import byte_size
 from . import catalog, layout
 from . import create as creating
 from . import prune as pruning
 
 
-def create(engine, settings, registry, project_name: str, environment: str) -> dict:
+def create(engine, settings, registry, project_name: str, environment: str, progress=None) -> dict:
+    """A manual backup; ``progress(bytes)`` as for backup.create.create."""
     project = registry.project(project_name)
     plan = make_plan(project, environment, "latest", new_deploy_id())
     with DeployLock(settings, project_name, environment):
         meta = creating.create(engine, settings, plan, deployed_by(), git_sha_from(), project=project,
-                               reason=creating.MANUAL)
+                               reason=creating.MANUAL, progress=progress)
     if meta is None:
         raise PlatformError(f"nothing to back up: {project_name}/{environment} has no live containers, volumes "
                             "or database")
@@ -25,7 +27,7 @@ def describe_created(settings, meta: dict) -> str:
     parts = [f"{len(meta['volumes'])} volume(s)", f"{len(meta['images'])} image(s)",
              f"database {meta['database']['database']}" if meta["database"] else "no database dump"]
     return (f"created {meta['name']} of {meta['project']}/{meta['environment']}: {', '.join(parts)}, "
-            f"{_size(meta['total_bytes'])} in {directory}")
+            f"{byte_size(meta['total_bytes'])} in {directory}")
 
 
 def table(settings, project: str, environment: str, backups: list) -> str:
@@ -35,7 +37,7 @@ def table(settings, project: str, environment: str, backups: list) -> str:
         return f"{project}/{environment}: no backups in {directory}"
     rows = [("NAME", "CREATED (UTC)", "SIZE", "IMAGES", "DATABASE", "VERIFIED", "REASON")]
     for backup in backups:
-        rows.append((backup.name, backup.created_at or "?", _size(backup.total_bytes), str(len(backup.images)),
+        rows.append((backup.name, backup.created_at or "?", byte_size(backup.total_bytes), str(len(backup.images)),
                      "yes" if backup.database else "no", catalog.verified_state(backup),
                      (backup.meta or {}).get("reason") or "?"))
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
@@ -64,7 +66,7 @@ def verify(engine, settings, registry, project: str, environment: str, name: str
             for problem in problems:
                 say(f"  {problem}")
         else:
-            say(f"{backup.name}: ok ({len(backup.meta['files'])} files, {_size(backup.total_bytes)}, "
+            say(f"{backup.name}: ok ({len(backup.meta['files'])} files, {byte_size(backup.total_bytes)}, "
                 f"{len(backup.images)} image(s))")
     return failed
 
@@ -87,11 +89,3 @@ def describe_pruned(result: pruning.Result, dry_run: bool) -> str:
 def image_repositories(project) -> dict[str, str]:
     """{role: image repository} of the project's entry now: what a backup's images must be of."""
     return {container.role: container.image for container in project.containers if container.image}
-
-
-def _size(size: int) -> str:
-    for unit in ("B", "KB", "MB", "GB"):
-        if size < 1000 or unit == "GB":
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1000
-    return f"{size:.1f} GB"

@@ -32,11 +32,12 @@ REVISION_LABEL = "org.opencontainers.image.revision"
 
 
 def create(engine, settings, plan, created_by: str, git_sha: str | None, *, project, reason: str = DEPLOY,
-           include_database: bool = True) -> dict | None:
+           include_database: bool = True, progress=None) -> dict | None:
     """Back up ``plan``'s project/environment; return the .meta, or None when there is nothing to back up.
 
     Before a deploy (``reason`` DEPLOY) there is nothing to back up until something
     is live; a manual or pre-restore backup also takes volumes and the database alone.
+    ``progress(bytes)``, when given, hears the bytes written so far as they stream in.
     """
     environment = plan.environment
     volumes.remove_leftover_helpers(engine, plan.project, environment)
@@ -55,7 +56,7 @@ def create(engine, settings, plan, created_by: str, git_sha: str | None, *, proj
     except OSError as error:
         raise PlatformError(f"cannot make a backup in {directory}: {_os_reason(error, directory)}") from None
     started = time.monotonic()
-    writer = PayloadWriter(layout.payload_path(directory, name))
+    writer = PayloadWriter(layout.payload_path(directory, name), progress)
     made_tags: list[str] = []
     try:
         meta = {

@@ -76,13 +76,13 @@ def dump(engine, where: DatabaseTarget, writer: payload.PayloadWriter, relative:
         raise PlatformError(f"pg_dump of {where.database} in {where.container} wrote nothing")
 
 
-def restore(engine, where: DatabaseTarget, backup, relative: str) -> None:
+def restore(engine, where: DatabaseTarget, backup, relative: str, progress=None) -> None:
     """Make the database exactly what the dump ``relative`` of ``backup`` (a catalog.Backup) holds, in one
     transaction. The dump is checked again as it is read (catalog.checked_chunks): a mismatch raises before
-    psql starts, so the database is not touched."""
+    psql starts, so the database is not touched. ``progress``: see catalog.checked_chunks."""
     key = secrets.token_hex(16)   # psql's \restrict key: letters and digits, unknown to the dump
     committed = f"platform-restore-committed-{secrets.token_hex(16)}"
-    with catalog.checked_chunks(backup, relative) as chunks:
+    with catalog.checked_chunks(backup, relative, progress) as chunks:
         code, output = engine.exec_from(where.container, ["sh", "-c", _RESTORE, "sh", where.role, where.database,
                                                           key, _PREAMBLE, committed], chunks)
     if code != 0 or committed not in output:

@@ -16,11 +16,14 @@ CHUNK = 1024 * 1024
 
 
 class PayloadWriter:
-    """Writes files under ``root`` and remembers {relative path: {"bytes", "sha256"}}."""
+    """Writes files under ``root`` and remembers {relative path: {"bytes", "sha256"}}; ``progress(bytes)``,
+    when given, hears how many bytes it has written so far, all files together."""
 
-    def __init__(self, root: Path):
+    def __init__(self, root: Path, progress=None):
         self.root = Path(root)
         self.files: dict[str, dict] = {}
+        self.progress = progress
+        self.written = 0
 
     @contextmanager
     def open(self, relative: str):
@@ -41,6 +44,9 @@ class PayloadWriter:
                     view = view[handle.write(view):]
                 digest.update(chunk)
                 size += len(chunk)
+                self.written += len(chunk)
+                if self.progress is not None:
+                    self.progress(self.written)
 
             yield write
             os.fsync(handle.fileno())
@@ -92,6 +98,15 @@ def read_chunks(path: Path):
 def chunks_of(handle):
     """The rest of the binary file ``handle`` in CHUNK-sized pieces."""
     return iter(lambda: handle.read(CHUNK), b"")
+
+
+def counted(chunks, progress, total: int | None):
+    """``chunks`` as they are, telling ``progress(bytes so far, total)`` after each."""
+    done = 0
+    for chunk in chunks:
+        yield chunk
+        done += len(chunk)
+        progress(done, total)
 
 
 def check_file(path: Path, expected: dict) -> str | None:

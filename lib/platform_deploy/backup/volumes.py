@@ -47,9 +47,11 @@ def archive(engine, settings, plan, volume: str, writer: payload.PayloadWriter, 
                               helper_labels(plan.project, plan.environment), write)
 
 
-def restore(engine, settings, project: str, environment: str, volume: str, backup, relative: str) -> None:
+def restore(engine, settings, project: str, environment: str, volume: str, backup, relative: str,
+            progress=None) -> None:
     """Replace the contents of ``volume`` with the archive ``relative`` of ``backup`` (a catalog.Backup),
-    checked again as it is read (catalog.checked_chunks): a mismatch raises before the volume is emptied."""
-    with catalog.checked_chunks(backup, relative) as chunks:
+    checked again as it is read (catalog.checked_chunks): a mismatch raises before the volume is emptied.
+    ``progress``: see catalog.checked_chunks."""
+    with catalog.checked_chunks(backup, relative, progress) as chunks:
         engine.replace_volume_contents(volume, helper_image(engine, settings), helper_labels(project, environment),
                                        chunks)

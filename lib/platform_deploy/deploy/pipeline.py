@@ -70,9 +70,10 @@ class Prepared:
 
 class Preparation(Protocol):
     def prepare(self, engine, settings, project, plan, deployed_by: str, git_sha: str | None,
-                remember: Callable[[PutBack], None]) -> Prepared:
+                remember: Callable[[PutBack], None], progress: Callable[[int, int | None], None]) -> Prepared:
         """Step 2, before anything of the deploy changes. Data it writes over is ``remember``ed (journaled)
-        before each write, so that a recovery can put it back."""
+        before each write, so that a recovery can put it back; ``progress(bytes, total or None)`` hears
+        the bytes it moves."""
 
     def put_back(self) -> str:
         """After a deploy that did not go live: undo what ``prepare`` changed; what happened ("" when nothing)."""
@@ -86,11 +87,11 @@ class BackupFirst:
     force: bool = False
 
     def prepare(self, engine, settings, project, plan, deployed_by: str, git_sha: str | None,
-                remember: Callable[[PutBack], None]) -> Prepared:
+                remember: Callable[[PutBack], None], progress: Callable[[int, int | None], None]) -> Prepared:
         if self.skip:
             return Prepared("skipped (--skip-backup)")
         try:
-            meta = backup.create(engine, settings, plan, deployed_by, git_sha, project=project)
+            meta = backup.create(engine, settings, plan, deployed_by, git_sha, project=project, progress=progress)
         except PlatformError as error:
             if not self.force:
                 raise PlatformError(f"backup failed: {error}") from None
@@ -199,6 +200,7 @@ class Deployment:
     def _step(self, step: steps.Step, action):
         started = time.monotonic()
         status, detail = StepStatus.OK, ""
+        self.report.started(step.number, step.name)
         try:
             detail = action() or ""
         except BaseException as error:
@@ -244,7 +246,7 @@ class Deployment:
 
     def _prepare(self) -> str:
         prepared = self.preparation.prepare(self.engine, self.settings, self.project, self.plan, self.by,
-                                            self.git_sha, self._remember_put_back)
+                                            self.git_sha, self._remember_put_back, self.report.transferred)
         self.progress.backup = prepared.backup
         self.progress.forced = self.progress.forced or prepared.forced
         return prepared.detail
@@ -321,9 +323,10 @@ class Deployment:
             # when this process is killed, and recovery must still be able to reverse it.
             remember = functools.partial(self._remember_migration, len(self.progress.migrations))
 
-            def started(migration, remember=remember):
+            def started(migration, remember=remember, role=role):
                 ran.append(migration)
                 remember(migration)
+                self.report.awaiting(f"{role.role}: {migration.command}")
             try:
                 result = migrate.run(self.engine, role, started=started)
             except migrate.MigrationFailed as error:
@@ -344,7 +347,8 @@ class Deployment:
         self._journal(self.phase)
 
     def _health(self) -> str:
-        passed = probes.wait_healthy(self.engine, self.settings, self.plan.roles, self.healthy_before_migrations)
+        passed = probes.wait_healthy(self.engine, self.settings, self.plan.roles, self.healthy_before_migrations,
+                                     self.report.awaiting)
         return "; ".join(f"{role}: {how}" for role, how in passed.items())
 
     def _smoke(self) -> str:
@@ -424,11 +428,11 @@ class Deployment:
         moved = self.phase is Phase.SWITCHED   # traffic moved and was confirmed: finish rather than undo
         settled = True
         if self.phase not in (Phase.STARTED, Phase.PREPARE):   # there are candidates to remove
-            settle_started = time.monotonic()
+            settle_started, name = time.monotonic(), "finish the switch" if moved else "rollback"
+            self.report.started(steps.ROLLBACK, name)
             settled = self._settle(moved)
             status = StepStatus.OK if all_done(self.progress.actions) else StepStatus.FAILED
-            self.report.step(steps.ROLLBACK, "finish the switch" if moved else "rollback", status.value,
-                             round(time.monotonic() - settle_started, 2),
+            self.report.step(steps.ROLLBACK, name, status.value, round(time.monotonic() - settle_started, 2),
                              "; ".join(str(action) for action in self.progress.actions))
         # A restore's data goes back while the journal still says what it wrote over; when the rollback
         # is not complete, `recover` does it after (the journal stays).

@@ -70,19 +70,21 @@ def passing_healthchecks(engine, roles) -> frozenset[str]:
         return frozenset(role.new_name for role, ok in zip(roles, pool.map(passes, roles)) if ok)
 
 
-def wait_healthy(engine, settings, roles, passed_already: frozenset[str] = frozenset()) -> dict:
+def wait_healthy(engine, settings, roles, passed_already: frozenset[str] = frozenset(),
+                 awaiting=lambda text: None) -> dict:
     """Wait until every candidate is healthy; fail at once on unhealthy, exited or restarting.
 
     Returns {role: how it passed}. A container without a HEALTHCHECK passes when
     it is running and its port accepts a request; one in ``passed_already`` (its
     HEALTHCHECK passed during the migrations, which changed nothing) when it still runs.
+    ``awaiting(text)`` hears, after each look, who is waited for: ``backend: starting, 4 s of 60``.
     """
     started = time.monotonic()
     pending = {role.role: role for role in roles}
-    passed, own_run = {}, set()
+    passed, own_run, seen = {}, set(), {}
     with ThreadPoolExecutor(max_workers=max(1, len(pending))) as pool:   # a verdict may run a command
         while pending:
-            verdicts = pool.map(lambda role: _health_verdict(engine, settings, role, own_run, passed_already),
+            verdicts = pool.map(lambda role: _health_verdict(engine, settings, role, own_run, passed_already, seen),
                                 pending.values())
             for (name, role), verdict in zip(list(pending.items()), list(verdicts)):
                 if verdict:
@@ -93,14 +95,18 @@ def wait_healthy(engine, settings, roles, passed_already: frozenset[str] = froze
                     raise CheckFailed(f"{role.new_name} not healthy after {role.health_timeout}s (status "
                                       f"{state.status if state else 'gone'}, health {state.health if state else '-'})")
             if pending:
+                waited = int(time.monotonic() - started)
+                awaiting("; ".join(f"{name}: {seen.get(role.new_name, 'starting')}, {waited} s of {role.health_timeout}"
+                                   for name, role in pending.items()))
                 time.sleep(POLL_SECONDS)
     return passed
 
 
-def _health_verdict(engine, settings, role, own_run: set, passed_already: frozenset[str]) -> str | None:
+def _health_verdict(engine, settings, role, own_run: set, passed_already: frozenset[str], seen: dict) -> str | None:
     state = engine.inspect(role.new_name)
     if state is None:
         raise CheckFailed(f"{role.new_name} disappeared")
+    seen[role.new_name] = state.health or state.status
     if state.status in ("exited", "dead", "restarting"):
         logs = engine.logs_tail(role.new_name, 3).replace("\n", " | ")
         raise CheckFailed(f"{role.new_name} {state.status} (exit code {state.exit_code}): {logs[:200]}")

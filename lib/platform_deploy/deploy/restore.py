@@ -87,7 +87,8 @@ class RestoreData:
         self.saved = None          # catalog.Backup of the state before the restore
         self.changed = []          # ("volume" | "env" | "database", what), in the order written
 
-    def prepare(self, engine, settings, project, plan, deployed_by: str, git_sha, remember) -> pipeline.Prepared:
+    def prepare(self, engine, settings, project, plan, deployed_by: str, git_sha, remember,
+                progress) -> pipeline.Prepared:
         backup = self.backup
         self.engine, self.settings, self.project, self.environment = engine, settings, plan.project, plan.environment
         problems = catalog.unchanged_since_verified(backup)
@@ -102,18 +103,18 @@ class RestoreData:
             if present is None or present.id != recorded:
                 engine.tag(recorded, role.repository, plan.tag)
         saved = create(engine, settings, plan, deployed_by, None, project=project, reason=PRE_RESTORE,
-                       include_database=self.todo.database)
+                       include_database=self.todo.database, progress=progress)
         if saved is not None:
             self.saved = catalog.read(layout.backup_dir(settings, plan.project, plan.environment), saved["name"])
         try:
-            self._write_data(remember)
+            self._write_data(remember, progress)
         except OSError as error:   # a payload file
             raise PlatformError(f"writing the data of {backup.name} failed: {one_line(error, 200)}") from None
         before = f"state before saved as {saved['name']}" if saved else "nothing to save before"
         return pipeline.Prepared(f"{before}; restored from {backup.name}: {self._written()}",
                                  backup=saved["name"] if saved else None)
 
-    def _write_data(self, remember) -> None:
+    def _write_data(self, remember, progress) -> None:
         backup, todo = self.backup, self.todo
 
         def about_to_change(*items):
@@ -122,14 +123,15 @@ class RestoreData:
 
         for volume, relative in todo.volumes.items():
             about_to_change(("volume", volume))
-            volumes.restore(self.engine, self.settings, self.project, self.environment, volume, backup, relative)
+            volumes.restore(self.engine, self.settings, self.project, self.environment, volume, backup, relative,
+                            progress)
         if todo.env_files:
             about_to_change(*(("env", relative) for relative in todo.env_files))
             configfiles.restore_env_files(self.settings, self.project, todo.env_files, backup.payload_dir,
                                           backup.meta["files"])
         if todo.database:
             about_to_change(("database", backup.database["database"]))
-            database.restore(self.engine, self.database, backup, backup.database["file"])
+            database.restore(self.engine, self.database, backup, backup.database["file"], progress)
 
     def record(self) -> PutBack:
         where = self.database

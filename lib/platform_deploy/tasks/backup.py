@@ -16,9 +16,16 @@ ENV = "environment (staging or production)"
 def create(ctx, project, env):
     """Back up volumes, database, config and images of what runs now."""
     from ..backup import commands
+    from ..report import console_report
 
     settings = settings_from(ctx)
-    meta = commands.create(engine_from(settings), settings, registry_from(settings), project, env)
+    report = console_report()
+    report.started("backup", f"{project}/{env}")
+    try:
+        meta = commands.create(engine_from(settings), settings, registry_from(settings), project, env,
+                               progress=report.transferred)
+    finally:
+        report.clear()
     print(commands.describe_created(settings, meta))
 
 
@@ -67,11 +74,11 @@ def verify(ctx, project, env, backup=None):
 def restore(ctx, project, env, backup=None, with_database=False):
     """Restore a backup: verify it, save the current state, restore the data, deploy its images."""
     from ..deploy import restore as restoring
-    from ..report import ConsoleReport
+    from ..report import console_report
 
     settings = settings_from(ctx)
     restoring.restore(engine_from(settings), settings, registry_from(settings), project, env, backup or None, with_database,
-                      ConsoleReport())
+                      console_report())
 
 
 @task(help={

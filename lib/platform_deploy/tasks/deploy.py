@@ -22,7 +22,7 @@ def deploy(ctx, project, env="staging", tag="latest", force=False, skip_backup=F
     """Deploy a project: new containers beside the live ones, checked, then traffic switched."""
     from ..deploy import pipeline
     from ..plan import make_plan, new_deploy_id
-    from ..report import ConsoleReport
+    from ..report import console_report
 
     settings = settings_from(ctx)
     registry = registry_from(settings)
@@ -32,7 +32,7 @@ def deploy(ctx, project, env="staging", tag="latest", force=False, skip_backup=F
         _print_plan(plan)
         return
     options = pipeline.Options(tag=tag, force=force, skip_backup=skip_backup)
-    pipeline.Deployment(engine_from(settings), settings, registry, project, env, options, ConsoleReport()).run()
+    pipeline.Deployment(engine_from(settings), settings, registry, project, env, options, console_report()).run()
 
 
 @task(help={"project": "project name", "env": "environment (staging or production)",
@@ -42,14 +42,14 @@ def deploy(ctx, project, env="staging", tag="latest", force=False, skip_backup=F
 def recover(ctx, project, env, abandon=False):
     """Clean up after a killed deploy: finish its switch or undo it (deploy does this itself first)."""
     from ..deploy import recover as recovery
-    from ..report import ConsoleReport
+    from ..report import console_report
     from ..state.lock import DeployLock
 
     settings = settings_from(ctx)
     entry = registry_from(settings).project(project)
     entry.check_environment(env)
     with DeployLock(settings, project, env):
-        if not recovery.recover(engine_from(settings), settings, entry, env, ConsoleReport(), give_up=abandon):
+        if not recovery.recover(engine_from(settings), settings, entry, env, console_report(), give_up=abandon):
             print(f"{project}/{env}: no interrupted deploy to clean up")
 
 
