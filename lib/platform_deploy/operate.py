@@ -12,9 +12,10 @@ import time
 from datetime import datetime
 
 from .errors import PlatformError
+from .naming import role_labels
 from .textutil import printable
 
-_DURATION = re.compile(r"(\d+)([smhd])")
+_DURATION = re.compile(r"(\d+)([smhd])")   # one part of 1h30m
 _SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
@@ -29,9 +30,8 @@ def live_containers(engine, registry, project_name: str, environment: str, role:
     found = []
     for container in roles:
         name = container.container_name(environment)
-        labels = {"platform.project": project_name, "platform.environment": environment,
-                  "platform.role": container.role}
-        if any(state.name == name and state.running for state in engine.find(labels)):
+        if any(state.name == name and state.running
+               for state in engine.find(role_labels(project_name, environment, container.role))):
             found.append((container.role, name))
     if not found:
         which = f"role {role} of " if role else ""
@@ -45,7 +45,7 @@ def since_seconds(text: str | None, now: float | None = None) -> int | None:
     if text is None:
         return None
     now = time.time() if now is None else now
-    if re.fullmatch(r"(\d+[smhd])+", text):
+    if re.fullmatch(f"(?:{_DURATION.pattern})+", text):
         return int(now - sum(int(n) * _SECONDS[unit] for n, unit in _DURATION.findall(text)))
     try:
         return int(datetime.fromisoformat(text).timestamp())
