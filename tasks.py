@@ -4,7 +4,7 @@ from invoke import Collection
 
 from platform_deploy.tasks import app, backup, deploy, nginx
 from platform_deploy.tasks import platform as platform_tasks
-from platform_deploy.tasks import status
+from platform_deploy.tasks import status, swarm
 
 namespace = Collection()
 namespace.add_collection(Collection.from_module(deploy))
@@ -13,3 +13,4 @@ namespace.add_collection(Collection.from_module(nginx))
 namespace.add_collection(Collection.from_module(platform_tasks, name="platform"))
 namespace.add_collection(Collection.from_module(status))
 namespace.add_collection(Collection.from_module(app))
+namespace.add_collection(Collection.from_module(swarm))

@@ -67,6 +67,37 @@ def test_a_service_spread_over_the_nodes_answers_across_the_overlay(lab):
         subprocess.run(["docker", "-H", lab, "network", "rm", "lab-test"], capture_output=True)
 
 
+def test_swarm_status_shows_the_nodes_and_where_a_projects_service_runs(lab):
+    """`invoke swarm.status` against the lab's manager: the nodes, and a service labelled as a project's
+    (created here the way the Swarm backend labels them) with its tasks per node; --json too."""
+    labels = ["--label", "platform.project=labshop", "--label", "platform.environment=production",
+              "--label", "platform.role=backend"]
+    on(lab, "service", "create", "--quiet", "--name", "labshop-backend-production", "--replicas", "2",
+       "--replicas-max-per-node", "1", *labels, f"{REGISTRY}/demo-frontend:v1", timeout=240)
+    try:
+        env = {**os.environ, "DOCKER_HOST": lab}
+        invoke = [str(REPO / ".venv" / "bin" / "invoke"), "--search-root", str(REPO), "swarm.status"]
+        shown = subprocess.run(invoke, capture_output=True, text=True, env=env, timeout=60)
+        assert shown.returncode == 0, shown.stderr
+        lines = shown.stdout.splitlines()
+        assert lines[0] == "swarm: 3 node(s), 1 manager(s), 3 ready"
+        assert lines[1].startswith("  swarmlab-1  manager (leader) active  ready    10.123.0.11")
+        assert lines[1].endswith("platform.db=true, platform.edge=true")
+        placed = next(line for line in lines if "labshop/production backend" in line)
+        assert placed.count(" running") == 2, placed
+        as_json = json.loads(subprocess.run([*invoke, "--json"], capture_output=True, text=True, env=env,
+                                            timeout=60).stdout)
+        (service,) = as_json["services"]
+        assert len({task["node"] for task in service["tasks"]}) == 2 and len(as_json["nodes"]) == 3
+        not_a_manager = subprocess.run(invoke, capture_output=True, text=True, timeout=60,
+                                       env={**env, "DOCKER_HOST": NODES[1]})
+        assert not_a_manager.returncode == 1 and not_a_manager.stderr.strip() == (
+            "error: this Docker engine is not a swarm manager: point DOCKER_HOST at a manager node, or make "
+            "this one (docker swarm init)"), not_a_manager.stderr
+    finally:
+        subprocess.run(["docker", "-H", lab, "service", "rm", "labshop-backend-production"], capture_output=True)
+
+
 def test_stopping_the_lab_leaves_nothing_and_starting_again_forms_it_anew(lab):
     run(str(REPO / "bin" / "stop-swarm-lab"), timeout=300)
     assert "swarmlab-" not in run("ip", "netns", "list")

@@ -78,7 +78,7 @@ LOWER_LAYERS = {
     "config": {"errors", "naming", "textutil"},
     "backup": {"errors", "fsutil", "textutil", "engine", "state", "config", "plan", "naming", "envfiles", "redact",
                "settings"},
-    "status": {"errors", "fsutil", "textutil", "engine", "state", "config", "backup", "steps"},
+    "status": {"errors", "fsutil", "textutil", "engine", "state", "config", "backup", "steps", "naming"},
 }
 
 

@@ -84,6 +84,34 @@ class ImageInfo:
     digests: tuple[str, ...] = ()   # every repo@sha256:... (RepoDigests)
 
 
+@dataclass(frozen=True)
+class NodeState:
+    """A swarm node as its manager sees it."""
+
+    id: str
+    hostname: str
+    role: str                   # manager, worker
+    leader: bool
+    availability: str           # active, pause, drain
+    state: str                  # ready, down, unknown, disconnected
+    address: str
+    engine_version: str
+    labels: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class TaskState:
+    """One task of a swarm service: where it runs and how it is doing."""
+
+    service: str
+    slot: int | None            # None for a global service's task
+    node_id: str
+    state: str                  # new ... running, complete, failed, shutdown, rejected
+    desired_state: str          # running, shutdown
+    labels: Mapping[str, str] = field(default_factory=dict)   # its service's labels
+    error: str = ""
+
+
 class ExecResult(NamedTuple):
     exit_code: int
     output: str
@@ -174,3 +202,12 @@ class Engine(Protocol):
         """Run docker-compose with ``arguments``; return its stdout."""
     def build_images(self, script: Path) -> None:
         """Run the script that builds the platform's local images (its output goes to the terminal)."""
+
+
+class Cluster(Protocol):
+    """What the product asks of a swarm: the Docker API of a manager node (DOCKER_HOST as usual)."""
+
+    def nodes(self) -> list[NodeState]:
+        """Every node of the swarm; Refused when the engine is not a swarm manager."""
+    def service_tasks(self, labels: Mapping[str, str]) -> list[TaskState]:
+        """The tasks the swarm keeps of the services carrying all of ``labels`` (every service for {})."""

@@ -17,8 +17,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from ..textutil import one_line
-from . import (Conflict, ContainerSpec, ContainerState, EngineUnavailable, ExecResult, ImageInfo, NotFound,
-               Refused)
+from . import (Conflict, ContainerSpec, ContainerState, EngineUnavailable, ExecResult, ImageInfo, NodeState,
+               NotFound, Refused, TaskState)
 
 EXEC_ATTEMPTS = 3                # runs of a command whose output came back empty (see exec_run)
 HELPER_MOUNT = "/platform-volume"   # where a helper container sees the volume; archives hold platform-volume/...
@@ -92,6 +92,25 @@ class DockerEngine:
     def data_root(self) -> str:
         with self._translated("cannot read the Docker engine's info"):
             return self._api.info().get("DockerRootDir", "/var/lib/docker")
+
+    # -- swarm (a manager's API) ---------------------------------------------------------------
+
+    def nodes(self) -> list[NodeState]:
+        try:
+            with self._translated("cannot list the swarm's nodes"):
+                return [_node(attrs) for attrs in self._api.nodes()]
+        except Refused as error:
+            if "not a swarm manager" not in error.detail:
+                raise
+            raise Refused("this Docker engine is not a swarm manager: point DOCKER_HOST at a manager node, or make "
+                          "this one (docker swarm init)", error.detail) from None
+
+    def service_tasks(self, labels: Mapping[str, str]) -> list[TaskState]:
+        filters = {"label": [f"{key}={value}" for key, value in labels.items()]}
+        with self._translated("cannot list the swarm's services"):
+            services = {attrs["ID"]: attrs for attrs in self._api.services(filters=filters)}
+            tasks = self._api.tasks(filters={"service": list(services)}) if services else []
+        return [_task(attrs, services[attrs["ServiceID"]]) for attrs in tasks if attrs.get("ServiceID") in services]
 
     # -- containers --------------------------------------------------------------------------
 
@@ -539,3 +558,21 @@ def _demux(data: bytes) -> str:
         parts.append(data[offset + 8:offset + 8 + size])
         offset += 8 + size
     return b"".join(parts).decode("utf-8", "replace")
+
+
+def _node(attrs: dict) -> NodeState:
+    spec, description = attrs.get("Spec") or {}, attrs.get("Description") or {}
+    status, manager = attrs.get("Status") or {}, attrs.get("ManagerStatus") or {}
+    return NodeState(id=attrs.get("ID", ""), hostname=description.get("Hostname", ""),
+                     role=spec.get("Role", ""), leader=bool(manager.get("Leader")),
+                     availability=spec.get("Availability", ""), state=status.get("State", ""),
+                     address=status.get("Addr", ""),
+                     engine_version=(description.get("Engine") or {}).get("EngineVersion", ""),
+                     labels=dict(spec.get("Labels") or {}))
+
+
+def _task(attrs: dict, service: dict) -> TaskState:
+    status, spec = attrs.get("Status") or {}, service.get("Spec") or {}
+    return TaskState(service=spec.get("Name", ""), slot=attrs.get("Slot"), node_id=attrs.get("NodeID", ""),
+                     state=status.get("State", ""), desired_state=attrs.get("DesiredState", ""),
+                     labels=dict(spec.get("Labels") or {}), error=status.get("Err", ""))
