@@ -2,7 +2,7 @@
 
 from invoke import Collection
 
-from platform_deploy.tasks import app, backup, deploy, nginx
+from platform_deploy.tasks import app, backup, certs, deploy, nginx
 from platform_deploy.tasks import platform as platform_tasks
 from platform_deploy.tasks import status, swarm
 
@@ -14,3 +14,4 @@ namespace.add_collection(Collection.from_module(platform_tasks, name="platform")
 namespace.add_collection(Collection.from_module(status))
 namespace.add_collection(Collection.from_module(app))
 namespace.add_collection(Collection.from_module(swarm))
+namespace.add_collection(Collection.from_module(certs))

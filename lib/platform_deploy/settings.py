@@ -12,6 +12,10 @@ from pathlib import Path
 from .naming import DEFAULT_POSTGRES_CONTAINER
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
+ACME_DIRECTORIES = {
+    "production": "https://acme-v02.api.letsencrypt.org/directory",
+    "staging": "https://acme-staging-v02.api.letsencrypt.org/directory",
+}
 
 
 @dataclass(frozen=True)
@@ -28,6 +32,11 @@ class Settings:
     subnet_pool: str = "10.213.0.0/16"
     backup_keep: int = 10           # backup retention: keep the newest N ...
     backup_max_age_days: float = 30.0   # ... and none older than this (the live one's backup stays)
+    # ACME (invoke certs.*): a directory URL, or "production" / "staging" for Let's Encrypt's.
+    acme_directory: str = "production"
+    acme_email: str = ""            # the account's contact; optional, Let's Encrypt mails expiry warnings to it
+    acme_ca_bundle: Path | None = None   # CA bundle for a private or test ACME server; None: the system's CAs
+    certs_renew_days: float = 30.0  # renew a certificate when fewer days than this remain
 
     @property
     def projects_file(self) -> Path:
@@ -37,6 +46,16 @@ class Settings:
     def maintenance_file(self) -> Path:
         """Which project/environments answer with a 503 page (config/maintenance.py)."""
         return self.root / "config" / "maintenance.yml"
+
+    @property
+    def acme_directory_url(self) -> str:
+        url = ACME_DIRECTORIES.get(self.acme_directory, self.acme_directory)
+        if not url.startswith("https://"):
+            from .errors import ConfigError
+
+            raise ConfigError([f"setting acme_directory (PLATFORM_ACME_DIRECTORY): {self.acme_directory!r} is "
+                               "neither production, staging nor an https:// URL"])
+        return url
 
     @property
     def conf_dir(self) -> Path:
@@ -64,7 +83,7 @@ class Settings:
 
 
 def _convert(field, raw):
-    if field.type is Path:
+    if field.type in (Path, Path | None):
         return Path(raw).expanduser().resolve()
     if field.type in (float, int):
         try:

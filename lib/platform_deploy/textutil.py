@@ -52,3 +52,9 @@ def byte_size(count: float) -> str:
             return f"{count:.0f} B" if unit == "B" else f"{count:.1f} {unit}"
         count /= 1000
     return f"{count:.1f} GB"
+
+
+def table(rows: list[tuple]) -> list[str]:
+    """``rows`` (the first is the header) as indented, left-aligned columns."""
+    widths = [max(len(str(row[column])) for row in rows) for column in range(len(rows[0]))]
+    return [("  " + "  ".join(f"{cell:<{width}}" for cell, width in zip(row, widths))).rstrip() for row in rows]

@@ -56,6 +56,8 @@ RULES = [
     ("only the Docker engine touches requests (the SDK's transport)", "requests", {"platform_deploy.engine.docker"}),
     ("only the Docker engine and the git runner run programs", "subprocess",
      {"platform_deploy.engine.docker", "platform_deploy.gitrepo"}),
+    ("only the ACME client speaks ACME", "acme", {"platform_deploy.certs.client"}),
+    ("only the ACME client signs with josepy", "josepy", {"platform_deploy.certs.client"}),
     ("only the tasks import invoke", "invoke", under("tasks")),
     ("only the live report draws on a terminal", "rich", {"platform_deploy.liveprogress"}),
     ("only the tasks choose the engine implementation", "platform_deploy.engine.docker",
@@ -78,7 +80,8 @@ LOWER_LAYERS = {
     "config": {"errors", "naming", "textutil"},
     "backup": {"errors", "fsutil", "textutil", "engine", "state", "config", "plan", "naming", "envfiles", "redact",
                "settings"},
-    "status": {"errors", "fsutil", "textutil", "engine", "state", "config", "backup", "steps", "naming"},
+    "status": {"errors", "fsutil", "textutil", "engine", "state", "config", "backup", "steps", "certfiles", "naming"},
+    "certfiles": {"errors"},
 }
 
 
@@ -96,3 +99,4 @@ def test_the_rules_see_the_imports():
     assert "platform_deploy.engine.docker" in importers("docker")
     assert "platform_deploy.deploy.pipeline" in importers("platform_deploy.engine")
     assert "platform_deploy.tasks.deploy" in importers("invoke")
+    assert "platform_deploy.certs.client" in importers("acme")

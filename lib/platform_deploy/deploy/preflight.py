@@ -9,7 +9,7 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from .. import envfiles, gitrepo
+from .. import certfiles, envfiles, gitrepo
 from ..config.model import Registry
 from ..errors import PlatformError
 from ..nginx import files
@@ -44,10 +44,20 @@ def run_checks(settings, project, environment, *, docker_root: Path | None, min_
     known = registry or Registry(projects=(project,))
     return [
         check_disk(settings, docker_root, min_free_bytes),
-        check_repo_sync(settings.root, maintenance_mode.changed_files(settings, known)),
-        check_nginx(settings, project, nginx_test, registry),
+        check_repo_sync(settings.root,
+                        maintenance_mode.changed_files(settings, known) | served_over_tls(settings, known)),
+        check_nginx(settings, project, nginx_test, registry, environment),
         check_env(settings, project, environment),
     ]
+
+
+def served_over_tls(settings, registry: Registry) -> set[str]:
+    """The generated configs (relative to root) of projects with a certificate on this server: certs.issue
+    rewrote them with TLS, so they may differ from git (the nginx check still compares them with what
+    projects.yml renders, which catches a hand edit)."""
+    has_certificate = files.has_certificate_in(settings.certs_dir)
+    return {settings.relative(settings.conf_dir / project.config_filename) for project in registry.projects
+            if any(has_certificate(want.name) for want in certfiles.wanted(registry, project.name) if want.domains)}
 
 
 # --- disk space ---------------------------------------------------------------------------
@@ -160,7 +170,9 @@ def _uncommitted_problems(root: Path, maintained) -> list[str]:
 
 # --- nginx config -------------------------------------------------------------------------
 
-def check_nginx(settings, project, nginx_test, registry: Registry | None) -> Check:
+def check_nginx(settings, project, nginx_test, registry: Registry | None, environment: str | None = None) -> Check:
+    """``environment``: also warn (never fail) when its certificate expires within certfiles.WARN_DAYS."""
+    warnings = certificate_warnings(settings, project, environment) if environment else []
     problems = []
     try:
         nginx_test()
@@ -175,9 +187,24 @@ def check_nginx(settings, project, nginx_test, registry: Registry | None) -> Che
             stale = ", ".join(settings.relative(settings.conf_dir / name) for name in planned.write)
             problems.append(f"generated config out of date: run {REGENERATE} and commit {stale}")
     if problems:
-        return Check(NGINX, False, "; ".join(problems))
+        return Check(NGINX, False, "; ".join(problems + warnings))
     generated = settings.relative(settings.conf_dir / project.config_filename)
-    return Check(NGINX, True, f"nginx accepts the configuration; {generated} is up to date")
+    return Check(NGINX, True, "; ".join([f"nginx accepts the configuration; {generated} is up to date"] + warnings))
+
+
+def certificate_warnings(settings, project, environment: str, now=None) -> list[str]:
+    """A deploy goes ahead with an expiring certificate: it says so, it does not fail for it."""
+    now = now or certfiles.utc_now()
+    wants = certfiles.wanted(Registry(projects=(project,)), project.name, environment)
+    warnings = []
+    for seen in certfiles.survey(settings.certs_dir, wants, now, settings.certs_renew_days):
+        certificate = seen.certificate
+        if certificate and certificate.seconds_left(now) < certfiles.WARN_DAYS * 86400:
+            warnings.append(f"warning: certificate {seen.want.name} expires {certfiles.expiry(certificate)}: "
+                            "run invoke certs.renew")
+        elif seen.state is certfiles.State.UNREADABLE:
+            warnings.append(f"warning: {seen.detail}")
+    return warnings
 
 
 # --- environment variables ----------------------------------------------------------------

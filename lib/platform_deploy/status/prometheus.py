@@ -40,8 +40,9 @@ def _labels(m, **extra) -> dict:
     return {"project": m.project, "environment": m.environment, **extra}
 
 
-def render(metrics) -> str:
-    """Every family for ``metrics`` (status.metrics.Metrics objects), newline-terminated."""
+def render(metrics, certificates=(), now=None) -> str:
+    """Every family for ``metrics`` (status.metrics.Metrics objects) and ``certificates`` (certfiles.Observed,
+    expiry counted from ``now``), newline-terminated."""
     lines = []
     for name, help_text, value_of in GAUGES:
         lines += _family(name, "gauge", help_text, [_sample(name, _labels(m), value_of(m))
@@ -58,5 +59,10 @@ def render(metrics) -> str:
                           _sample("deploy_duration_seconds_sum", _labels(m), float(sum(m.durations))),
                           _sample("deploy_duration_seconds_count", _labels(m), len(m.durations))]
     lines += _family("deploy_duration_seconds", "summary", "Duration of deploy attempts" + WINDOW, durations)
+    expiring = [_sample("certificate_expiry_seconds", {"project": seen.want.project, "environment":
+                        seen.want.environment, "certificate": seen.want.name}, int(seen.certificate.seconds_left(now)))
+                for seen in certificates if seen.certificate]
+    lines += _family("certificate_expiry_seconds", "gauge", "Seconds until the TLS certificate expires (negative: "
+                     "expired; no sample: none installed)", expiring)
     return "\n".join(lines) + "\n"
 

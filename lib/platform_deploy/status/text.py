@@ -2,6 +2,7 @@
 
 from ..state.records import Status
 from ..textutil import one_line
+from ..textutil import table as columns
 
 DOCKER_UNREACHABLE = "health unknown (Docker not reachable)"
 
@@ -84,7 +85,7 @@ def history(view: dict) -> str:
         table.append(("*" if entry["current"] else "", entry["deployed_at"] or "?", entry["version"] or "?",
                       outcome(entry), seconds(entry["duration_seconds"]), entry["deployed_by"] or "?",
                       failure_text(entry) if not Status(entry["status"]).went_live else ""))
-    return "\n".join([head, *_table(table)])
+    return "\n".join([head, *columns(table)])
 
 
 def rollback(view: dict) -> str:
@@ -109,11 +110,6 @@ def rollback(view: dict) -> str:
     return "\n".join(lines)
 
 
-def _table(rows: list[tuple]) -> list[str]:
-    widths = [max(len(str(row[column])) for row in rows) for column in range(len(rows[0]))]
-    return [("  " + "  ".join(f"{cell:<{width}}" for cell, width in zip(row, widths))).rstrip() for row in rows]
-
-
 def metrics_table(metrics) -> str:
     if not metrics:
         return "no deployments or backups recorded yet"
@@ -124,7 +120,7 @@ def metrics_table(metrics) -> str:
                      _share(m.rollbacks, m.rollback_ratio), seconds(m.duration_median), seconds(m.duration_p95),
                      f"{m.backups_created} ({m.backups_on_disk} kept)", str(m.restores),
                      f"{m.switches_ok}/{m.switches_failed}"))
-    return "\n".join([*_table(rows), "  (over the last 10 attempts each manifest keeps)"])
+    return "\n".join([*columns(rows), "  (over the last 10 attempts each manifest keeps)"])
 
 
 def _share(count: int, ratio: float | None) -> str:

@@ -2,6 +2,9 @@
 
 from invoke import Exit, task
 
+from .. import certfiles
+from ..certs import report as certs_report
+from ..errors import PlatformError
 from ..fsutil import write_atomic
 from ..status import prometheus as prometheus_format
 from ..status import show, text
@@ -31,10 +34,26 @@ def status(ctx, project, env, history=False, rollback=False, json=False):
 @user_errors
 def metrics(ctx, prometheus=None):
     """Deploy duration (median, p95), success and rollback rates, backups, restores, traffic switches."""
-    collected = show.all_metrics(settings_from(ctx), warn=warn)
+    settings = settings_from(ctx)
+    collected = show.all_metrics(settings, warn=warn)
+    now = certfiles.utc_now()
+    certificates = _certificates(settings, now)
     print(text.metrics_table(collected))
+    if certificates:
+        print(f"\n{certs_report.render(certificates, now)}")
     if prometheus:
         if not prometheus.endswith(".prom"):
             warn(f"{prometheus}: node_exporter's textfile collector only reads files ending in .prom")
-        write_atomic(prometheus, prometheus_format.render(collected), durable=False)
+        write_atomic(prometheus, prometheus_format.render(collected, certificates, now), durable=False)
         print(f"wrote {prometheus}")
+
+
+def _certificates(settings, now) -> list:
+    """Each environment's certificate; none (with a warning) when projects.yml cannot be read: the deploy
+    metrics do not depend on it."""
+    try:
+        wants = certfiles.wanted(registry_from(settings))
+    except PlatformError as error:
+        warn(f"certificates not shown: {str(error).splitlines()[0]}")
+        return []
+    return certfiles.survey(settings.certs_dir, wants, now, settings.certs_renew_days)
