@@ -36,10 +36,12 @@ class Load:
     """Start with ``with Load(...) as load:``; the clients stop when the block ends or at ``max_seconds``."""
 
     def __init__(self, port: int, host_header: str, paths=("/", "/api/version"), keepalive_clients=4,
-                 fresh_clients=2, rate_per_client=50.0, max_seconds=300.0, post_path=None):
+                 fresh_clients=2, rate_per_client=50.0, max_seconds=300.0, post_path=None, tls=None):
+        """``tls``: an ssl.SSLContext to speak HTTPS (SNI: ``host_header``), verifying with its CAs."""
         assert_loopback = "127.0.0.1"
         self.address = (assert_loopback, port)
         self.host_header = host_header
+        self.tls = tls
         self.paths = paths
         self.post_path = post_path
         self.interval = 1.0 / rate_per_client
@@ -63,6 +65,8 @@ class Load:
             thread.join(timeout=15)
 
     def _connect(self):
+        if self.tls:
+            return _NamedHTTPSConnection(*self.address, server_name=self.host_header, context=self.tls, timeout=10)
         return http.client.HTTPConnection(*self.address, timeout=10)
 
     def _client(self, keepalive: bool, index: int):
@@ -120,6 +124,18 @@ def _closed_while_idle(connection) -> bool:
     readable while idle means end of file. Browsers and urllib3 look before they reuse one; a request sent
     on it would be lost without the server ever having seen it."""
     return connection.sock is not None and bool(select.select([connection.sock], [], [], 0)[0])
+
+
+class _NamedHTTPSConnection(http.client.HTTPSConnection):
+    """HTTPS to a loopback address that sends, and verifies the certificate for, a domain name (SNI)."""
+
+    def __init__(self, host, port, server_name: str, **kwargs):
+        super().__init__(host, port, **kwargs)
+        self.server_name = server_name
+
+    def connect(self):
+        http.client.HTTPConnection.connect(self)
+        self.sock = self._context.wrap_socket(self.sock, server_hostname=self.server_name)
 
 
 class LoadProcess:

@@ -517,11 +517,13 @@ def explain(project, load, timeline) -> str:
                      + answered_5xx[:20])
 
 
-def load_on(project, max_seconds: float) -> "RecordingLoad":
-    """The load the zero-failure tests run: 4 keep-alive and 2 new-connection clients, GET and POST."""
-    return RecordingLoad(project.stack.http_port, project.domain("production"), paths=("/", "/api/version"),
+def load_on(project, max_seconds: float, tls=None) -> "RecordingLoad":
+    """The load the zero-failure tests run: 4 keep-alive and 2 new-connection clients, GET and POST;
+    over HTTPS on the stack's HTTPS port with ``tls`` (an ssl.SSLContext trusting the certificate's CA)."""
+    port = project.stack.https_port if tls else project.stack.http_port
+    return RecordingLoad(port, project.domain("production"), paths=("/", "/api/version"),
                          post_path="/api/items", keepalive_clients=4, fresh_clients=2,
-                         rate_per_client=RATE_PER_CLIENT, max_seconds=max_seconds)
+                         rate_per_client=RATE_PER_CLIENT, max_seconds=max_seconds, tls=tls)
 
 
 def leftovers(project) -> list[str]:
