@@ -66,7 +66,7 @@ class Load:
 
     def _connect(self):
         if self.tls:
-            return _NamedHTTPSConnection(*self.address, server_name=self.host_header, context=self.tls, timeout=10)
+            return NamedHTTPSConnection(*self.address, server_name=self.host_header, context=self.tls, timeout=10)
         return http.client.HTTPConnection(*self.address, timeout=10)
 
     def _client(self, keepalive: bool, index: int):
@@ -126,7 +126,7 @@ def _closed_while_idle(connection) -> bool:
     return connection.sock is not None and bool(select.select([connection.sock], [], [], 0)[0])
 
 
-class _NamedHTTPSConnection(http.client.HTTPSConnection):
+class NamedHTTPSConnection(http.client.HTTPSConnection):
     """HTTPS to a loopback address that sends, and verifies the certificate for, a domain name (SNI)."""
 
     def __init__(self, host, port, server_name: str, **kwargs):

@@ -176,7 +176,7 @@ def test_hsts_only_in_tls_servers(load):
 def test_missing_certificate_gives_http_only_server_and_a_warning(load):
     (_, output), warnings = rendered(load, DEPLOYMENT_EXAMPLE, lambda name: name == "filter-ical.de")
     assert warnings == ("filter-ical/staging: no certificate for staging.filter-ical.de; "
-                        "serving HTTP only until certbot has issued one",)
+                        "serving HTTP only until invoke certs.issue has issued one",)
     servers = {re.search(r"server_name ([^;]+);", body).group(1) + (" tls" if "443" in body else ""): body
                for _, body in blocks(output, "server")}
     assert set(servers) == {"filter-ical.de", "filter-ical.de tls", "staging.filter-ical.de"}
@@ -199,7 +199,7 @@ def test_wildcard_certificate_directory(load):
     assert "/etc/letsencrypt/live/shop.example.com/fullchain.pem;" in output
     assert "server_name *.shop.example.com shop.example.com;" in output
     assert warnings == ("shop/staging: no certificate for staging.shop.example.com; "
-                        "serving HTTP only until certbot has issued one",)
+                        "serving HTTP only until invoke certs.issue has issued one",)
 
 
 def test_upstreams_are_the_live_containers_of_each_environment(load):
@@ -335,8 +335,10 @@ def test_plan_and_apply(load, settings):
     assert planned.remove == ("gone.example.org.conf",)
     assert planned.differs == ("filter-ical.de.conf", "gone.example.org.conf", "wiki.example.net.conf")
     assert planned.warnings == (
-        "filter-ical/staging: no certificate for staging.filter-ical.de; serving HTTP only until certbot has issued one",
-        "wiki/production: no certificate for wiki.example.net; serving HTTP only until certbot has issued one",
+        "filter-ical/staging: no certificate for staging.filter-ical.de; serving HTTP only until invoke certs.issue "
+        "has issued one",
+        "wiki/production: no certificate for wiki.example.net; serving HTTP only until invoke certs.issue has "
+        "issued one",
     )
     assert not (conf / "filter-ical.de.conf").exists()  # planning writes nothing
 

@@ -88,7 +88,7 @@ def render_project(project, has_certificate: Callable[[str], bool], maintenance=
         if not has_certificate(server.certificate):
             server = Server(environment, domains, tls=False, maintenance=closed)
             warnings.append(f"{project.name}/{environment}: no certificate for {server.certificate}; "
-                            "serving HTTP only until certbot has issued one")
+                            "serving HTTP only until invoke certs.issue has issued one")
         servers.append(server)
     text = _template().render(project=project, servers=servers, marker=MARKER, rate_zone=rate_zone(project))
     return text, warnings
