@@ -264,6 +264,15 @@ def test_an_unreachable_acme_server_reads_as_one_line(text, reason):
     assert client.network_reason(OSError(text)) == reason
 
 
+def test_a_missing_ca_bundle_is_named_before_any_request(world, tmp_path):
+    settings = Settings(certs_dir=tmp_path, acme_directory="https://127.0.0.1:9/dir",
+                        acme_ca_bundle=tmp_path / "no.pem")
+    key = client.account_key(tmp_path / "key.pem", tmp_path)
+    with pytest.raises(PlatformError, match=r"^setting acme_ca_bundle \(PLATFORM_ACME_CA_BUNDLE\): .*no.pem is not a "
+                                            r"file$"):
+        client.obtain(settings, ("shop.test",), key, None, None)
+
+
 # --- settings ----------------------------------------------------------------------------------------
 
 def test_acme_settings_from_the_environment(tmp_path):

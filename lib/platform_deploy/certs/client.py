@@ -8,6 +8,7 @@ where install.py swaps the key and its chain together. ``acme`` is maintained wi
 Let's Encrypt's changes, and is packaged by Debian (python3-acme).
 """
 
+import contextlib
 import datetime
 import re
 from dataclasses import dataclass
@@ -76,7 +77,8 @@ def obtain(settings, domains: tuple[str, ...], key: jose.JWKRSA, publish, withdr
             order = acme.poll_and_finalize(order, deadline)
         finally:
             for token in answered:
-                withdraw(token)
+                with contextlib.suppress(PlatformError):   # a stale answer is harmless; a lost certificate is not
+                    withdraw(token)
     except errors.ValidationError as error:
         raise AcmeFailed(validation_reason(error)) from None
     except messages.Error as error:
@@ -91,7 +93,10 @@ def obtain(settings, domains: tuple[str, ...], key: jose.JWKRSA, publish, withdr
 
 
 def _client(settings, url: str, key: jose.JWKRSA) -> client.ClientV2:
-    verify = str(settings.acme_ca_bundle) if settings.acme_ca_bundle else True
+    bundle = settings.acme_ca_bundle
+    if bundle and not bundle.is_file():
+        raise PlatformError(f"setting acme_ca_bundle (PLATFORM_ACME_CA_BUNDLE): {bundle} is not a file")
+    verify = str(bundle) if bundle else True
     network = client.ClientNetwork(key, verify_ssl=verify, user_agent=USER_AGENT, timeout=REQUEST_SECONDS)
     acme = client.ClientV2(client.ClientV2.get_directory(url, network), network)
     registration = messages.NewRegistration.from_data(email=settings.acme_email or None,
