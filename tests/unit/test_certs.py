@@ -216,6 +216,17 @@ def test_nginx_rejecting_the_tls_config_keeps_http_only_and_no_certificate(world
     assert not certfiles.live_dir(world.settings.certs_dir, NAME).exists()
 
 
+def test_nginx_failing_to_reload_leaves_a_config_that_matches_the_certificates(world, acme, monkeypatch):
+    before = conf(world)
+
+    def broken(engine, settings):
+        raise PlatformError("nginx reload failed: signal process started")
+    monkeypatch.setattr(nginx_live, "reload", broken)
+    [outcome] = issue_all(world)
+    assert outcome.result is run.Result.FAILED and outcome.detail.startswith("nginx reload failed")
+    assert conf(world) == before and "listen 443" not in before
+
+
 def test_a_failed_renewal_keeps_the_previous_certificate(world, acme, monkeypatch):
     put(world.settings, days_left=5)
     before = os.readlink(certfiles.live_dir(world.settings.certs_dir, NAME))

@@ -3,19 +3,18 @@ TLS, validate, reload. A failure leaves that project as it was (its HTTP-only co
 certificate) and is one line; the other certificates go ahead."""
 
 from dataclasses import dataclass
-from enum import Enum
 from datetime import datetime
+from enum import Enum
 from pathlib import Path
 from urllib.parse import urlsplit
 
 from .. import certfiles
 from ..certfiles import State, Wanted
 from ..errors import PlatformError
-from ..nginx import live
+from ..nginx import files, live
 from ..state.lock import DeployLock
 from ..textutil import one_line
 from . import challenge, client, install
-
 
 
 class Result(Enum):
@@ -40,7 +39,7 @@ class Outcome:
 class Decision:
     want: Wanted
     result: Result | None   # None: order a certificate now; else the Outcome's (VALID, SKIPPED)
-    detail: str          # why
+    detail: str             # why
 
 
 def decide(settings, wants: list[Wanted], now: datetime, *, force: bool, renew_only: bool) -> list[Decision]:
@@ -68,8 +67,8 @@ def run(engine, settings, registry, decisions: list[Decision]) -> list[Outcome]:
             outcomes.append(Outcome(decision.want, decision.result, decision.detail))
             continue
         try:
-            outcomes.append(Outcome(decision.want, Result.ISSUED, obtain_and_serve(engine, settings, registry,
-                                                                             decision.want, decision.detail)))
+            served = obtain_and_serve(engine, settings, registry, decision.want, decision.detail)
+            outcomes.append(Outcome(decision.want, Result.ISSUED, served))
         except PlatformError as error:
             outcomes.append(Outcome(decision.want, Result.FAILED, one_line(str(error), 500)))
     return outcomes
@@ -88,10 +87,22 @@ def obtain_and_serve(engine, settings, registry, want: Wanted, reason: str) -> s
             live.generate_and_reload(engine, settings, registry, only=want.project)
         except PlatformError as error:
             install.put_back(certs_dir, installed)
-            raise PlatformError(f"{error}; the new certificate is not in use (kept in {installed.version})") from None
+            raise PlatformError(f"{error}; the new certificate is not in use (kept in {installed.version})"
+                                f"{_match_config(settings, registry, want.project)}") from None
         install.prune(certs_dir, want.name)
-    now = certfiles.read(certs_dir, want.name)
-    return f"{reason}; now valid until {certfiles.expiry(now)}, served over HTTPS"
+    current = certfiles.read(certs_dir, want.name)
+    return f"{reason}; now valid until {certfiles.expiry(current)}, served over HTTPS"
+
+
+def _match_config(settings, registry, project: str) -> str:
+    """Render the project's config again for the certificate put back: when nginx accepted the new config
+    but could not reload, conf.d must not go on naming a certificate that is gone (the next reload would
+    fail). Returns what to add to the error when even that fails."""
+    try:
+        files.apply(settings, files.plan(settings, registry, only=project))
+    except (PlatformError, OSError) as error:
+        return f"; {settings.relative(settings.conf_dir)} not regenerated: {error}"
+    return ""
 
 
 def account_key_path(settings) -> Path:
