@@ -7,8 +7,8 @@ points ``live/<name>`` at it (certs/install.py); readers follow the link and nev
 """
 
 from dataclasses import dataclass
-from enum import Enum
 from datetime import datetime, timedelta, timezone
+from enum import Enum
 from pathlib import Path
 
 from .errors import PlatformError
@@ -23,12 +23,9 @@ class Wanted:
     """One certificate the registry asks for: every domain of one project/environment that HTTP-01 can prove."""
     project: str
     environment: str
+    name: str                          # where nginx looks: from the environment's first domain, wildcard or not
     domains: tuple[str, ...]
     wildcards: tuple[str, ...] = ()   # need DNS-01: not covered
-
-    @property
-    def name(self) -> str:
-        return certificate_name(self.domains[0] if self.domains else self.wildcards[0])
 
 
 @dataclass(frozen=True)
@@ -99,7 +96,8 @@ def wanted(registry, project: str | None = None, environment: str | None = None)
             entry.check_environment(environment)
         for env in (e for e in entry.environments if environment in (None, e)):
             domains = entry.domains_for(env)
-            found.append(Wanted(entry.name, env, tuple(d for d in domains if not d.startswith("*.")),
+            found.append(Wanted(entry.name, env, certificate_name(domains[0]),
+                                tuple(d for d in domains if not d.startswith("*.")),
                                 tuple(d for d in domains if d.startswith("*."))))
     return found
 

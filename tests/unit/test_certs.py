@@ -46,6 +46,10 @@ def test_wanted_names_one_certificate_per_environment_and_leaves_wildcards_out(l
                                                                            ("*.a.test",))
     assert (staging.name, staging.domains) == ("staging.a.test", ())
     assert certfiles.wanted(registry, environment="staging") == [staging]
+    other = load({"projects": {"b": {"domains": {"production": ["*.b.test", "c.test"]},
+                                     "containers": {"web": {"name": "b-web", "port": 80}}}}})
+    [wildcard_first] = certfiles.wanted(other)
+    assert (wildcard_first.name, wildcard_first.domains) == ("b.test", ("c.test",))   # where nginx looks
     with pytest.raises(PlatformError, match="no environment 'qa'"):
         certfiles.wanted(registry, "a", "qa")
 
