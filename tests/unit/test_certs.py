@@ -206,29 +206,22 @@ def test_an_issued_certificate_is_served_over_https_after_nginx_accepts_it(world
     assert again.result is run.Result.VALID and len(acme) == 1     # idempotent: nothing ordered
 
 
-def test_nginx_rejecting_the_tls_config_keeps_http_only_and_no_certificate(world, acme, monkeypatch):
+@pytest.mark.parametrize("step, reason, said", [
+    ("test_config", "nginx rejected the configuration: cannot load certificate", "; previous files restored"),
+    ("reload", "nginx reload failed: signal process started", ""),   # accepted, then not reloaded
+])
+def test_nginx_refusing_the_tls_config_leaves_http_only_and_no_certificate(world, acme, monkeypatch, step, reason,
+                                                                           said):
     before = conf(world)
 
-    def rejected(engine, settings):
-        raise PlatformError("nginx rejected the configuration: cannot load certificate")
-    monkeypatch.setattr(nginx_live, "test_config", rejected)
+    def refused(engine, settings):
+        raise PlatformError(reason)
+    monkeypatch.setattr(nginx_live, step, refused)
     [outcome] = issue_all(world)
-    assert outcome.result is run.Result.FAILED
-    assert "nginx rejected the configuration: cannot load certificate; previous files restored" in outcome.detail
+    assert outcome.result is run.Result.FAILED and outcome.detail.startswith(reason + said)
     assert "the new certificate is not in use (kept in " in outcome.detail and "\n" not in outcome.detail
-    assert conf(world) == before
+    assert conf(world) == before and "listen 443" not in before   # conf.d names no certificate that is gone
     assert not certfiles.live_dir(world.settings.certs_dir, NAME).exists()
-
-
-def test_nginx_failing_to_reload_leaves_a_config_that_matches_the_certificates(world, acme, monkeypatch):
-    before = conf(world)
-
-    def broken(engine, settings):
-        raise PlatformError("nginx reload failed: signal process started")
-    monkeypatch.setattr(nginx_live, "reload", broken)
-    [outcome] = issue_all(world)
-    assert outcome.result is run.Result.FAILED and outcome.detail.startswith("nginx reload failed")
-    assert conf(world) == before and "listen 443" not in before
 
 
 def test_a_failed_renewal_keeps_the_previous_certificate(world, acme, monkeypatch):
