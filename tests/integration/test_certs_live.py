@@ -9,7 +9,7 @@ import ssl
 import time
 
 import pytest
-from deploy_support import REPO, demo_images, explain, load_on, projects, run  # noqa: F401  (fixtures)
+from deploy_support import REPO, demo_images, explain, load_on, projects, run, wait_for  # noqa: F401  (fixtures)
 from loadgen import NamedHTTPSConnection
 
 import pebble_server
@@ -36,8 +36,8 @@ def trusted(pebble) -> ssl.SSLContext:
 
 def certs(project, pebble, *args: str, **settings: str):
     env = project.subprocess_env()
-    env.update(PLATFORM_ACME_DIRECTORY=pebble.directory_url, PLATFORM_ACME_CA_BUNDLE=str(pebble.ca_bundle),
-               **settings)
+    env.update({"PLATFORM_ACME_DIRECTORY": pebble.directory_url, "PLATFORM_ACME_CA_BUNDLE": str(pebble.ca_bundle),
+                **settings})
     return run([str(REPO / ".venv" / "bin" / "invoke"), "--search-root", str(REPO), *args], cwd=REPO, env=env,
                timeout=180)
 
@@ -56,6 +56,16 @@ def https_get(project, trusted, path: str = "/") -> tuple[int, dict, str]:
         connection.close()
 
 
+def served(project, trusted, not_from=()) -> tuple | None:
+    """https_get's answer once nginx serves a certificate other than ``not_from`` (serials), else None:
+    `nginx -s reload` returns before the new workers take over."""
+    try:
+        answer = https_get(project, trusted)
+    except (ssl.SSLError, OSError):
+        return None
+    return answer if answer[2] not in not_from else None
+
+
 def conf(project) -> str:
     return (project.settings.conf_dir / f"{project.domain('production')}.conf").read_text()
 
@@ -69,7 +79,7 @@ def test_issue_serves_https_then_renews_only_when_due_or_forced(projects, pebble
     assert issued.stdout.startswith(f"{project.name}/production {domain}: issued: no certificate; now valid until ")
     assert "listen 443 ssl" in conf(project)
 
-    status, headers, first = https_get(project, trusted)
+    status, headers, first = wait_for(lambda: served(project, trusted), 15, what="HTTPS through platform-nginx")
     assert (status, headers.get("X-App-Version")) == (200, "v1")
     assert "Strict-Transport-Security" in headers
     status, headers, _ = project.request("/")
@@ -83,12 +93,11 @@ def test_issue_serves_https_then_renews_only_when_due_or_forced(projects, pebble
     due = certs(project, pebble, "certs.renew", PLATFORM_CERTS_RENEW_DAYS="100000")   # every certificate is due
     assert due.returncode == 0, due.stderr
     assert f"{project.name}/production {domain}: issued: expires " in due.stdout
-    second = https_get(project, trusted)[2]
-    assert second != first
+    second = wait_for(lambda: served(project, trusted, not_from=(first,)), 15, what="the renewed certificate")[2]
 
     forced = certs(project, pebble, "certs.renew", "--force")
     assert forced.returncode == 0 and f"{domain}: issued: forced; now valid until" in forced.stdout, forced.stderr
-    assert https_get(project, trusted)[2] not in (first, second)
+    wait_for(lambda: served(project, trusted, not_from=(first, second)), 15, what="the certificate renewed again")
 
     shown = certs(project, pebble, "certs.status", "--json")
     mine = {(c["environment"], c["state"]) for c in json.loads(shown.stdout) if c["project"] == project.name}
@@ -131,6 +140,7 @@ def test_a_deploy_under_https_load_after_the_switch_to_tls_fails_no_request(proj
     assert project.deploy("v1").ok
     issued = certs(project, pebble, "certs.issue", "--project", project.name, "--env", "production")
     assert issued.returncode == 0, issued.stderr
+    wait_for(lambda: served(project, trusted), 15, what="HTTPS through platform-nginx")
     timeline = [(time.monotonic(), "load starts")]
     with load_on(project, MAX_SECONDS, tls=trusted) as load:
         time.sleep(1)
