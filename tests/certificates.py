@@ -15,11 +15,11 @@ def key_pem(key) -> bytes:
     return key.private_bytes(PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
 
 
-def authority_and_leaf(domains, days_left: float, now=None, addresses=()) -> tuple[bytes, bytes, bytes]:
+def authority_and_leaf(domains, days_left: float, now=None, addresses=(), leaf_key=None) -> tuple[bytes, bytes, bytes]:
     """(CA PEM, leaf PEM, leaf key PEM): a leaf for ``domains`` and IP ``addresses``, expiring ``days_left``
-    days from ``now``."""
+    days from ``now``, with ``leaf_key`` (default: a new P-256 key)."""
     now = now or datetime.datetime.now(datetime.timezone.utc)
-    ca_key, leaf_key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
+    ca_key, leaf_key = ec.generate_private_key(ec.SECP256R1()), leaf_key or ec.generate_private_key(ec.SECP256R1())
     ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "test CA")])
     not_after = now + datetime.timedelta(days=days_left)
     ca = (x509.CertificateBuilder().subject_name(ca_name).issuer_name(ca_name).public_key(ca_key.public_key())
@@ -35,7 +35,7 @@ def authority_and_leaf(domains, days_left: float, now=None, addresses=()) -> tup
     return ca.public_bytes(PEM), leaf.public_bytes(PEM), key_pem(leaf_key)
 
 
-def issue(domains, days_left: float, now=None) -> tuple[bytes, bytes]:
+def issue(domains, days_left: float, now=None, leaf_key=None) -> tuple[bytes, bytes]:
     """(fullchain PEM, key PEM) for ``domains``, expiring ``days_left`` days from ``now``."""
-    ca, leaf, key = authority_and_leaf(domains, days_left, now)
+    ca, leaf, key = authority_and_leaf(domains, days_left, now, leaf_key=leaf_key)
     return leaf + ca, key

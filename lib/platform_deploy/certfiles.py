@@ -104,8 +104,6 @@ def wanted(registry, project: str | None = None, environment: str | None = None)
 
 def read(certs_dir: Path, name: str) -> Certificate | None:
     """The installed certificate ``name``; None when there is none. Raises PlatformError when it cannot be read."""
-    from cryptography import x509   # only the certificate commands pay for the import
-
     path = live_dir(certs_dir, name) / FULLCHAIN
     try:
         data = path.read_bytes()
@@ -113,6 +111,8 @@ def read(certs_dir: Path, name: str) -> Certificate | None:
         return None
     except OSError as error:
         raise PlatformError(f"{path}: cannot read: {error.strerror or error}") from None
+    from cryptography import x509   # only where there are certificates: status and the pre-flight stay fast
+
     try:
         leaf = x509.load_pem_x509_certificates(data)[0]
     except ValueError:

@@ -9,11 +9,14 @@ import ssl
 import time
 
 import pytest
-from deploy_support import REPO, demo_images, explain, load_on, projects, run, wait_for  # noqa: F401  (fixtures)
+from cryptography.hazmat.primitives.asymmetric import rsa
+from deploy_support import ENGINE, REPO, demo_images, explain, load_on, projects, run, wait_for  # noqa: F401
 from loadgen import NamedHTTPSConnection
 
+import certificates
 import pebble_server
 from platform_deploy import certfiles
+from platform_deploy.certs import client, run as certs_run
 
 pytestmark = pytest.mark.integration
 
@@ -133,6 +136,28 @@ def test_a_failed_challenge_or_an_unreachable_server_leaves_http_only_and_says_w
     assert unreachable.returncode == 1
     assert unreachable.stderr.splitlines()[0].endswith(f"failed: ACME server {closed} unreachable: Connection refused")
     assert conf(project) == before
+
+
+def test_nginx_rejecting_the_certificate_keeps_the_http_only_config_and_no_certificate(projects, monkeypatch):  # noqa: F811
+    """A chain and key that parse and match, but that platform-nginx's OpenSSL refuses (a 1024-bit RSA key is
+    below Debian's security level 2): nginx -t fails, the previous config comes back, no certificate is live."""
+    project = projects()
+    domain = project.domain("production")
+    weak = rsa.generate_private_key(public_exponent=65537, key_size=1024)
+    monkeypatch.setattr(client, "obtain", lambda settings, domains, *args, **kwargs: client.Issued(
+        *certificates.issue(list(domains), 90, leaf_key=weak)))
+    before = conf(project)
+    registry = project.registry()
+    decisions = certs_run.decide(project.settings, certfiles.wanted(registry, project.name, "production"),
+                                 certfiles.utc_now(), force=False, renew_only=False)
+    [outcome] = certs_run.run(ENGINE, project.settings, registry, decisions)
+    assert outcome.result is certs_run.Result.FAILED
+    assert outcome.detail.startswith("nginx rejected the configuration: ") and "\n" not in outcome.detail
+    assert "previous files restored, running config untouched; the new certificate is not in use" in outcome.detail
+    assert conf(project) == before and "listen 443" not in before
+    assert not certfiles.live_dir(project.settings.certs_dir, domain).exists()
+    status, _, _ = project.request("/.well-known/acme-challenge/missing")
+    assert status == 404, "nginx still runs the previous config"
 
 
 def test_a_deploy_under_https_load_after_the_switch_to_tls_fails_no_request(projects, pebble, trusted):  # noqa: F811 - the fixture
