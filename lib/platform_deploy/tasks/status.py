@@ -33,7 +33,7 @@ def status(ctx, project, env, history=False, rollback=False, json=False):
                           "for node_exporter's textfile collector"})
 @user_errors
 def metrics(ctx, prometheus=None):
-    """Deploy duration (median, p95), success and rollback rates, backups, restores, traffic switches."""
+    """Deploy duration (median, p95), success and rollback rates, backups, restores, switches; certificate expiry."""
     settings = settings_from(ctx)
     collected = show.all_metrics(settings, warn=warn)
     now = certfiles.utc_now()
