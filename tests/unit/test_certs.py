@@ -3,6 +3,9 @@ what the user reads. The ACME conversation itself is tested against pebble (test
 
 import os
 import stat
+import subprocess
+from dataclasses import replace
+from pathlib import Path
 
 import pytest
 
@@ -81,7 +84,7 @@ def test_decisions_issue_missing_renew_due_and_leave_valid_ones(world):
     assert decided(force=False, renew_only=True) == [(run.Result.SKIPPED, "no certificate yet (invoke certs.issue)")]
     put(settings, days_left=60)
     [(result, detail)] = decided(force=False, renew_only=True)
-    assert result is run.Result.VALID and detail.startswith("valid until ") and detail.endswith("59 days left")
+    assert result is run.Result.VALID and detail.startswith("until ") and detail.endswith("59 days left")
     assert decided(force=True, renew_only=True) == [(None, "forced")]
     put(settings, days_left=29)
     assert decided(force=False, renew_only=True)[0][0] is None
@@ -281,6 +284,14 @@ def test_a_missing_ca_bundle_is_named_before_any_request(world, tmp_path):
         client.obtain(settings, ("shop.test",), key, None, None)
 
 
+def test_a_bad_acme_setting_stops_before_anything_is_ordered(world, acme):
+    bad = replace(world.settings, acme_directory="http://acme.test/dir")
+    decisions = run.decide(bad, certfiles.wanted(world.registry), NOW, force=False, renew_only=False)
+    with pytest.raises(ConfigError, match=r"^setting acme_directory \(PLATFORM_ACME_DIRECTORY\)"):
+        run.run(world.engine, bad, world.registry, decisions)
+    assert not acme and not world.engine.logged("exec_run")
+
+
 # --- settings ----------------------------------------------------------------------------------------
 
 def test_acme_settings_from_the_environment(tmp_path):
@@ -370,3 +381,42 @@ def test_the_sync_check_lets_the_configs_certs_issue_rewrote_differ_from_git(wor
     assert preflight.served_over_tls(world.settings, world.registry) == set()
     put(world.settings)
     assert preflight.served_over_tls(world.settings, world.registry) == {"platform/nginx/conf.d/shop.test.conf"}
+
+
+# --- the tasks, as the operator runs them (no engine is reached: nothing is ordered) ------------------------
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def cli(world, tmp_path):
+    clean = {key: value for key, value in os.environ.items() if not key.startswith("PLATFORM_")}
+    env = dict(clean, PLATFORM_ROOT=str(world.settings.root), PLATFORM_CERTS_DIR=str(world.settings.certs_dir),
+               PLATFORM_DEPLOYMENTS_DIR=str(world.settings.deployments_dir), DOCKER_HOST="unix:///nonexistent")
+
+    def invoke(*args, **settings):
+        return subprocess.run([str(REPO / ".venv" / "bin" / "invoke"), "--search-root", str(REPO), *args],
+                              env={**env, **settings}, capture_output=True, text=True, timeout=60)
+    return invoke
+
+
+def test_the_certs_tasks_answer_in_lines_and_exit_codes(world, cli, tmp_path):
+    shown = cli("certs.status")
+    assert shown.returncode == 0 and "shop/production  shop.test    missing" in shown.stdout
+    quiet = cli("certs.renew")   # nothing installed, so nothing due: silent, for cron
+    assert (quiet.returncode, quiet.stdout, quiet.stderr) == (0, "", "")
+    bad = cli("certs.issue", PLATFORM_ACME_DIRECTORY="http://acme.test/dir")
+    assert (bad.returncode, bad.stdout) == (1, "")
+    assert bad.stderr == ("error: setting acme_directory (PLATFORM_ACME_DIRECTORY): 'http://acme.test/dir' is "
+                          "neither production, staging nor an https:// URL\n")
+    unknown = cli("certs.issue", "--project", "nope")
+    assert unknown.returncode == 1 and unknown.stderr.startswith("error: ") and "no project 'nope'" in unknown.stderr
+    put(world.settings, days_left=60)
+    valid = cli("certs.issue")
+    assert valid.returncode == 0 and valid.stdout.startswith("shop/production shop.test: valid: until ")
+    timer_dir = tmp_path / "units"
+    timer_dir.mkdir()
+    written = cli("certs.install-timer", "--directory", str(timer_dir))
+    assert written.returncode == 0 and sorted(p.name for p in timer_dir.iterdir()) == [
+        "platform-deploy-certs-renew.service", "platform-deploy-certs-renew.timer"]
+    assert written.stdout.endswith("systemctl enable --now platform-deploy-certs-renew.timer\n")

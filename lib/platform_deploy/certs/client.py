@@ -92,10 +92,17 @@ def obtain(settings, domains: tuple[str, ...], key: jose.JWKRSA, publish, withdr
     return Issued(order.fullchain_pem.encode("ascii"), key_pem)
 
 
-def _client(settings, url: str, key: jose.JWKRSA) -> client.ClientV2:
+def check_settings(settings) -> None:
+    """Refuse, in one line naming the setting, what would make every order fail."""
+    settings.acme_directory_url   # raises ConfigError naming the setting
     bundle = settings.acme_ca_bundle
     if bundle and not bundle.is_file():
         raise PlatformError(f"setting acme_ca_bundle (PLATFORM_ACME_CA_BUNDLE): {bundle} is not a file")
+
+
+def _client(settings, url: str, key: jose.JWKRSA) -> client.ClientV2:
+    check_settings(settings)
+    bundle = settings.acme_ca_bundle
     verify = str(bundle) if bundle else True
     network = client.ClientNetwork(key, verify_ssl=verify, user_agent=USER_AGENT, timeout=REQUEST_SECONDS)
     acme = client.ClientV2(client.ClientV2.get_directory(url, network), network)

@@ -56,11 +56,14 @@ def _decide(seen: certfiles.Observed, now: datetime, force: bool, renew_only: bo
             return Decision(seen.want, Result.SKIPPED, "no certificate yet (invoke certs.issue)")
         return Decision(seen.want, None, "no certificate")
     if seen.state is State.VALID and not force:
-        return Decision(seen.want, Result.VALID, f"valid {seen.detail}, {seen.certificate.days_left(now)} days left")
+        return Decision(seen.want, Result.VALID, f"{seen.detail}, {seen.certificate.days_left(now)} days left")
     return Decision(seen.want, None, "forced" if seen.state is State.VALID else seen.detail)
 
 
 def run(engine, settings, registry, decisions: list[Decision]) -> list[Outcome]:
+    """Carry the decisions out; a bad ACME setting stops everything before the first order (PlatformError)."""
+    if any(decision.result is None for decision in decisions):
+        client.check_settings(settings)
     outcomes = []
     for decision in decisions:
         if decision.result is not None:
