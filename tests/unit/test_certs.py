@@ -94,13 +94,16 @@ def test_decisions_issue_missing_renew_due_and_leave_valid_ones(world):
 
 def test_install_swaps_key_and_chain_together_privately_through_a_relative_link(world):
     certs = world.settings.certs_dir
+    certs.mkdir(parents=True, exist_ok=True)
+    certs.chmod(0o755)   # /etc/letsencrypt: other services may read below it; left as it is
     first = put(world.settings)
+    assert stat.S_IMODE(certs.stat().st_mode) == 0o755
     live = certfiles.live_dir(certs, NAME)
     assert live.is_symlink() and not os.readlink(live).startswith("/")   # resolves inside platform-nginx too
     assert first.previous is None
     for path in (live / "fullchain.pem", live / "privkey.pem"):
         assert stat.S_IMODE(path.stat().st_mode) == 0o600
-    for directory in (certs, certs / "live", certs / "archive", certs / "archive" / NAME, first.version):
+    for directory in (certs / "live", certs / "archive", certs / "archive" / NAME, first.version):
         assert stat.S_IMODE(directory.stat().st_mode) == 0o700
     second = put(world.settings)
     assert second.previous == os.readlink(live).replace(second.version.name, first.version.name)

@@ -48,8 +48,9 @@ def new_key_pem() -> bytes:
 
 
 def account_key(path: Path, top: Path) -> jose.JWKRSA:
-    """The account key at ``path`` (made on first use, 0600 in 0700 directories up from ``top``)."""
+    """The account key at ``path`` (made on first use, 0600 in 0700 directories from ``top`` down)."""
     if not path.exists():
+        Path(top).parent.mkdir(parents=True, exist_ok=True)
         private_dirs(top, path.parent)
         write_atomic(path, new_key_pem(), mode=0o600)
     try:

@@ -58,7 +58,10 @@ def install(certs_dir: Path, name: str, fullchain_pem: bytes, key_pem: bytes) ->
     check_pair(fullchain_pem, key_pem)
     refuse_foreign(certs_dir, name)
     certs_dir = Path(certs_dir)
-    archive = private_dirs(certs_dir, certs_dir / ARCHIVE / name)
+    # live/ and archive/ are private, as certbot makes them; the certificates directory itself is left as it
+    # is (/etc/letsencrypt may hold what other services read).
+    certs_dir.mkdir(parents=True, exist_ok=True)
+    archive = private_dirs(certs_dir / ARCHIVE, certs_dir / ARCHIVE / name)
     staging = Path(tempfile.mkdtemp(dir=archive, prefix=TEMP_PREFIX))
     try:
         for file_name, data in ((FULLCHAIN, fullchain_pem), (PRIVKEY, key_pem)):
@@ -99,7 +102,7 @@ def prune(certs_dir: Path, name: str) -> None:
 
 
 def _point(link: Path, target: str) -> None:
-    private_dirs(link.parent.parent, link.parent)
+    private_dirs(link.parent, link.parent)
     temp = link.parent / f"{TEMP_PREFIX}{link.name}"
     temp.unlink(missing_ok=True)
     os.symlink(target, temp)

@@ -17,6 +17,9 @@ from ..textutil import one_line
 from . import challenge, client, install
 
 
+OWN = "platform-deploy"   # under the certificates directory: what only this tool uses (the ACME account)
+
+
 class Result(Enum):
     ISSUED = "issued"
     VALID = "valid"       # nothing to do
@@ -81,7 +84,7 @@ def obtain_and_serve(engine, settings, registry, want: Wanted, reason: str) -> s
     certs_dir = settings.certs_dir
     with DeployLock(settings, want.project, want.environment):
         install.refuse_foreign(certs_dir, want.name)   # before the order: rate limits are precious
-        key = client.account_key(account_key_path(settings), certs_dir)
+        key = client.account_key(account_key_path(settings), certs_dir / OWN)
         issued = client.obtain(settings, want.domains, key,
                                publish=lambda token, text: challenge.publish(engine, settings, token, text),
                                withdraw=lambda token: challenge.withdraw(engine, settings, token))
@@ -111,4 +114,4 @@ def _match_config(settings, registry, project: str) -> str:
 def account_key_path(settings) -> Path:
     """One ACME account per server (Let's Encrypt's production and staging know different accounts)."""
     server = urlsplit(settings.acme_directory_url).netloc.replace(":", "_")
-    return Path(settings.certs_dir) / "platform-deploy" / "accounts" / server / "account-key.pem"
+    return Path(settings.certs_dir) / OWN / "accounts" / server / "account-key.pem"
