@@ -419,7 +419,11 @@ def test_the_certs_tasks_answer_in_lines_and_exit_codes(world, cli, tmp_path):
     assert valid.returncode == 0 and valid.stdout.startswith("shop/production shop.test: valid: until ")
     timer_dir = tmp_path / "units"
     timer_dir.mkdir()
-    written = cli("certs.install-timer", "--directory", str(timer_dir))
+    written = cli("certs.install-timer", "--directory", str(timer_dir),
+                  PLATFORM_WEBHOOK_URL="https://hooks.test/T0/B0/s3cret")
     assert written.returncode == 0 and sorted(p.name for p in timer_dir.iterdir()) == [
         "platform-deploy-certs-renew.service", "platform-deploy-certs-renew.timer"]
+    service = (timer_dir / "platform-deploy-certs-renew.service").read_text()
+    assert f'Environment="PLATFORM_CERTS_DIR={world.settings.certs_dir}"' in service
+    assert "s3cret" not in service   # the settings' variables only: a webhook URL holds a token
     assert written.stdout.endswith("systemctl enable --now platform-deploy-certs-renew.timer\n")

@@ -2,12 +2,13 @@
 
 import os
 import sys
+from dataclasses import fields
 from pathlib import Path
 
 from invoke import Exit, task
 
 from .. import certfiles
-from ..settings import REPO_ROOT
+from ..settings import REPO_ROOT, Settings
 from .common import engine_from, registry_from, settings_from, user_errors
 
 # The ACME library and the engine are imported inside the tasks that use them: every invoke command loads
@@ -73,7 +74,10 @@ def install_timer(ctx, directory="/etc/systemd/system"):
     """Write a systemd service and timer that run `invoke certs.renew` twice a day; print how to enable them."""
     from ..certs import timer
 
-    environment = {name: value for name, value in os.environ.items() if name.startswith("PLATFORM_")}
+    # The settings' variables only (paths and names): PLATFORM_WEBHOOK_URL, say, holds a token and the unit
+    # file is world-readable.
+    known = {f"PLATFORM_{field.name.upper()}" for field in fields(Settings)}
+    environment = {name: value for name, value in os.environ.items() if name in known}
     texts = timer.units(Path(sys.executable).parent / "invoke", REPO_ROOT, environment)
     for path in timer.write(Path(directory), texts):
         print(f"wrote {path}")
