@@ -98,6 +98,19 @@ def test_swarm_status_shows_the_nodes_and_where_a_projects_service_runs(lab):
         subprocess.run(["docker", "-H", lab, "service", "rm", "labshop-backend-production"], capture_output=True)
 
 
+def test_a_lab_whose_processes_were_killed_is_formed_anew(lab):
+    """What the end of a session does to it (CI runs next): every engine and the registry killed, their
+    namespaces, veth pairs and bridge left behind."""
+    for node in (1, 2, 3):
+        for pid in run("ip", "netns", "pids", f"swarmlab-{node}").split():
+            subprocess.run(["kill", "-9", pid], capture_output=True)
+    subprocess.run(["pkill", "-9", "-f", "swarmlab/registry.yml"], capture_output=True)
+    assert run(str(REPO / "bin" / "start-swarm-lab"), timeout=300).strip() == lab
+    hostnames = on(lab, "node", "ls", "--format", "{{.Hostname}} {{.Status}}").split("\n")
+    assert sorted(line for line in hostnames if line) == ["swarmlab-1 Ready", "swarmlab-2 Ready", "swarmlab-3 Ready"]
+    on(NODES[2], "pull", "--quiet", f"{REGISTRY}/demo-frontend:v1")   # the nodes' registry is back too
+
+
 def test_stopping_the_lab_leaves_nothing_and_starting_again_forms_it_anew(lab):
     run(str(REPO / "bin" / "stop-swarm-lab"), timeout=300)
     assert "swarmlab-" not in run("ip", "netns", "list")
