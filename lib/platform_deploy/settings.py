@@ -16,6 +16,7 @@ ACME_DIRECTORIES = {
     "production": "https://acme-v02.api.letsencrypt.org/directory",
     "staging": "https://acme-staging-v02.api.letsencrypt.org/directory",
 }
+ENGINES = ("docker", "swarm")
 
 
 @dataclass(frozen=True)
@@ -37,6 +38,8 @@ class Settings:
     acme_email: str = ""            # the account's contact; optional, Let's Encrypt mails expiry warnings to it
     acme_ca_bundle: Path | None = None   # CA bundle for a private or test ACME server; None: the system's CAs
     certs_renew_days: float = 30.0  # renew a certificate when fewer days than this remain
+    # "docker": one host's engine; "swarm": a swarm manager's API (DOCKER_HOST either way).
+    engine: str = "docker"
 
     @property
     def projects_file(self) -> Path:
@@ -56,6 +59,15 @@ class Settings:
             raise ConfigError([f"setting acme_directory (PLATFORM_ACME_DIRECTORY): {self.acme_directory!r} is "
                                "neither production, staging nor an https:// URL"])
         return url
+
+    @property
+    def on_swarm(self) -> bool:
+        """Whether DOCKER_HOST is a swarm manager (PLATFORM_ENGINE=swarm); an unknown engine is a ConfigError."""
+        if self.engine not in ENGINES:
+            from .errors import ConfigError
+
+            raise ConfigError([f"setting engine (PLATFORM_ENGINE): {self.engine!r} is neither docker nor swarm"])
+        return self.engine == "swarm"
 
     @property
     def conf_dir(self) -> Path:
