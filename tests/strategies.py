@@ -73,6 +73,14 @@ env_files = st.sampled_from([   # inside config/<project>/, the only place a pro
 ])
 migrations = st.one_of(st.booleans(),
                        st.sampled_from(["alembic upgrade head", "python -m app.migrate", "./migrate.sh"]))
+NODE_WORD = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-"
+# Swarm placement constraints, spaced around the operator or not.
+constraints = st.tuples(
+    st.one_of(st.sampled_from(["id", "hostname", "role", "platform.os", "platform.arch"]),
+              _token(NODE_WORD, 1, 10).map(lambda key: f"labels.{key}")),
+    st.sampled_from(["==", "!=", " == ", " != ", "== ", " !="]),
+    _token(NODE_WORD, 1, 10),
+).map(lambda parts: f"node.{parts[0]}{parts[1]}{parts[2]}")
 
 
 def _string_or_list(draw, values):
@@ -106,6 +114,10 @@ def _project(draw, name, project_domains, container_names, volume_names, databas
             volume_names = ()
         if draw(st.booleans()):
             container["env_file"] = draw(env_files)
+        if draw(st.booleans()):   # a container with volumes runs one task
+            container["replicas"] = 1 if "volumes" in container else draw(st.integers(1, 32))
+        if draw(st.booleans()):
+            container["placement"] = _string_or_list(draw, draw(st.lists(constraints, min_size=1, max_size=8)))
         containers[role] = container
 
     production, staging = project_domains

@@ -138,7 +138,8 @@ def field_values(field_strategy):
     return st.fixed_dictionaries({
         "name": field_strategy, "domain": field_strategy, "location": field_strategy, "port": field_strategy,
         "image": field_strategy, "env_file": field_strategy, "volume": field_strategy, "mount": field_strategy,
-        "zone": field_strategy, "role": field_strategy, "project": field_strategy,
+        "zone": field_strategy, "role": field_strategy, "project": field_strategy, "replicas": field_strategy,
+        "placement": field_strategy,
     })
 
 
@@ -150,6 +151,7 @@ def test_arbitrary_text_in_every_field(values):
         "containers": {values["role"]: {
             "name": values["name"], "port": values["port"], "api_locations": [values["location"]],
             "image": values["image"], "env_file": values["env_file"], "volumes": {values["volume"]: values["mount"]},
+            "replicas": values["replicas"], "placement": [values["placement"]],
         }},
         "nginx": {"rate_limit": {"zone": values["zone"]}},
     }}}

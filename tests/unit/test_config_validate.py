@@ -8,7 +8,13 @@ import pytest
 import yaml
 
 from platform_deploy.config import load_registry
-from platform_deploy.config.model import DEFAULT_DRAIN_TIMEOUT, DEFAULT_ENV_FILE, DEFAULT_HEALTH_TIMEOUT, DEFAULT_RATE
+from platform_deploy.config.model import (
+    DEFAULT_DRAIN_TIMEOUT,
+    DEFAULT_ENV_FILE,
+    DEFAULT_HEALTH_TIMEOUT,
+    DEFAULT_RATE,
+    DEFAULT_REPLICAS,
+)
 from platform_deploy.config.yamlsafe import MAX_EXPANDED_NODES, MAX_FILE_BYTES
 from platform_deploy.errors import ConfigError, PlatformError
 from seed import DEPLOYMENT_EXAMPLE, SEED_DOC
@@ -74,6 +80,8 @@ def test_defaults_of_optional_keys(load):
     assert backend.volumes == ()
     assert backend.env_file == DEFAULT_ENV_FILE == "config/{project}/.env.{environment}"
     assert backend.env_file_path("filter-ical", "staging") == "config/filter-ical/.env.staging"
+    assert backend.replicas == DEFAULT_REPLICAS == 1
+    assert backend.placement == ()
 
 
 def test_load_registry_from_disk(tmp_path):
@@ -332,7 +340,8 @@ def test_yaml_syntax_error_is_one_line(refused):
 
 
 def test_two_documents_are_refused(refused):
-    assert refused(DEPLOYMENT_EXAMPLE + "---\nprojects: {}\n") == [f"{F}: line 14, column 1: but found another document"]
+    assert refused(DEPLOYMENT_EXAMPLE + "---\nprojects: {}\n") == [
+        f"{F}: line 14, column 1: but found another document"]
 
 
 @pytest.mark.parametrize("text, message", [
@@ -520,6 +529,67 @@ def test_container_values_accepted(load):
     assert backend.health_timeout == 120 and backend.drain_timeout == 45
     assert backend.migrations == "alembic upgrade head"
     assert backend.volumes == (("filter-ical-data", "/app/data"),)
+
+
+# --- replicas and placement (how a swarm runs a container) ----------------------------------------
+
+@pytest.mark.parametrize("replicas, value", [(1, 1), (3, 3), (32, 32), ("8", 8)])
+def test_replicas_accepted(load, replicas, value):
+    assert load(with_value(f"{BACKEND}/replicas", replicas)).projects[0].container("backend").replicas == value
+
+
+@pytest.mark.parametrize("replicas", [0, 33, -1, 1.5, "3x", "three", True, None, [2]])
+def test_replicas_refused(refused, replicas):
+    assert refused(with_value(f"{BACKEND}/replicas", replicas)) == [
+        f"{F}: {BACKEND}/replicas: {replicas!r} is not a number of replicas (1-32)"]
+
+
+@pytest.mark.parametrize("placement, value", [
+    ("node.role == manager", ("node.role==manager",)),
+    (["node.labels.zone==a", "node.hostname != n-1.example"], ("node.labels.zone==a", "node.hostname!=n-1.example")),
+    (["node.id==abc123", "node.platform.os== linux", "node.platform.arch !=x86_64"],
+     ("node.id==abc123", "node.platform.os==linux", "node.platform.arch!=x86_64")),
+    (["node.labels.platform.edge == true", "node.labels.My_Key-2 == V.1"],
+     ("node.labels.platform.edge==true", "node.labels.My_Key-2==V.1")),
+    (["node.role==worker"] * 8, ("node.role==worker",) * 8),
+])
+def test_placement_accepted_and_written_without_spaces(load, placement, value):
+    assert load(with_value(f"{BACKEND}/placement", placement)).projects[0].container("backend").placement == value
+
+
+CONSTRAINT = ("is not a placement constraint like 'node.labels.zone == a' (node.id, hostname, role, platform.os, "
+              "platform.arch or labels.<key>; == or !=; letters, digits and ._- only)")
+
+
+@pytest.mark.parametrize("constraint", [
+    "node.zone==a", "node.labels==a", "node.labels.==a", "labels.zone==a", "engine.labels.zone==a", "node.role=a",
+    "node.role = = a", "node.role<>a", "node.role==", "node.role==a b", "node.role==a;b", "node.role==\"a\"",
+    " node.role==a", "node.role==a ", "node.role\t==a", "node.role==a\n", "node.labels.zöne==a", "node.role==ä",
+    "node.role==a,node.id==b", "", 5, None,
+])
+def test_bad_placement_constraints(refused, constraint):
+    assert refused(with_value(f"{BACKEND}/placement", [constraint])) == [
+        f"{F}: {BACKEND}/placement/0: {constraint!r} {CONSTRAINT}"]
+
+
+@pytest.mark.parametrize("placement, message", [
+    (["node.role==worker"] * 9, "placement: 9 values; at most 8 are allowed"),
+    ([], "placement: [] is not a string or a non-empty list of strings"),
+    ({"node.role": "worker"}, "placement: {'node.role': 'worker'} is not a string or a non-empty list of strings"),
+])
+def test_placement_lists(refused, placement, message):
+    assert refused(with_value(f"{BACKEND}/placement", placement)) == [f"{F}: {BACKEND}/{message}"]
+
+
+def test_a_container_with_volumes_runs_one_task(load, refused):
+    data = with_value(f"{BACKEND}/volumes", {"filter-ical-data": "/app/data"})
+    data["projects"]["filter-ical"]["containers"]["backend"].update(replicas=3, placement="node.labels.zone==a")
+    assert refused(data) == [
+        f"{F}: {BACKEND}/replicas: 3 with volumes; a container with volumes runs as one task pinned to one node "
+        "(its data lives there): remove replicas or the volumes"]
+    data["projects"]["filter-ical"]["containers"]["backend"]["replicas"] = 1   # pinned by its placement: fine
+    backend = load(data).projects[0].container("backend")
+    assert (backend.replicas, backend.placement) == (1, ("node.labels.zone==a",))
 
 
 @pytest.mark.parametrize("role", ["Backend", "back end", "back_end", "-x"])

@@ -10,6 +10,7 @@ DEFAULT_ENV_FILE = "config/{project}/.env.{environment}"
 DEFAULT_HEALTH_TIMEOUT = 60
 DEFAULT_DRAIN_TIMEOUT = 10
 DEFAULT_RATE = "10r/s"
+DEFAULT_REPLICAS = 1
 
 
 @dataclass(frozen=True)
@@ -27,6 +28,10 @@ class Container:
     migrations: bool | str = True
     volumes: tuple[tuple[str, str], ...] = ()
     env_file: str = DEFAULT_ENV_FILE
+    # On a swarm (the single-host engine ignores them): how many tasks its service runs, and on which nodes,
+    # as constraints without spaces, e.g. node.labels.zone==a.
+    replicas: int = DEFAULT_REPLICAS
+    placement: tuple[str, ...] = ()
 
     def container_name(self, environment: str) -> str:
         """The live container's name, e.g. ``filter-ical-backend-production``."""

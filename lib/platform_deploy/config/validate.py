@@ -16,6 +16,7 @@ from .model import (
     DEFAULT_DRAIN_TIMEOUT,
     DEFAULT_HEALTH_TIMEOUT,
     DEFAULT_RATE,
+    DEFAULT_REPLICAS,
     ENVIRONMENTS,
     Container,
     Database,
@@ -39,6 +40,9 @@ ZONE = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
 RATE = re.compile(r"^[1-9][0-9]{0,5}r/[sm]$")
 MOUNT = re.compile(r"^/[A-Za-z0-9._/-]*$")
 RELATIVE_FILE = re.compile(r"^[A-Za-z0-9._{}/-]+$")
+# A Swarm placement constraint on one node attribute; spaces only around the operator.
+PLACEMENT = re.compile(r"^node\.(?:id|hostname|role|platform\.os|platform\.arch|labels\.[A-Za-z0-9._-]+)"
+                       r" *(?:==|!=) *[A-Za-z0-9._-]+$")
 MAX_DOMAIN = 250   # DNS allows 253; <domain>.conf must fit a 255-byte file name
 # Lengths and counts (docs/projects.reference.yml): nginx refuses a token over 4 KB and a container name is a
 # DNS label in the project's network (<name>-production: at most 63 characters), so one entry must not be able
@@ -51,6 +55,8 @@ MAX_MOUNT = 255
 MAX_COMMAND = 1000      # a migrations command
 MAX_FILE = 255          # an env_file
 MAX_ITEMS = 50          # domains per environment, API locations per list and per project, smoke paths
+MAX_REPLICAS = 32
+MAX_CONSTRAINTS = 8     # placement constraints of a container
 YAML11_BOOLEANS = ("y", "yes", "n", "no", "on", "off")
 ACME_PREFIX = "/.well-known/acme-challenge"
 MAX_SHOWN = 60
@@ -236,8 +242,31 @@ def _env_file(problems, path, value):
     return checked
 
 
+def _constraint(problems, path, value):
+    checked = problems.string(path, value, PLACEMENT, "a placement constraint like 'node.labels.zone == a' "
+                              "(node.id, hostname, role, platform.os, platform.arch or labels.<key>; == or !=; "
+                              "letters, digits and ._- only)")
+    return checked and checked.replace(" ", "")
+
+
+def _swarm(problems, path, mapping, volumes) -> dict:
+    """replicas and placement: how a swarm runs the container's service."""
+    fields = {}
+    if "replicas" in mapping:
+        fields["replicas"] = problems.integer(f"{path}/replicas", mapping["replicas"], 1, MAX_REPLICAS,
+                                              f"a number of replicas (1-{MAX_REPLICAS})") or DEFAULT_REPLICAS
+    if fields.get("replicas", DEFAULT_REPLICAS) > 1 and volumes:
+        problems.add(f"{path}/replicas", f"{fields['replicas']} with volumes; a container with volumes runs as one "
+                                         "task pinned to one node (its data lives there): remove replicas or the "
+                                         "volumes")
+    if "placement" in mapping:
+        fields["placement"] = problems.string_list(f"{path}/placement", mapping["placement"],
+                                                   lambda p, v: _constraint(problems, p, v), MAX_CONSTRAINTS)
+    return fields
+
+
 CONTAINER_KEYS = ("name", "port", "api_locations", "image", "smoke_paths", "health_timeout", "drain_timeout",
-                  "migrations", "volumes", "env_file")
+                  "migrations", "volumes", "env_file", "replicas", "placement")
 
 
 def _container(problems, path, role, value):
@@ -287,6 +316,7 @@ def _container(problems, path, role, value):
         fields["volumes"] = _volumes(problems, f"{path}/volumes", mapping["volumes"])
     if "env_file" in mapping:
         fields["env_file"] = _env_file(problems, f"{path}/env_file", mapping["env_file"])
+    fields.update(_swarm(problems, path, mapping, fields.get("volumes")))
     if fields["name"] is None or fields["port"] is None:
         return None
     return Container(**fields)
