@@ -2,6 +2,7 @@
 
 import os
 import subprocess
+from dataclasses import replace
 
 import pytest
 
@@ -334,6 +335,28 @@ def test_nginx_fails_when_the_generated_file_is_out_of_date(settings, project, r
 def test_nginx_reports_both_problems(settings, project, registry):
     check = checks(settings, project, registry, nginx_test=failing_nginx)["nginx config"]
     assert "unknown directive" in check.detail and "out of date" in check.detail
+
+
+# --- engine ----------------------------------------------------------------------------------
+
+SWARM_KEYS_YML = PROJECTS_YML.replace(b"port: 80}", b"port: 80, replicas: 3}").replace(
+    b"port: 9000,", b"port: 9000, placement: node.role == worker,")
+ONE_HOST = "replicas and placement apply on a swarm (PLATFORM_ENGINE=swarm); this host runs one container"
+
+
+def test_replicas_and_placement_on_one_host_warn_once_per_container_and_pass(settings):
+    project = parse_registry(SWARM_KEYS_YML).project("demo")
+    engine = checks(settings, project)["engine"]
+    assert engine == Check("engine", True, f"warning: demo-frontend: {ONE_HOST}; warning: demo-worker: {ONE_HOST}")
+    assert list(checks(settings, project))[-1] == "engine"
+
+
+def test_no_engine_warning_on_a_swarm_or_without_replicas_and_placement(settings, project):
+    on_swarm = replace(settings, engine="swarm")
+    assert preflight.swarm_key_warnings(on_swarm, parse_registry(SWARM_KEYS_YML).project("demo")) == []
+    assert preflight.swarm_key_warnings(settings, project) == []
+    assert list(checks(settings, project)) == ["disk space", "platform repo sync", "nginx config",
+                                               "environment variables"]
 
 
 # --- environment variables -------------------------------------------------------------------

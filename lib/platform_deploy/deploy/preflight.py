@@ -1,4 +1,4 @@
-"""Pre-flight checks, run before a deploy changes anything: disk, repo sync, nginx, env files.
+"""Pre-flight checks, run before a deploy changes anything: disk, repo sync, nginx, env files, engine.
 
 Each check returns a Check instead of raising, so the pipeline can show them all
 and honour ``--force``. A Check's detail names files and variables, never a value
@@ -17,6 +17,7 @@ from ..nginx import maintenance as maintenance_mode
 from ..textutil import one_line
 
 DISK, SYNC, NGINX, ENV = "disk space", "platform repo sync", "nginx config", "environment variables"
+ENGINE = "engine"
 GB = 10**9  # decimal, like Settings.min_free_gb and df -H
 FETCH_TIMEOUT = 30
 SYNCED_DIRS = ("config", "platform")
@@ -39,16 +40,19 @@ def run_checks(settings, project, environment, *, docker_root: Path | None, min_
 
     ``nginx_test()`` raises PlatformError when nginx rejects its config. ``registry``
     defaults to one holding only ``project`` (a project's nginx file depends on it alone).
+    The engine check is there only when it has a warning to give.
     """
     project.check_environment(environment)
     known = registry or Registry(projects=(project,))
-    return [
+    checks = [
         check_disk(settings, docker_root, min_free_bytes),
         check_repo_sync(settings.root,
                         maintenance_mode.changed_files(settings, known) | served_over_tls(settings, known)),
         check_nginx(settings, project, nginx_test, registry, environment),
         check_env(settings, project, environment),
     ]
+    engine_warnings = swarm_key_warnings(settings, project)
+    return checks + ([Check(ENGINE, True, "; ".join(engine_warnings))] if engine_warnings else [])
 
 
 def served_over_tls(settings, registry: Registry) -> set[str]:
@@ -205,6 +209,18 @@ def certificate_warnings(settings, project, environment: str, now=None) -> list[
         elif seen.state is certfiles.State.UNREADABLE:
             warnings.append(f"warning: {seen.detail}")
     return warnings
+
+
+# --- engine -------------------------------------------------------------------------------
+
+def swarm_key_warnings(settings, project) -> list[str]:
+    """One per container with replicas or a placement: only a swarm honours them, a single host runs the
+    container once, wherever it is; the deploy goes ahead and says so."""
+    if settings.on_swarm:
+        return []
+    return [f"warning: {container.name}: replicas and placement apply on a swarm (PLATFORM_ENGINE=swarm); "
+            "this host runs one container"
+            for container in project.containers if container.replicas > 1 or container.placement]
 
 
 # --- environment variables ----------------------------------------------------------------
