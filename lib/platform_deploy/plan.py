@@ -28,6 +28,8 @@ class RolePlan:
     drain_timeout: int
     migrations: bool | str
     volumes: tuple[tuple[str, str], ...]   # (docker volume name, mount path)
+    replicas: int                          # on a swarm: how many tasks, ...
+    placement: tuple[str, ...]             # ... on which nodes (constraints like node.labels.zone==a)
 
 
 @dataclass(frozen=True)
@@ -88,6 +90,8 @@ def make_plan(project, environment: str, tag: str, deploy_id: str) -> DeployPlan
             drain_timeout=container.drain_timeout,
             migrations=container.migrations,
             volumes=tuple((volume_name(volume, environment), mount) for volume, mount in container.volumes),
+            replicas=container.replicas,
+            placement=container.placement,
         )
         for container in project.containers
     )

@@ -58,5 +58,13 @@ def _print_plan(plan) -> None:
     print(f"  network {plan.network}; traffic check via {plan.domains[0]}")
     for role in plan.roles:
         print(f"  {role.role}: pull {role.image}; start {role.new_name} beside {role.live_name}; "
-              f"health within {role.health_timeout}s; smoke {', '.join(role.smoke_paths or ('/health or /',))}")
+              f"health within {role.health_timeout}s; smoke {', '.join(role.smoke_paths or ('/health or /',))}"
+              f"{_swarm_keys(role)}")
     print(f"  steps: {', '.join(step.short for step in STEPS)}")
+
+
+def _swarm_keys(role) -> str:
+    """The role's replicas and placement when they are not the defaults, e.g. ``; 3 replicas``."""
+    shown = [f"{role.replicas} replicas"] if role.replicas > 1 else []
+    shown += [f"placement {', '.join(role.placement)}"] if role.placement else []
+    return "".join(f"; {part}" for part in shown)
