@@ -40,6 +40,8 @@ class Settings:
     certs_renew_days: float = 30.0  # renew a certificate when fewer days than this remain
     # "docker": one host's engine; "swarm": a swarm manager's API (DOCKER_HOST either way).
     engine: str = "docker"
+    # On a swarm: the registry every node pulls the platform's own images from (e.g. registry.example:5000).
+    swarm_registry: str = ""
 
     @property
     def projects_file(self) -> Path:

@@ -52,7 +52,7 @@ def under(*packages: str) -> set[str]:
 
 
 RULES = [
-    ("only the Docker engine imports the Docker SDK", "docker", {"platform_deploy.engine.docker"}),
+    ("only the engines import the Docker SDK", "docker", {"platform_deploy.engine.docker", "platform_deploy.engine.swarm"}),
     ("only the Docker engine touches requests (the SDK's transport)", "requests", {"platform_deploy.engine.docker"}),
     ("only the Docker engine and the git runner run programs", "subprocess",
      {"platform_deploy.engine.docker", "platform_deploy.gitrepo"}),
@@ -60,8 +60,9 @@ RULES = [
     ("only the ACME client signs with josepy", "josepy", {"platform_deploy.certs.client"}),
     ("only the tasks import invoke", "invoke", under("tasks")),
     ("only the live report draws on a terminal", "rich", {"platform_deploy.liveprogress"}),
-    ("only the tasks choose the engine implementation", "platform_deploy.engine.docker",
-     {"platform_deploy.tasks.common"}),
+    ("only the tasks choose the engine implementation (the swarm's extends the host's)",
+     "platform_deploy.engine.docker", {"platform_deploy.tasks.common", "platform_deploy.engine.swarm"}),
+    ("only the tasks choose the swarm engine", "platform_deploy.engine.swarm", {"platform_deploy.tasks.common"}),
     ("nothing imports the tasks", "platform_deploy.tasks", under("tasks")),
     ("the pipeline does not know restores", "platform_deploy.deploy.restore", under("tasks") | {
         "platform_deploy.deploy.restore"}),

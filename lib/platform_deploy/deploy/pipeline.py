@@ -157,7 +157,7 @@ class Deployment:
     def run(self) -> Attempt:
         plan = self.plan
         with DeployLock(self.settings, plan.project, plan.environment):
-            recover.recover(self.engine, self.settings, self.project, plan.environment, self.report, scrub=self.scrub)
+            self._recover()
             started = time.monotonic()
             notify.notify(self.settings, "start", plan.project, plan.environment,
                           version=plan.tag, deploy_id=plan.deploy_id, deployed_by=self.by)
@@ -173,6 +173,11 @@ class Deployment:
                 if in_main_thread:
                     signal.signal(signal.SIGTERM, previous_handler)
             return self._succeed(started)
+
+    def _recover(self) -> None:
+        """What a killed deploy of this project/environment left: finished or undone before this one starts."""
+        recover.recover(self.engine, self.settings, self.project, self.plan.environment, self.report,
+                        scrub=self.scrub)
 
     def _succeed(self, started: float) -> Attempt:
         plan = self.plan
@@ -328,7 +333,7 @@ class Deployment:
                 remember(migration)
                 self.report.awaiting(f"{role.role}: {migration.command}")
             try:
-                result = migrate.run(self.engine, role, started=started)
+                result = migrate.run(self._migration_engine(), role, started=started)
             except migrate.MigrationFailed as error:
                 remember(error.migration)
                 raise
@@ -336,6 +341,10 @@ class Deployment:
                 remember(result)
                 done.append(f"{role.role}: {result.before or 'base'} -> {result.after or '?'}")
         return done, ran
+
+    def _migration_engine(self):
+        """Where migrate.py runs its commands: the candidates' own containers here."""
+        return self.engine
 
     def _remember_migration(self, slot: int, migration: Migration):
         del self.progress.migrations[slot:]

@@ -156,11 +156,7 @@ def recover(engine, settings, project, environment: str, report, give_up: bool =
 def _recover(engine, settings, project: str, environment: str, report, give_up: bool, scrub) -> bool:
     for line in remove_leftovers(engine, settings, project, environment):
         report.line(line)
-    try:
-        entry = journal.read(settings, project, environment)
-    except UnreadableState:
-        raise PlatformError(f"{project}/{environment}: the deploy journal is unreadable; inspect "
-                            f"`docker ps -a --filter label=platform.project={project}` and remove it by hand") from None
+    entry = read_journal(settings, project, environment)
     if entry is None:
         return False
     report.line(f"found interrupted deploy {entry.deploy_id} (stopped during {entry.phase.value}); cleaning up")
@@ -196,9 +192,23 @@ def _recover(engine, settings, project: str, environment: str, report, give_up: 
             if put_back is not None:
                 act(put_back)
         status = Status.INTERRUPTED_ROLLED_BACK if all_done(actions) else Status.ROLLBACK_FAILED
+    close(settings, project, environment, entry, status, actions, scrub)
+    return True
+
+
+def read_journal(settings, project: str, environment: str):
+    """The journal a killed deploy left, or None; one line to act on when it cannot be read."""
+    try:
+        return journal.read(settings, project, environment)
+    except UnreadableState:
+        raise PlatformError(f"{project}/{environment}: the deploy journal is unreadable; inspect what the project "
+                            f"runs (label platform.project={project}) and remove the journal by hand") from None
+
+
+def close(settings, project: str, environment: str, entry, status: Status, actions, scrub) -> None:
+    """Record what the recovery of ``entry`` did in the manifest, then drop the journal."""
     manifest.record(settings, project, environment, Attempt(
         deploy_id=entry.deploy_id, version=entry.tag, deployed_at=utc_timestamp(), status=status,
         images=dict(entry.images), backup=entry.backup, failure=f"deploy process stopped during {entry.phase.value}",
         rollback=tuple(scrub(str(action)) for action in actions)), current=status is Status.INTERRUPTED_COMPLETED)
     journal.clear(settings, project, environment)
-    return True

@@ -110,6 +110,48 @@ class TaskState:
     desired_state: str          # running, shutdown
     labels: Mapping[str, str] = field(default_factory=dict)   # its service's labels
     error: str = ""
+    id: str = ""
+    networks: Mapping[str, str] = field(default_factory=dict)  # network name -> the task's IPv4 address there
+    exit_code: int | None = None   # a finished container's
+    container_labels: Mapping[str, str] = field(default_factory=dict)   # its container's, set per deploy
+
+    @property
+    def live(self) -> bool:
+        """Meant to run and running: with a HEALTHCHECK, Swarm reports running only once it passed."""
+        return self.desired_state == "running" and self.state == "running"
+
+
+@dataclass(frozen=True)
+class ServiceSpec:
+    """A swarm service as the product asks for it; see engine/swarm.py for what each field becomes."""
+
+    name: str
+    image: str
+    networks: tuple[str, ...] = ()
+    environment: Mapping[str, str] = field(default_factory=dict, repr=False)  # secrets: never shown
+    labels: Mapping[str, str] = field(default_factory=dict)
+    replicas: int = 1               # ignored with global_mode
+    global_mode: bool = False       # one task on every node the constraints allow
+    constraints: tuple[str, ...] = ()
+    volumes: tuple[tuple[str, str], ...] = ()       # (volume name, mount path)
+    binds: tuple[tuple[str, str], ...] = ()         # (host path, path inside), read-only
+    host_ports: tuple[tuple[int, int], ...] = ()    # (published on the node, target): host mode, no routing mesh
+    command: tuple[str, ...] = ()   # () runs the image's own
+    stop_grace_seconds: int = 10
+
+
+@dataclass(frozen=True)
+class ServiceState:
+    id: str
+    name: str
+    version: int                    # the spec's version, which an update must name
+    labels: Mapping[str, str]
+    image: str
+    replicas: int | None            # None for a global service
+    update_state: str = ""          # "", updating, completed, paused, rollback_*
+    update_message: str = ""
+    spec: Mapping = field(default_factory=dict, repr=False)   # the engine's whole spec, env included
+    previous_spec: Mapping | None = field(default=None, repr=False)   # before its last update (Swarm keeps it)
 
 
 class ExecResult(NamedTuple):
@@ -211,3 +253,17 @@ class Cluster(Protocol):
         """Every node of the swarm; Refused when the engine is not a swarm manager."""
     def service_tasks(self, labels: Mapping[str, str]) -> list[TaskState]:
         """The tasks the swarm keeps of the services carrying all of ``labels`` (every service for {})."""
+    def service(self, name: str) -> ServiceState | None: ...
+    def services(self, labels: Mapping[str, str]) -> list[ServiceState]: ...
+    def create_service(self, spec: ServiceSpec) -> None: ...
+    def update_service(self, spec: ServiceSpec) -> None:
+        """Roll the service to ``spec``: every new task started and healthy before the old ones stop."""
+    def repost_service(self, name: str, spec: Mapping) -> None:
+        """Put back a spec read earlier (a ServiceState's ``previous_spec``), rolled out like update_service."""
+    def remove_service(self, name: str) -> None:
+        """Remove it and its tasks; missing is not an error."""
+    def run_job(self, spec: ServiceSpec, timeout: float) -> ExecResult:
+        """Run ``spec.command`` once as a job task; (exit code, output). The job is removed after."""
+    def ensure_overlay(self, name: str, labels: Mapping[str, str]) -> bool:
+        """Create an attachable overlay network unless it exists; True when created."""
+    def network_id(self, name: str) -> str | None: ...

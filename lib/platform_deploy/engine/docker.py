@@ -573,6 +573,18 @@ def _node(attrs: dict) -> NodeState:
 
 def _task(attrs: dict, service: dict) -> TaskState:
     status, spec = attrs.get("Status") or {}, service.get("Spec") or {}
+    container = (attrs.get("Spec") or {}).get("ContainerSpec") or {}
+    exit_code = ((status.get("ContainerStatus") or {}).get("ExitCode")
+                 if status.get("State") in ("complete", "failed") else None)
     return TaskState(service=spec.get("Name", ""), slot=attrs.get("Slot"), node_id=attrs.get("NodeID", ""),
                      state=status.get("State", ""), desired_state=attrs.get("DesiredState", ""),
-                     labels=dict(spec.get("Labels") or {}), error=status.get("Err", ""))
+                     labels=dict(spec.get("Labels") or {}), error=status.get("Err", ""), id=attrs.get("ID", ""),
+                     networks=_task_addresses(attrs), exit_code=exit_code,
+                     container_labels=dict(container.get("Labels") or {}))
+
+
+def _task_addresses(attrs: dict) -> dict:
+    """Network name -> the task's IPv4 address on it (Swarm gives them in CIDR form)."""
+    return {(attachment.get("Network") or {}).get("Spec", {}).get("Name", ""):
+            (attachment.get("Addresses") or [""])[0].split("/")[0]
+            for attachment in attrs.get("NetworksAttachments") or []}

@@ -17,10 +17,12 @@ def settings_from(ctx) -> Settings:
 
 def engine_from(settings: Settings):
     """The container engine the tasks act on (connected on first use, so commands that never ask stay fast)."""
+    if settings.on_swarm:   # refuses an unknown engine
+        from ..engine.swarm import SwarmEngine
+
+        return SwarmEngine()
     from ..engine.docker import DockerEngine
 
-    # Refuses an unknown engine. Until engine/swarm.py exists (issue 14), a swarm manager is driven as one host.
-    settings.on_swarm
     return DockerEngine()
 
 

@@ -32,7 +32,18 @@ def deploy(ctx, project, env="staging", tag="latest", force=False, skip_backup=F
         _print_plan(plan)
         return
     options = pipeline.Options(tag=tag, force=force, skip_backup=skip_backup)
-    pipeline.Deployment(engine_from(settings), settings, registry, project, env, options, console_report()).run()
+    _deployment_class(settings)(engine_from(settings), settings, registry, project, env, options,
+                                console_report()).run()
+
+
+def _deployment_class(settings):
+    if settings.on_swarm:
+        from ..swarm.deploy import SwarmDeployment
+
+        return SwarmDeployment
+    from ..deploy.pipeline import Deployment
+
+    return Deployment
 
 
 @task(help={"project": "project name", "env": "environment (staging or production)",
@@ -41,7 +52,6 @@ def deploy(ctx, project, env="staging", tag="latest", force=False, skip_backup=F
 @user_errors
 def recover(ctx, project, env, abandon=False):
     """Clean up after a killed deploy: finish its switch or undo it (deploy does this itself first)."""
-    from ..deploy import recover as recovery
     from ..report import console_report
     from ..state.lock import DeployLock
 
@@ -49,8 +59,17 @@ def recover(ctx, project, env, abandon=False):
     entry = registry_from(settings).project(project)
     entry.check_environment(env)
     with DeployLock(settings, project, env):
-        if not recovery.recover(engine_from(settings), settings, entry, env, console_report(), give_up=abandon):
+        if not _recovery(settings).recover(engine_from(settings), settings, entry, env, console_report(),
+                                           give_up=abandon):
             print(f"{project}/{env}: no interrupted deploy to clean up")
+
+
+def _recovery(settings):
+    if settings.on_swarm:
+        from ..swarm import recover
+    else:
+        from ..deploy import recover
+    return recover
 
 
 def _print_plan(plan) -> None:
