@@ -8,12 +8,16 @@ below 500 counts as failed, with its reason kept.
 """
 
 import http.client
+import ipaddress
 import multiprocessing
 import select
 import threading
 import time
 from collections import Counter
 from dataclasses import dataclass, field
+
+
+ALLOWED_TARGETS = ("127.0.0.0/8", "10.123.0.0/24")   # loopback, the swarm lab's bridge
 
 
 @dataclass
@@ -36,10 +40,13 @@ class Load:
     """Start with ``with Load(...) as load:``; the clients stop when the block ends or at ``max_seconds``."""
 
     def __init__(self, port: int, host_header: str, paths=("/", "/api/version"), keepalive_clients=4,
-                 fresh_clients=2, rate_per_client=50.0, max_seconds=300.0, post_path=None, tls=None):
-        """``tls``: an ssl.SSLContext to speak HTTPS (SNI: ``host_header``), verifying with its CAs."""
-        assert_loopback = "127.0.0.1"
-        self.address = (assert_loopback, port)
+                 fresh_clients=2, rate_per_client=50.0, max_seconds=300.0, post_path=None, tls=None,
+                 address="127.0.0.1"):
+        """``tls``: an ssl.SSLContext to speak HTTPS (SNI: ``host_header``), verifying with its CAs.
+        ``address``: loopback, or an edge node of the swarm lab (bin/start-swarm-lab), nothing else."""
+        if not any(ipaddress.ip_address(address) in ipaddress.ip_network(allowed) for allowed in ALLOWED_TARGETS):
+            raise ValueError(f"load goes to loopback or the swarm lab only, not {address}")
+        self.address = (address, port)
         self.host_header = host_header
         self.tls = tls
         self.paths = paths

@@ -43,7 +43,8 @@ def up(engine, settings, registry, timeout: float) -> SwarmUpReport:
     """Networks, then both services (created, or rolled to a changed spec), healthy; safe to repeat."""
     engine.nodes()   # a clear one-line error unless this is a manager
     created_password = platform_services.ensure_password_file(settings)
-    settings.conf_dir.mkdir(parents=True, exist_ok=True)
+    for directory in (settings.conf_dir, settings.certs_dir):   # Swarm does not make a missing bind source
+        directory.mkdir(parents=True, exist_ok=True)
     created = [name for name, labels in _networks(settings, registry) if engine.ensure_overlay(name, labels)]
     networks = tuple(name for name, _ in _networks(settings, registry))
     nginx_was_there = engine.service(settings.nginx_container) is not None
@@ -122,8 +123,8 @@ def wait_running(engine, specs, timeout: float) -> None:
         if not pending:
             return
         if time.monotonic() > deadline:
-            raise PlatformError(f"{', '.join(pending)} not running after {timeout:g}s; see "
-                                f"`docker service ps {pending[0]}`")
+            raise PlatformError(f"{', '.join(pending)} not running after {timeout:g}s{_last_error(engine, specs)}; "
+                                f"see `docker service ps --no-trunc {pending[0]}`")
         time.sleep(0.5)
 
 
@@ -131,3 +132,9 @@ def _settled(engine, spec: ServiceSpec) -> bool:
     tasks = [task for task in engine.service_tasks(spec.labels)
              if task.service == spec.name and task.desired_state == "running"]
     return bool(tasks) and all(task.live for task in tasks)
+
+
+def _last_error(engine, specs) -> str:
+    errors = [f"{task.service}: {task.error}" for spec in specs for task in engine.service_tasks(spec.labels)
+              if task.service == spec.name and task.error]
+    return f" ({errors[-1]})" if errors else ""

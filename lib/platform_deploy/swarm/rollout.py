@@ -6,7 +6,8 @@ from ..deploy.probes import CheckFailed
 from ..naming import LABEL_PREFIX
 
 DEPLOY_ID_LABEL = f"{LABEL_PREFIX}deploy-id"
-FAILED = frozenset({"failed", "rejected", "orphaned"})
+# A deploy's task of a service that should run forever has failed once it is in one of these.
+ENDED = frozenset({"complete", "failed", "rejected", "shutdown", "orphaned", "remove"})
 POLL_SECONDS = 0.25
 
 
@@ -19,9 +20,9 @@ def wait_up(engine, name: str, labels: dict, replicas: int, timeout: float, awai
     while True:
         tasks = [task for task in engine.service_tasks(labels) if task.service == name]
         ours = [task for task in tasks if task.container_labels.get(DEPLOY_ID_LABEL) == deploy_id]
-        failed = [task for task in ours if task.state in FAILED or (task.error and task.desired_state != "running")]
-        if failed:
-            raise CheckFailed(f"{name}: a task {failed[0].state}: {failed[0].error or 'no reason given'}")
+        ended = [task for task in ours if task.state in ENDED]
+        if ended:
+            raise CheckFailed(f"{name}: a task ended ({_why(ended[0])})")
         live = [task for task in ours if task.live]
         others = [task for task in tasks if task not in ours and task.desired_state == "running"]
         if len(live) >= replicas and not others:
@@ -34,10 +35,7 @@ def wait_up(engine, name: str, labels: dict, replicas: int, timeout: float, awai
         time.sleep(POLL_SECONDS)
 
 
-def wait_gone(engine, name: str, labels: dict, timeout: float) -> None:
-    """Until no task of ``name`` runs any more (a removed service's tasks stop in the background)."""
-    deadline = time.monotonic() + timeout
-    while any(task.service == name and task.state == "running" for task in engine.service_tasks(labels)):
-        if time.monotonic() > deadline:
-            return   # still stopping: nothing routes to it, the swarm finishes on its own
-        time.sleep(POLL_SECONDS)
+def _why(task) -> str:
+    exit_code = f"exit code {task.exit_code}" if task.exit_code is not None else task.state
+    return f"{task.error}, {exit_code}" if task.error else exit_code
+

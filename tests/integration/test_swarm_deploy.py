@@ -1,0 +1,153 @@
+"""The deploy on a swarm (PLATFORM_ENGINE=swarm), on the three-node lab of bin/start-swarm-lab, as a user runs it:
+`invoke platform.up` then `invoke deploy`, with DOCKER_HOST on the manager.
+
+The lab's manager (node1) is its edge and database node: platform-nginx publishes port 80 there, on
+10.123.0.11, where the load goes (the lab's own address, on a bridge made for it). Images come from the
+local registry, which the nodes reach as 10.123.0.1:5000. PLATFORM_TESTS_SWARM=0 skips these tests.
+"""
+
+import json
+import os
+import secrets
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+from loadgen import Load
+
+from deploy_support import demo_images  # noqa: F401 - a fixture
+
+pytestmark = [pytest.mark.integration,
+              pytest.mark.skipif(os.environ.get("PLATFORM_TESTS_SWARM") == "0", reason="PLATFORM_TESTS_SWARM=0")]
+
+REPO = Path(__file__).resolve().parents[2]
+LAB_REGISTRY = "10.123.0.1:5000"
+EDGE = "10.123.0.11"
+MANAGER = "unix:///run/swarmlab/node1.sock"
+DOMAIN = "demo.localhost"
+
+
+def run(*argv: str, env=None, timeout: float = 300) -> subprocess.CompletedProcess:
+    return subprocess.run(argv, capture_output=True, text=True, env=env, timeout=timeout)
+
+
+def ok(*argv: str, env=None, timeout: float = 300) -> str:
+    done = run(*argv, env=env, timeout=timeout)
+    assert done.returncode == 0, f"{' '.join(argv)}:\n{done.stdout}\n{done.stderr}"
+    return done.stdout
+
+
+def on_lab(*argv: str) -> str:
+    return ok("docker", "-H", MANAGER, *argv)
+
+
+@pytest.fixture(scope="module")
+def lab(demo_images, platform_images):  # noqa: F811 - fixtures
+    """A fresh lab with the platform's images in the registry its nodes pull from."""
+    for image in ("platform-nginx:local", "platform-postgres:local"):
+        ok("docker", "tag", image, f"{demo_images}/{image}")
+        ok("docker", "push", "--quiet", f"{demo_images}/{image}", timeout=600)
+    ok(str(REPO / "bin" / "stop-swarm-lab"))   # nothing of an earlier lab's services
+    ok(str(REPO / "bin" / "start-swarm-lab"))
+    yield MANAGER
+    ok(str(REPO / "bin" / "stop-swarm-lab"))
+
+
+@pytest.fixture(scope="module")
+def swarm_root(lab, tmp_path_factory):
+    """A platform root for the demo project on the lab, and the environment `invoke` runs in."""
+    root = tmp_path_factory.mktemp("swarm-root")
+    projects = yaml.safe_load((REPO / "examples" / "demo" / "projects.yml").read_text())
+    for container in projects["projects"]["demo"]["containers"].values():
+        container["image"] = container["image"].replace("127.0.0.1:5000", LAB_REGISTRY)
+    projects["projects"]["demo"]["containers"]["frontend"]["replicas"] = 3
+    (root / "config" / "demo").mkdir(parents=True)
+    (root / "config" / "projects.yml").write_text(yaml.safe_dump(projects))
+    env_file = root / "config" / "demo" / ".env.production"
+    env_file.write_text(f"DATABASE_URL=postgresql://demo:{secrets.token_hex(8)}@postgres-platform:5432/"
+                        f"demo_production\nSECRET_KEY={secrets.token_hex(16)}\n")
+    env_file.chmod(0o600)
+    (root / "platform" / "nginx").mkdir(parents=True)
+    shutil.copy(REPO / "platform" / "nginx" / "nginx.conf", root / "platform" / "nginx" / "nginx.conf")
+    shutil.copytree(REPO / "platform" / "nginx" / "snippets", root / "platform" / "nginx" / "snippets")
+    env = {**os.environ, "DOCKER_HOST": lab, "PLATFORM_ENGINE": "swarm", "PLATFORM_SWARM_REGISTRY": LAB_REGISTRY,
+           "PLATFORM_ROOT": str(root), "PLATFORM_DEPLOYMENTS_DIR": str(root / "deployments"),
+           "PLATFORM_BACKUPS_DIR": str(root / "backups"), "PLATFORM_CERTS_DIR": str(root / "letsencrypt")}
+    ok(str(REPO / ".venv" / "bin" / "invoke"), "--search-root", str(REPO), "platform.up", env=env)
+    return root, env
+
+
+def invoke(env, *arguments: str) -> subprocess.CompletedProcess:
+    return run(str(REPO / ".venv" / "bin" / "invoke"), "--search-root", str(REPO), *arguments, env=env, timeout=600)
+
+
+def deploy(env, tag: str) -> subprocess.CompletedProcess:
+    return invoke(env, "deploy", "--project", "demo", "--env", "production", "--tag", tag)
+
+
+def load() -> Load:
+    return Load(80, DOMAIN, paths=("/", "/api/version"), post_path="/api/items", max_seconds=240, address=EDGE)
+
+
+def revision() -> str:
+    """The demo database's Alembic revision, read in postgres-platform's task on the manager."""
+    task = on_lab("ps", "--quiet", "--filter", "label=com.docker.swarm.service.name=postgres-platform").split()[0]
+    return on_lab("exec", task, "psql", "-U", "postgres", "-d", "demo_production", "-tAc",
+                  "SELECT version_num FROM alembic_version").strip()
+
+
+def serving(env) -> dict:
+    manifest = json.loads((Path(env["PLATFORM_DEPLOYMENTS_DIR"]) / "demo" / "production" / "manifest.json")
+                          .read_text())
+    return manifest["current_deployment"]
+
+
+def running_nodes(service: str) -> list[str]:
+    return sorted(on_lab("service", "ps", service, "--filter", "desired-state=running", "--format",
+                         "{{.Node}}").split())
+
+
+def test_deploys_under_load_through_the_edge_node_without_a_failed_request(swarm_root):
+    root, env = swarm_root
+    first = deploy(env, "v1")
+    assert first.returncode == 0, first.stdout + first.stderr
+    assert revision() == "0001"
+    with load() as traffic:
+        second = deploy(env, "v2")
+        time.sleep(3)   # users of the new version
+    assert second.returncode == 0, second.stdout + second.stderr
+    result = traffic.result
+    assert result.failed == 0, (result.reasons, result.failures[:5])
+    assert result.ok > 500 and result.versions["v2"] > 0, (result.ok, result.versions)
+    assert revision() == "0002"
+    assert serving(env)["version"] == "v2"
+    assert len(running_nodes("demo-frontend-production")) == 3
+    assert len(set(running_nodes("demo-frontend-production"))) >= 2, "replicas spread over the nodes"
+    digests = {line.split("@")[1] for line in on_lab("service", "ls", "--format", "{{.Image}}").split()
+               if "demo-" in line}
+    assert len(digests) == 2 and all(d.startswith("sha256:") for d in digests), "pinned by digest"
+    leftovers = [name for name in on_lab("service", "ls", "--format", "{{.Name}}").split() if "-next-" in name]
+    assert leftovers == []
+
+
+@pytest.mark.parametrize("tag, failed_step", [("broken-health", "health"), ("broken-smoke", "smoke tests"),
+                                              ("broken-migration", "migrations")])
+def test_a_failing_deploy_rolls_back_with_the_old_tasks_serving(swarm_root, tag, failed_step):
+    root, env = swarm_root
+    if serving(env)["version"] != "v2":
+        assert deploy(env, "v2").returncode == 0
+    with load() as traffic:
+        failed = deploy(env, tag)
+    assert failed.returncode == 1
+    assert f"{failed_step}" in failed.stdout and "FAILED" in failed.stdout, failed.stdout
+    assert "rolled back" in failed.stderr, failed.stderr
+    assert traffic.result.failed == 0, traffic.result.reasons
+    assert set(traffic.result.versions) == {"v2"}
+    assert revision() == "0002"
+    assert serving(env)["version"] == "v2"
+    leftovers = [name for name in on_lab("service", "ls", "--format", "{{.Name}}").split()
+                 if "-next-" in name or "-job-" in name]
+    assert leftovers == []
