@@ -100,9 +100,9 @@ def revision() -> str:
 
 
 def serving(env) -> dict:
-    manifest = json.loads((Path(env["PLATFORM_DEPLOYMENTS_DIR"]) / "demo" / "production" / "manifest.json")
-                          .read_text())
-    return manifest["current_deployment"]
+    """The manifest's current deployment ({} before the first)."""
+    path = Path(env["PLATFORM_DEPLOYMENTS_DIR"]) / "demo" / "production" / "manifest.json"
+    return json.loads(path.read_text())["current_deployment"] if path.exists() else {}
 
 
 def running_nodes(service: str) -> list[str]:
@@ -137,7 +137,7 @@ def test_deploys_under_load_through_the_edge_node_without_a_failed_request(swarm
                                               ("broken-migration", "migrations")])
 def test_a_failing_deploy_rolls_back_with_the_old_tasks_serving(swarm_root, tag, failed_step):
     root, env = swarm_root
-    if serving(env)["version"] != "v2":
+    if serving(env).get("version") != "v2":
         assert deploy(env, "v2").returncode == 0
     with load() as traffic:
         failed = deploy(env, tag)
@@ -148,6 +148,44 @@ def test_a_failing_deploy_rolls_back_with_the_old_tasks_serving(swarm_root, tag,
     assert set(traffic.result.versions) == {"v2"}
     assert revision() == "0002"
     assert serving(env)["version"] == "v2"
+    leftovers = [name for name in on_lab("service", "ls", "--format", "{{.Name}}").split()
+                 if "-next-" in name or "-job-" in name]
+    assert leftovers == []
+
+
+@pytest.mark.parametrize("after_step, pause", [("start candidates", 0.0), ("smoke tests", 0.5)])
+def test_a_deploy_killed_midway_is_undone_by_recover_while_the_old_tasks_serve(swarm_root, after_step, pause):
+    """SIGKILL right after a step's line (during the migrations; while the live services roll), then
+    `deploy.recover`: the live version serves throughout and after, the database revision is what it was."""
+    root, env = swarm_root
+    if serving(env).get("version") != "v2":
+        assert deploy(env, "v2").returncode == 0
+    argv = [str(REPO / ".venv" / "bin" / "invoke"), "--search-root", str(REPO), "deploy", "--project", "demo",
+            "--env", "production", "--tag", "v3"]
+    with load() as traffic:
+        process = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        seen = []
+        for line in process.stdout:
+            seen.append(line)
+            if f"] {after_step}" in line and " OK " in line:
+                time.sleep(pause)
+                process.kill()
+                break
+        process.wait(timeout=60)
+        assert process.returncode == -9, "".join(seen)
+        recovered = invoke(env, "deploy.recover", "--project", "demo", "--env", "production")
+        time.sleep(3)
+    assert recovered.returncode == 0, recovered.stdout + recovered.stderr
+    assert "found interrupted deploy" in recovered.stdout, recovered.stdout
+    assert traffic.result.failed == 0, (traffic.result.reasons, traffic.result.failures[:5])
+    live = on_lab("service", "inspect", "demo-backend-production", "--format",
+                  "{{.Spec.TaskTemplate.ContainerSpec.Image}}")
+    if "finished the switch" in recovered.stdout:   # killed after the switch was confirmed
+        assert "demo-backend:v3@" in live
+    else:
+        assert "demo-backend:v2@" in live, recovered.stdout
+        assert revision() == "0002"
+        assert set(traffic.result.versions) == {"v2"}, traffic.result.versions
     leftovers = [name for name in on_lab("service", "ls", "--format", "{{.Name}}").split()
                  if "-next-" in name or "-job-" in name]
     assert leftovers == []

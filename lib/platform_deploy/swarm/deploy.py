@@ -48,7 +48,8 @@ class SwarmDeployment(pipeline.Deployment):
     def _pull(self) -> str:
         detail = super()._pull()
         for role in self.plan.roles:
-            pinned = services.pinned(self.engine.image(self.progress.image_ids[role.role]), role.repository)
+            image = self.engine.image(self.progress.image_ids[role.role])
+            pinned = services.pinned(image, role.repository, self.plan.tag)
             self.progress.image_digests[role.role] = pinned
         return detail
 

@@ -20,11 +20,12 @@ JOB_MARK = "-job-"
 JOB_LABEL = "platform.job"
 
 
-def pinned(image, repository: str) -> str:
-    """``repository@sha256:...`` of a pulled image (ImageInfo), as the registry named it."""
+def pinned(image, repository: str, tag: str) -> str:
+    """``repository:tag@sha256:...`` of a pulled image (ImageInfo): the digest the registry gave, the tag for
+    people (the swarm goes by the digest)."""
     for reference in image.digests:
         if reference.startswith(f"{repository}@"):
-            return reference
+            return f"{repository}:{tag}@{reference.split('@', 1)[1]}"
     raise PlatformError(f"{repository} has no digest from its registry on this manager; every node pulls by "
                         "digest, so push the image to a registry the nodes reach")
 
