@@ -126,9 +126,11 @@ def test_deploys_under_load_through_the_edge_node_without_a_failed_request(swarm
     assert serving(env)["version"] == "v2"
     assert len(running_nodes("demo-frontend-production")) == 3
     assert len(set(running_nodes("demo-frontend-production"))) >= 2, "replicas spread over the nodes"
-    digests = {line.split("@")[1] for line in on_lab("service", "ls", "--format", "{{.Image}}").split()
-               if "demo-" in line}
-    assert len(digests) == 2 and all(d.startswith("sha256:") for d in digests), "pinned by digest"
+    images = on_lab("service", "inspect", "demo-backend-production", "demo-frontend-production", "--format",
+                    "{{.Spec.TaskTemplate.ContainerSpec.Image}}").split()
+    assert [image.split("@")[0] for image in images] == [f"{LAB_REGISTRY}/demo-backend:v2",
+                                                         f"{LAB_REGISTRY}/demo-frontend:v2"]
+    assert all(image.split("@")[1].startswith("sha256:") for image in images), "pinned by digest"
     leftovers = [name for name in on_lab("service", "ls", "--format", "{{.Name}}").split() if "-next-" in name]
     assert leftovers == []
 
@@ -189,3 +191,52 @@ def test_a_deploy_killed_midway_is_undone_by_recover_while_the_old_tasks_serve(s
     leftovers = [name for name in on_lab("service", "ls", "--format", "{{.Name}}").split()
                  if "-next-" in name or "-job-" in name]
     assert leftovers == []
+
+
+def test_staging_cannot_reach_production_across_nodes(swarm_root):
+    """From a worker node: a container on production's overlay reaches production's tasks (the probe works);
+    on staging's overlay it neither resolves production's name nor reaches its tasks' addresses."""
+    worker = "unix:///run/swarmlab/node2.sock"
+    image = f"{LAB_REGISTRY}/demo-frontend:v2"
+    addresses = ok("docker", "-H", worker, "run", "--rm", "--network", "demo-production", image, "sh", "-c",
+                   "getent ahostsv4 tasks.demo-frontend-production | awk '{print $1}' | sort -u").split()
+    assert len(addresses) == 3, addresses
+    probe = ("for ip in $0 $1 $2; do code=$(curl -s -m 3 -o /dev/null -w '%{http_code}' http://$ip/health) "
+             "&& echo reached $code || echo unreachable; done; "
+             "getent hosts demo-frontend-production || echo unresolved")
+    from_production = ok("docker", "-H", worker, "run", "--rm", "--network", "demo-production", image,
+                         "sh", "-c", probe, *addresses)
+    assert from_production.count("reached 200") == 3, from_production
+    from_staging = ok("docker", "-H", worker, "run", "--rm", "--network", "demo-staging", image,
+                      "sh", "-c", probe, *addresses)
+    assert "reached" not in from_staging and from_staging.count("unreachable") == 3, from_staging
+    assert "unresolved" in from_staging
+
+
+def test_a_worker_engine_killed_during_a_deploy_the_site_serves_and_the_node_drained_deploys_go_on(swarm_root):
+    """Runs last: it leaves node3 down. The deploy finishes or rolls back; either way the site serves from the
+    other nodes, and once the dead node is drained the next deploy succeeds."""
+    root, env = swarm_root
+    if serving(env).get("version") != "v2":
+        assert deploy(env, "v2").returncode == 0
+    argv = [str(REPO / ".venv" / "bin" / "invoke"), "--search-root", str(REPO), "deploy", "--project", "demo",
+            "--env", "production", "--tag", "v3"]
+    with load() as traffic:
+        process = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        output = []
+        for line in process.stdout:
+            output.append(line)
+            if "] start candidates" in line:
+                pid = Path("/run/swarmlab/node3.pid").read_text().strip()
+                ok("kill", "-KILL", pid)
+        process.wait(timeout=600)
+        time.sleep(3)
+    shown = "".join(output)
+    assert process.returncode in (0, 1), shown
+    assert "deployed demo/production 'v3'" in shown or "rolled back" in shown, shown
+    print(shown, traffic.result.ok, traffic.result.failed, traffic.result.reasons)
+    assert traffic.result.failed == 0, (traffic.result.reasons, traffic.result.failures[:5])
+    on_lab("node", "update", "--availability", "drain", "swarmlab-3")
+    again = deploy(env, "v2" if process.returncode == 0 else "v3")
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert "swarmlab-3" not in running_nodes("demo-frontend-production")

@@ -5,7 +5,7 @@ import pytest
 
 from platform_deploy.config.validate import validate
 from platform_deploy.deploy.probes import CheckFailed
-from platform_deploy.engine import ExecResult, ImageInfo, ServiceState, TaskState
+from platform_deploy.engine import ExecResult, ImageInfo, NodeState, ServiceState, TaskState
 from platform_deploy.errors import PlatformError
 from platform_deploy.plan import make_plan
 from platform_deploy.state.records import Migration, Phase, RoleNames
@@ -156,3 +156,71 @@ def test_a_downgrade_that_fails_keeps_the_candidates_for_recover_and_gives_up_on
     assert recover.undo(swarm, [ROLE], DEPLOY_ID, Phase.MIGRATE, Jobs(code=1), [MIGRATION], actions.append,
                         give_up=True)
     assert swarm.calls == [("remove", "api-next")]
+
+
+def test_the_dry_run_on_a_swarm_shows_services_jobs_tasks_and_the_start_first_roll(capsys):
+    from platform_deploy.tasks.deploy import _print_swarm_plan
+
+    plan = plan_of({"backend": {"name": "shop-api", "port": 3000, "image": "reg.example/api", "replicas": 3,
+                                "placement": ["node.labels.zone==a"]},
+                    "frontend": {"name": "shop-web", "port": 80, "image": "reg.example/web", "migrations": False}})
+    _print_swarm_plan(plan)
+    shown = capsys.readouterr().out.splitlines()
+    assert shown[0] == "plan for shop/production 'v2' on the swarm (dry run: nothing changes)"
+    assert (f"  backend: pull reg.example/api:v2 on the manager, pinned by digest; service "
+            f"shop-api-production-next-{DEPLOY_ID} (3 tasks, on node.labels.zone==a) beside service "
+            "shop-api-production; migrations as a job of it; health from its tasks within 60s; smoke /health or / "
+            "on each task; then shop-api-production rolls to it start-first") == shown[2]
+    assert "(1 task) beside service shop-web-production; no migrations;" in shown[3]
+
+
+class Cluster:
+    """What the swarm pre-flight reads: nodes, networks by name, services, this node."""
+
+    def __init__(self, networks=("shop-production",), joined=("net-id",), here="n1", db_node="n1"):
+        self.networks, self.joined, self.here, self.db_node = networks, joined, here, db_node
+
+    def nodes(self):
+        return [NodeState(id, f"host-{id}", "manager" if id == "n1" else "worker", id == "n1", "active", "ready",
+                          "10.0.0.1", "20.10.24", {"platform.db": "true"} if id == self.db_node else {})
+                for id in ("n1", "n2")]
+
+    def network_id(self, name):
+        return "net-id" if name in self.networks else None
+
+    def service(self, name):
+        spec = {"TaskTemplate": {"Networks": [{"Target": target} for target in self.joined]}}
+        return ServiceState("id", name, 1, {}, "img", None, spec=spec)
+
+    def local_node_id(self):
+        return self.here
+
+
+def preflight_of(cluster, containers=None):
+    from platform_deploy.settings import Settings
+    from platform_deploy.swarm import preflight
+
+    registry = validate({"projects": {"shop": {"domains": {"production": "shop.example"}, "containers": containers
+                                               or {"backend": {"name": "shop-api", "port": 3000}}}}})
+    return preflight.check(cluster, Settings(), registry.project("shop"), "production")
+
+
+def test_the_swarm_preflight_passes_with_the_network_joined_and_counts_ready_nodes():
+    check = preflight_of(Cluster())
+    assert check.ok and check.detail == "2 of 2 nodes ready; shop-production joined by the platform's services"
+
+
+@pytest.mark.parametrize("cluster, problem", [
+    (Cluster(networks=()), "network shop-production does not exist; run `invoke platform.up`"),
+    (Cluster(joined=("other",)), "platform-nginx does not join network shop-production; run `invoke platform.up`"),
+])
+def test_the_swarm_preflight_fails_in_one_line_saying_what_to_run(cluster, problem):
+    check = preflight_of(cluster)
+    assert not check.ok and check.detail.startswith(problem)
+
+
+def test_a_project_with_volumes_is_deployed_from_the_database_node_only():
+    volumes = {"backend": {"name": "shop-api", "port": 3000, "volumes": {"shop-data": "/data"}}}
+    assert preflight_of(Cluster(here="n2"), volumes).detail.startswith(
+        "this manager (host-n2) is not the node labelled platform.db=true")
+    assert preflight_of(Cluster(here="n2")).ok, "a stateless project may be deployed from any manager"

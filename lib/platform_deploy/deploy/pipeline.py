@@ -232,13 +232,7 @@ class Deployment:
     # -- steps -----------------------------------------------------------------------------------
 
     def _preflight(self) -> str:
-        checks = preflight.run_checks(
-            self.settings, self.project, self.plan.environment,
-            docker_root=Path(self.engine.data_root()),
-            min_free_bytes=int(self.settings.min_free_gb * 1e9),
-            nginx_test=lambda: live.test_config(self.engine, self.settings),
-            registry=self.registry,
-        )
+        checks = self._checks()
         for check in checks:
             self.report.check(check)
         failed = [check.name for check in checks if not check.ok and not check.skipped]
@@ -248,6 +242,15 @@ class Deployment:
             self.progress.forced = True
             return f"FORCED past: {', '.join(failed)}"
         return f"{len(checks)} checks"
+
+    def _checks(self) -> list[preflight.Check]:
+        return preflight.run_checks(
+            self.settings, self.project, self.plan.environment,
+            docker_root=Path(self.engine.data_root()),
+            min_free_bytes=int(self.settings.min_free_gb * 1e9),
+            nginx_test=lambda: live.test_config(self.engine, self.settings),
+            registry=self.registry,
+        )
 
     def _prepare(self) -> str:
         prepared = self.preparation.prepare(self.engine, self.settings, self.project, self.plan, self.by,

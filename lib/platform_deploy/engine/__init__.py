@@ -267,3 +267,5 @@ class Cluster(Protocol):
     def ensure_overlay(self, name: str, labels: Mapping[str, str]) -> bool:
         """Create an attachable overlay network unless it exists; True when created."""
     def network_id(self, name: str) -> str | None: ...
+    def local_node_id(self) -> str:
+        """The swarm node this engine is."""

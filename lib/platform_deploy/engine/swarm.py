@@ -58,6 +58,11 @@ class SwarmEngine(DockerEngine):
     def logs_tail(self, name: str, lines: int = 5) -> str:
         return super().logs_tail(self._local(name), lines)
 
+    def local_node_id(self) -> str:
+        """This engine's node in the swarm."""
+        with self._translated("cannot read the Docker engine's info"):
+            return (self._api.info().get("Swarm") or {}).get("NodeID", "")
+
     # -- services --------------------------------------------------------------------------------
 
     def service(self, name: str) -> ServiceState | None:

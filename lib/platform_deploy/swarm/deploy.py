@@ -24,7 +24,7 @@ from ..errors import PlatformError
 from ..naming import network_labels
 from ..nginx import files, live
 from ..state.records import Phase, done, retry_later
-from . import recover, rollout, services
+from . import preflight, recover, rollout, services
 
 SWITCH_TIMEOUT_MARGIN = 30   # seconds beyond a role's health timeout for the swarm to roll its live service
 
@@ -45,6 +45,10 @@ class SwarmDeployment(pipeline.Deployment):
 
     # -- steps -----------------------------------------------------------------------------------
 
+    def _checks(self):
+        return super()._checks() + [preflight.check(self.engine, self.settings, self.project,
+                                                    self.plan.environment)]
+
     def _pull(self) -> str:
         detail = super()._pull()
         for role in self.plan.roles:
@@ -56,7 +60,6 @@ class SwarmDeployment(pipeline.Deployment):
     def _start(self) -> str:
         plan = self.plan
         self.engine.ensure_network(plan.network, network_labels(plan.project, plan.environment))
-        self._check_platform_joins(plan.network)
         env = {role.role: read_env(self.settings, self.project, plan.environment, self.project.container(role.role))
                for role in plan.roles}
         self.scrub = self.scrub.including(*env.values())
@@ -69,16 +72,6 @@ class SwarmDeployment(pipeline.Deployment):
         for spec in self.specs.values():
             self.engine.create_service(spec)
         return f"{', '.join(f'{spec.name} ({spec.replicas})' for spec in self.specs.values())}; {database_note}"
-
-    def _check_platform_joins(self, network: str) -> None:
-        for name in self._platform_services():
-            state = self.engine.service(name)
-            if state is None:
-                raise PlatformError(f"service {name} is not on this swarm; run `invoke platform.up`")
-            joined = {attachment.get("Target") for attachment in state.spec["TaskTemplate"].get("Networks") or ()}
-            if network not in joined and self.engine.network_id(network) not in joined:
-                raise PlatformError(f"{name} does not join network {network}; run `invoke platform.up` (on a "
-                                    "swarm it restarts nginx on the edge nodes: do it in a quiet moment)")
 
     def _migrate(self) -> str:
         self._journal(Phase.MIGRATE)

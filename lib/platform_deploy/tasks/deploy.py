@@ -29,7 +29,7 @@ def deploy(ctx, project, env="staging", tag="latest", force=False, skip_backup=F
     if dry_run:
         plan = make_plan(registry.project(project), env, tag, new_deploy_id())
         registry.project(project).database_target(env, settings.postgres_container)   # refuses a foreign one
-        _print_plan(plan)
+        _print_swarm_plan(plan) if settings.on_swarm else _print_plan(plan)
         return
     options = pipeline.Options(tag=tag, force=force, skip_backup=skip_backup)
     _deployment_class(settings)(engine_from(settings), settings, registry, project, env, options,
@@ -79,6 +79,20 @@ def _print_plan(plan) -> None:
         print(f"  {role.role}: pull {role.image}; start {role.new_name} beside {role.live_name}; "
               f"health within {role.health_timeout}s; smoke {', '.join(role.smoke_paths or ('/health or /',))}"
               f"{_swarm_keys(role)}")
+    print(f"  steps: {', '.join(step.short for step in STEPS)}")
+
+
+def _print_swarm_plan(plan) -> None:
+    print(f"plan for {plan.project}/{plan.environment} {plan.tag!r} on the swarm (dry run: nothing changes)")
+    print(f"  overlay {plan.network}; traffic check via {plan.domains[0]}")
+    for role in plan.roles:
+        where = ", ".join(role.placement + (("the platform.db node (volumes)",) if role.volumes else ()))
+        print(f"  {role.role}: pull {role.image} on the manager, pinned by digest; service {role.new_name} "
+              f"({role.replicas} task{'s' if role.replicas > 1 else ''}{', on ' + where if where else ''}) beside "
+              f"service {role.live_name}; {'no migrations' if role.migrations is False else 'migrations as a job of it'}; "
+              f"health from its tasks within "
+              f"{role.health_timeout}s; smoke {', '.join(role.smoke_paths or ('/health or /',))} on each task; "
+              f"then {role.live_name} rolls to it start-first")
     print(f"  steps: {', '.join(step.short for step in STEPS)}")
 
 
