@@ -82,6 +82,7 @@ class ImageInfo:
     labels: Mapping[str, str] = field(default_factory=dict)
     tags: tuple[str, ...] = ()      # every repo:tag naming it (Docker's RepoTags)
     digests: tuple[str, ...] = ()   # every repo@sha256:... (RepoDigests)
+    health_command: tuple[str, ...] = ()   # its HEALTHCHECK as an argv, as ContainerState's; () without
 
 
 @dataclass(frozen=True)

@@ -327,9 +327,10 @@ class DockerEngine:
                 attrs = self._api.inspect_image(reference)
         except NotFound:
             return None
-        digests = tuple(attrs.get("RepoDigests") or ())
-        return ImageInfo(attrs["Id"], digests[0] if digests else None, (attrs.get("Config") or {}).get("Labels") or {},
-                         tags=tuple(attrs.get("RepoTags") or ()), digests=digests)
+        digests, config = tuple(attrs.get("RepoDigests") or ()), attrs.get("Config") or {}
+        return ImageInfo(attrs["Id"], digests[0] if digests else None, config.get("Labels") or {},
+                         tags=tuple(attrs.get("RepoTags") or ()), digests=digests,
+                         health_command=_health_command((config.get("Healthcheck") or {}).get("Test") or []))
 
     def tag(self, image_id: str, repository: str, tag: str) -> None:
         with self._translated(f"cannot tag {repository}:{tag}"):
