@@ -2,13 +2,14 @@
 
 import json
 import re
+from dataclasses import replace
 
 import pytest
 from fakes import FakeEngine, names
 
 from platform_deploy.config.load import parse_registry
 from platform_deploy.errors import PlatformError
-from platform_deploy.engine import EngineUnavailable
+from platform_deploy.engine import EngineUnavailable, ImageInfo, NodeState, ServiceState, TaskState
 from platform_deploy.state.records import Attempt, Manifest
 from platform_deploy.settings import Settings
 from platform_deploy.status import data, health, metrics, prometheus, show, text
@@ -322,8 +323,8 @@ def test_health_is_unknown_when_docker_fails(registry, error):
 
 def test_current_view_json_shape(settings, registry):
     write_manifest(settings, make_manifest(entry(6, "rolled_back"), entry(5)))
-    decoded = json.loads(show.render("current", show.view(FakeEngine(), settings, registry, "filter-ical", "production"),
-                                     as_json=True))
+    shaped = show.view(FakeEngine(), settings, registry, "filter-ical", "production")
+    decoded = json.loads(show.render("current", shaped, as_json=True))
     assert set(decoded) == {"project", "environment", "maintenance", "current", "last_attempt", "health"}
     assert decoded["maintenance"] is None
     assert decoded["current"]["version"] == "v5"
@@ -333,6 +334,93 @@ def test_current_view_json_shape(settings, registry):
         {"role": "frontend", "image": "ghcr.io/user/filter-ical-frontend:v5", "digest": None}]
     assert decoded["last_attempt"]["status"] == "rolled_back"
     assert decoded["last_attempt"]["failed_step"]["name"] == "health"
+
+
+class Cluster:
+    """A swarm manager as `status` reads it, from hand-made records; it records each call."""
+
+    def __init__(self, services, tasks, nodes, images, error=None):
+        self.services, self.tasks, self.node_states, self.images = services, tasks, nodes, images
+        self.error, self.calls = error, []
+
+    def _call(self, *call):
+        self.calls.append(call)
+        if self.error:
+            raise self.error
+
+    def inspect(self, name):
+        self._call("inspect", name)
+
+    def nodes(self):
+        self._call("nodes")
+        return self.node_states
+
+    def service_tasks(self, labels):
+        self._call("service_tasks", labels)
+        return self.tasks
+
+    def service(self, name):
+        self._call("service", name)
+        return self.services.get(name)
+
+    def image(self, reference):
+        self._call("image", reference)
+        return self.images.get(reference)
+
+
+SWARM_IMAGE = "ghcr.io/user/filter-ical-backend:v5@sha256:" + "5" * 64
+
+
+def swarm_cluster(error=None):
+    backend = "filter-ical-backend-production"
+    nodes = [NodeState(f"n{n}", f"swarmlab-{n}", "worker", False, "active", "ready", "", "") for n in (1, 2, 3)]
+    tasks = [TaskState(backend, 1, "n1", "running", "running"), TaskState(backend, 2, "n2", "starting", "running"),
+             TaskState(backend, 3, "n3", "failed", "running", error="task: non-zero exit (1)")]
+    live = ServiceState("id", backend, 7, {}, SWARM_IMAGE, 3)
+    return Cluster({backend: live}, tasks, nodes, {SWARM_IMAGE: ImageInfo("sha256:5", None, health_command=("true",))},
+                   error)
+
+
+def test_on_a_swarm_health_is_each_roles_service_with_its_tasks_per_node_in_the_json_too(settings, registry):
+    write_manifest(settings, make_manifest(entry(5)))
+    cluster = swarm_cluster()
+    shaped = show.view(cluster, replace(settings, engine="swarm"), registry, "filter-ical", "production")
+    assert cluster.calls == [
+        ("nodes",), ("service_tasks", {"platform.project": "filter-ical", "platform.environment": "production"}),
+        ("service", "filter-ical-backend-production"), ("image", SWARM_IMAGE),
+        ("service", "filter-ical-frontend-production")]
+    assert json.loads(show.render("current", shaped, as_json=True))["health"] == {"reachable": True, "services": [
+        {"role": "backend", "service": "filter-ical-backend-production", "exists": True, "image": SWARM_IMAGE,
+         "replicas": 3, "healthcheck": True, "tasks": [
+             {"node": "swarmlab-1", "slot": 1, "state": "running", "health": "healthy", "error": ""},
+             {"node": "swarmlab-2", "slot": 2, "state": "starting", "health": "starting", "error": ""},
+             {"node": "swarmlab-3", "slot": 3, "state": "failed", "health": "failed",
+              "error": "task: non-zero exit (1)"}]},
+        {"role": "frontend", "service": "filter-ical-frontend-production", "exists": False, "image": None,
+         "replicas": None, "healthcheck": None, "tasks": []}]}
+    assert text.current(shaped).splitlines()[-5:] == [
+        f"  health        filter-ical-backend-production: {SWARM_IMAGE}, 3 replica(s)",
+        "                  swarmlab-1  healthy",
+        "                  swarmlab-2  starting",
+        "                  swarmlab-3  failed (task: non-zero exit (1))",
+        "                filter-ical-frontend-production: absent"]
+
+
+def test_on_the_docker_engine_health_is_still_each_container_inspected(settings, registry):
+    write_manifest(settings, make_manifest(entry(5)))
+    cluster = swarm_cluster()
+    shaped = show.view(cluster, settings, registry, "filter-ical", "production")
+    assert cluster.calls == [("inspect", "filter-ical-backend-production"),
+                             ("inspect", "filter-ical-frontend-production")]
+    assert set(shaped["health"]) == {"reachable", "containers"}
+
+
+def test_on_a_swarm_health_is_unknown_when_the_manager_fails(registry):
+    shaped = health.swarm_health(swarm_cluster(EngineUnavailable("cannot reach the Docker engine")),
+                                 registry.project("filter-ical"), "production")
+    assert shaped == {"reachable": False, "services": []}
+    assert text.current(data.current_view(typed(make_manifest(entry(5))), None, shaped)).splitlines()[-1] == \
+        "  health        health unknown (Docker not reachable)"
 
 
 def test_an_environment_in_maintenance_says_so(settings, registry):

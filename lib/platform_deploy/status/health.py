@@ -1,6 +1,9 @@
-"""Live health of a project/environment's containers: the only engine access of `status`."""
+"""Live health of a project/environment's containers, or on a swarm its services: the only engine access of
+`status`."""
 
 from ..engine import EngineError
+from ..naming import network_labels
+from . import services
 
 
 def live_health(engine, project, environment: str) -> dict:
@@ -20,3 +23,20 @@ def live_health(engine, project, environment: str) -> dict:
     except EngineError:
         return {"reachable": False, "containers": []}
     return {"reachable": True, "containers": rows}
+
+
+def swarm_health(engine, project, environment: str) -> dict:
+    """``{"reachable": bool, "services": [...]}``: each role's live service (named like its single-host container)
+    with its tasks per node, each entry shaped by ``services.role_view``."""
+    rows = []
+    try:
+        nodes = engine.nodes()
+        tasks = engine.service_tasks(network_labels(project.name, environment))
+        for container in project.containers:
+            name = container.container_name(environment)
+            service = engine.service(name)
+            image = engine.image(service.image) if service is not None else None
+            rows.append(services.role_view(container.role, name, service, tasks, nodes, image))
+    except EngineError:
+        return {"reachable": False, "services": []}
+    return {"reachable": True, "services": rows}

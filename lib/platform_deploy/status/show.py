@@ -45,7 +45,8 @@ def _view(engine, settings, registry, project_name: str, environment: str, which
         return data.history_view(loaded)
     backup = read.backup_meta(settings, project_name, environment, loaded.current.backup if loaded.current else None)
     closed = maintenance.load(settings.maintenance_file, registry, settings.relative(settings.maintenance_file))
-    return data.current_view(loaded, backup, health.live_health(engine, project, environment),
+    live = health.swarm_health if settings.on_swarm else health.live_health
+    return data.current_view(loaded, backup, live(engine, project, environment),
                              closed.get((project_name, environment)))
 
 

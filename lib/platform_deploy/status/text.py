@@ -5,6 +5,8 @@ from ..textutil import one_line
 from ..textutil import table as columns
 
 DOCKER_UNREACHABLE = "health unknown (Docker not reachable)"
+# After a swarm service's image: why its running tasks say running, not healthy (status/services.py).
+HEALTHCHECK_NOTE = {True: "", False: ", no healthcheck", None: ", healthcheck unknown (image not on this manager)"}
 
 
 def seconds(value) -> str:
@@ -67,14 +69,34 @@ def _images(images: list[dict]) -> list[str]:
 def _health(health: dict) -> list[str]:
     if not health["reachable"]:
         return [_field("health", DOCKER_UNREACHABLE)]
+    rows = _services(health["services"]) if "services" in health else _containers(health["containers"])
+    return [_field("health" if index == 0 else "", row) for index, row in enumerate(rows)] or [
+        _field("health", "no containers configured")]
+
+
+def _containers(containers: list[dict]) -> list[str]:
+    return [f"{row['container']}: absent" if row["status"] is None
+            else f"{row['container']}: {row['status']}, {row['health'] or 'no healthcheck'}" for row in containers]
+
+
+def _services(services: list[dict]) -> list[str]:
+    """A swarm's (status/services.py): each service, then one line per task meant to run, its node first."""
     rows = []
-    for index, row in enumerate(health["containers"]):
-        if row["status"] is None:
-            state = "absent"
-        else:
-            state = f"{row['status']}, {row['health'] or 'no healthcheck'}"
-        rows.append(_field("health" if index == 0 else "", f"{row['container']}: {state}"))
-    return rows or [_field("health", "no containers configured")]
+    for service in services:
+        if not service["exists"]:
+            rows.append(f"{service['service']}: absent")
+            continue
+        wanted = "global" if service["replicas"] is None else f"{service['replicas']} replica(s)"
+        rows.append(f"{service['service']}: {service['image']}, {wanted}{HEALTHCHECK_NOTE[service['healthcheck']]}")
+        width = max((len(task["node"]) for task in service["tasks"]), default=0)
+        rows.extend(f"  {task['node']:<{width}}  {task['health']}{_error(task['error'])}" for task in service["tasks"])
+        if not service["tasks"]:
+            rows.append("  no task meant to run")
+    return rows
+
+
+def _error(error: str) -> str:
+    return f" ({one_line(error)})" if error else ""
 
 
 def history(view: dict) -> str:
