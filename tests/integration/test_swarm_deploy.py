@@ -64,6 +64,7 @@ def swarm_root(lab, tmp_path_factory):
     for container in projects["projects"]["demo"]["containers"].values():
         container["image"] = container["image"].replace("127.0.0.1:5000", LAB_REGISTRY)
     projects["projects"]["demo"]["containers"]["frontend"]["replicas"] = 3
+    projects["projects"]["demo"]["containers"]["backend"]["replicas"] = 2
     (root / "config" / "demo").mkdir(parents=True)
     (root / "config" / "projects.yml").write_text(yaml.safe_dump(projects))
     env_file = root / "config" / "demo" / ".env.production"
@@ -213,9 +214,14 @@ def test_staging_cannot_reach_production_across_nodes(swarm_root):
     assert "unresolved" in from_staging
 
 
+NODE_LOSS_WINDOW = 30   # seconds after a node's engine dies in which its tasks may fail requests
+
+
 def test_a_worker_engine_killed_during_a_deploy_the_site_serves_and_the_node_drained_deploys_go_on(swarm_root):
-    """Runs last: it leaves node3 down. The deploy finishes or rolls back; either way the site serves from the
-    other nodes, and once the dead node is drained the next deploy succeeds."""
+    """Runs last: it leaves node3 down. Requests that land on node3's tasks may fail until the swarm has
+    noticed (its tasks' DNS resolver lived in that engine); the rest of the site serves throughout, none fails
+    after NODE_LOSS_WINDOW, the deploy finishes or rolls back, and once the dead node is drained the next deploy
+    succeeds."""
     root, env = swarm_root
     if serving(env).get("version") != "v2":
         assert deploy(env, "v2").returncode == 0
@@ -223,19 +229,24 @@ def test_a_worker_engine_killed_during_a_deploy_the_site_serves_and_the_node_dra
             "--env", "production", "--tag", "v3"]
     with load() as traffic:
         process = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-        output = []
+        output, killed_at = [], None
         for line in process.stdout:
             output.append(line)
             if "] start candidates" in line:
-                pid = Path("/run/swarmlab/node3.pid").read_text().strip()
-                ok("kill", "-KILL", pid)
+                ok("kill", "-KILL", Path("/run/swarmlab/node3.pid").read_text().strip())
+                killed_at = time.monotonic()
         process.wait(timeout=600)
         time.sleep(3)
-    shown = "".join(output)
-    assert process.returncode in (0, 1), shown
+    shown, result = "".join(output), traffic.result
+    assert process.returncode in (0, 1) and killed_at is not None, shown
     assert "deployed demo/production 'v3'" in shown or "rolled back" in shown, shown
-    print(shown, traffic.result.ok, traffic.result.failed, traffic.result.reasons)
-    assert traffic.result.failed == 0, (traffic.result.reasons, traffic.result.failures[:5])
+    late = [(round(due - killed_at, 1), reason) for due, reason in result.failures
+            if due > killed_at + NODE_LOSS_WINDOW]
+    assert late == [], late
+    assert result.ok > 10 * result.failed, (result.ok, result.failed, result.reasons)
+    print(f"worker killed: {result.failed} of {result.ok + result.failed} requests failed, within "
+          f"{max((due - killed_at for due, _ in result.failures), default=0):.1f} s of the kill; deploy: "
+          f"{'deployed' if process.returncode == 0 else 'rolled back'}")
     on_lab("node", "update", "--availability", "drain", "swarmlab-3")
     again = deploy(env, "v2" if process.returncode == 0 else "v3")
     assert again.returncode == 0, again.stdout + again.stderr

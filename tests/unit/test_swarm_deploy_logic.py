@@ -62,6 +62,10 @@ class Tasks:
     def service_tasks(self, labels):
         return self.answers.pop(0) if len(self.answers) > 1 else self.answers[0]
 
+    def nodes(self):
+        return [NodeState("node1", "host-1", "manager", True, "active", "ready", "10.0.0.1", "20.10.24"),
+                NodeState("node2", "host-2", "worker", False, "active", "down", "10.0.0.2", "20.10.24")]
+
 
 def task(state, deploy_id=DEPLOY_ID, desired="running", error="", exit_code=None):
     return TaskState(service="api", slot=1, node_id="node1", state=state, desired_state=desired, error=error,
@@ -77,6 +81,13 @@ def test_waiting_ends_once_the_deploys_tasks_run_and_no_older_one_is_meant_to():
                    [task("running"), task("shutdown", deploy_id="old", desired="shutdown")])
     live = rollout.wait_up(engine, "api", LABELS, replicas=1, timeout=10)
     assert [t.state for t in live] == ["running"] and not engine.answers[1:]
+
+
+def test_a_task_on_a_node_that_went_down_does_not_count_as_up():
+    on_lost_node = TaskState(service="api", slot=2, node_id="node2", state="running", desired_state="running",
+                             container_labels=LABELS)
+    with pytest.raises(CheckFailed, match=r"^api: 1 of 2 tasks running after 0s \(running\)$"):
+        rollout.wait_up(Tasks([task("running"), on_lost_node]), "api", LABELS, replicas=2, timeout=0)
 
 
 def test_a_task_of_the_deploy_that_ends_fails_at_once_with_its_reason():
@@ -108,6 +119,9 @@ class Swarm:
 
     def service_tasks(self, labels):
         return [task("running", deploy_id=labels[rollout.DEPLOY_ID_LABEL])]
+
+    def nodes(self):
+        return []
 
 
 def rolled(deploy_id, image, previous=None):

@@ -16,7 +16,7 @@ import time
 from collections.abc import Mapping
 
 from ..textutil import one_line
-from . import ExecResult, NotFound, Refused, ServiceSpec, ServiceState, TaskState
+from . import ExecResult, NodeState, NotFound, Refused, ServiceSpec, ServiceState, TaskState
 from .docker import DockerEngine, _task
 
 SERVICE_LABEL = "com.docker.swarm.service.name"
@@ -137,12 +137,20 @@ class SwarmEngine(DockerEngine):
         while True:
             with self._translated(f"cannot follow job {name}"):
                 attrs = self._api.tasks(filters={"service": name})
-            ended = [task for task in (_task(a, {"Spec": {"Name": name}}) for a in attrs) if task.state in JOB_ENDED]
+            tasks = [_task(a, {"Spec": {"Name": name}}) for a in attrs]
+            ended = [task for task in tasks if task.state in JOB_ENDED]
             if ended:
                 return ended[0]
+            lost = self._lost_nodes({task.node_id for task in tasks if task.node_id})
+            if lost:   # its engine died: Swarm does not run a job again elsewhere, and its outcome is unknown
+                raise Refused(f"job {name}: its node {lost[0].hostname} went {lost[0].state} while it ran")
             if time.monotonic() > deadline:
                 raise Refused(f"job {name} did not finish within {timeout:g}s")
             time.sleep(POLL_SECONDS)
+
+    def _lost_nodes(self, node_ids: set[str]) -> list[NodeState]:
+        """Those of the nodes that are no longer ready."""
+        return [node for node in self.nodes() if node.id in node_ids and node.state != "ready"]
 
     # -- networks --------------------------------------------------------------------------------
 

@@ -23,7 +23,9 @@ def wait_up(engine, name: str, labels: dict, replicas: int, timeout: float, awai
         ended = [task for task in ours if task.state in ENDED]
         if ended:
             raise CheckFailed(f"{name}: a task ended ({_why(ended[0])})")
-        live = [task for task in ours if task.live]
+        # A task on a node that stopped answering is not counted: Swarm starts another one elsewhere.
+        lost = {node.id for node in engine.nodes() if node.state != "ready"}
+        live = [task for task in ours if task.live and task.node_id not in lost]
         others = [task for task in tasks if task not in ours and task.desired_state == "running"]
         if len(live) >= replicas and not others:
             return live

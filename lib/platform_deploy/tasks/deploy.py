@@ -87,11 +87,11 @@ def _print_swarm_plan(plan) -> None:
     print(f"  overlay {plan.network}; traffic check via {plan.domains[0]}")
     for role in plan.roles:
         where = ", ".join(role.placement + (("the platform.db node (volumes)",) if role.volumes else ()))
+        migrations = "no migrations" if role.migrations is False else "migrations as a job of it"
         print(f"  {role.role}: pull {role.image} on the manager, pinned by digest; service {role.new_name} "
               f"({role.replicas} task{'s' if role.replicas > 1 else ''}{', on ' + where if where else ''}) beside "
-              f"service {role.live_name}; {'no migrations' if role.migrations is False else 'migrations as a job of it'}; "
-              f"health from its tasks within "
-              f"{role.health_timeout}s; smoke {', '.join(role.smoke_paths or ('/health or /',))} on each task; "
+              f"service {role.live_name}; {migrations}; health from its tasks within {role.health_timeout}s; "
+              f"smoke {', '.join(role.smoke_paths or ('/health or /',))} on each task; "
               f"then {role.live_name} rolls to it start-first")
     print(f"  steps: {', '.join(step.short for step in STEPS)}")
 
