@@ -156,10 +156,13 @@ def test_a_failing_deploy_rolls_back_with_the_old_tasks_serving(swarm_root, tag,
     assert leftovers == []
 
 
-@pytest.mark.parametrize("after_step, pause", [("start candidates", 0.0), ("smoke tests", 0.5)])
+# Each journal phase: pull, start (the candidates starting), migrate (health checks running), switching (the
+# live services rolling), switched (the switch confirmed).
+@pytest.mark.parametrize("after_step, pause", [("backup", 0.0), ("start candidates", 0.0), ("migrations", 0.0),
+                                               ("smoke tests", 0.5), ("switch traffic", 0.0)])
 def test_a_deploy_killed_midway_is_undone_by_recover_while_the_old_tasks_serve(swarm_root, after_step, pause):
-    """SIGKILL right after a step's line (during the migrations; while the live services roll), then
-    `deploy.recover`: the live version serves throughout and after, the database revision is what it was."""
+    """SIGKILL right after a step's line, then `deploy.recover`: the live version serves throughout and after,
+    the database revision is what it was; a deploy killed after its switch was confirmed is finished instead."""
     root, env = swarm_root
     if serving(env).get("version") != "v2":
         assert deploy(env, "v2").returncode == 0
@@ -179,16 +182,19 @@ def test_a_deploy_killed_midway_is_undone_by_recover_while_the_old_tasks_serve(s
         recovered = invoke(env, "deploy.recover", "--project", "demo", "--env", "production")
         time.sleep(3)
     assert recovered.returncode == 0, recovered.stdout + recovered.stderr
-    assert "found interrupted deploy" in recovered.stdout, recovered.stdout
     assert traffic.result.failed == 0, (traffic.result.reasons, traffic.result.failures[:5])
     live = on_lab("service", "inspect", "demo-backend-production", "--format",
                   "{{.Spec.TaskTemplate.ContainerSpec.Image}}")
-    if "finished the switch" in recovered.stdout:   # killed after the switch was confirmed
+    if after_step == "switch traffic":   # the switch was confirmed: finished, by recover or by the deploy itself
+        assert "finished the switch" in recovered.stdout or "no interrupted deploy" in recovered.stdout, \
+            recovered.stdout
         assert "demo-backend:v3@" in live
     else:
+        assert "found interrupted deploy" in recovered.stdout, recovered.stdout
         assert "demo-backend:v2@" in live, recovered.stdout
         assert revision() == "0002"
-        assert set(traffic.result.versions) == {"v2"}, traffic.result.versions
+        if after_step != "smoke tests":   # killed while rolling, the new version may have answered a while
+            assert set(traffic.result.versions) == {"v2"}, traffic.result.versions
     leftovers = [name for name in on_lab("service", "ls", "--format", "{{.Name}}").split()
                  if "-next-" in name or "-job-" in name]
     assert leftovers == []
@@ -212,6 +218,52 @@ def test_staging_cannot_reach_production_across_nodes(swarm_root):
                       "sh", "-c", probe, *addresses)
     assert "reached" not in from_staging and from_staging.count("unreachable") == 3, from_staging
     assert "unresolved" in from_staging
+
+
+SECOND_EDGE = "10.123.0.12"
+
+
+def answer(edge: str, host: str) -> str:
+    """The status code an edge node's nginx gives for / with this Host (curl from the host to the lab)."""
+    return run("curl", "-s", "-o", "/dev/null", "-m", "5", "-w", "%{http_code}", "-H", f"Host: {host}",
+               f"http://{edge}/").stdout
+
+
+def test_nginx_config_changes_reach_every_edge_node_tested_first_and_reloaded_without_a_failed_request(swarm_root):
+    """node2 becomes an edge node: platform.up gives it nginx's files; a new domain then reaches both edges
+    under load on both (0 failed); a snippet nginx refuses changes no edge node and restores the files."""
+    root, env = swarm_root
+    on_lab("node", "update", "--label-add", "platform.edge=true", "swarmlab-2")
+    ok(str(REPO / ".venv" / "bin" / "invoke"), "--search-root", str(REPO), "platform.up", env=env)
+    assert answer(SECOND_EDGE, DOMAIN) == "200"
+
+    projects_file = root / "config" / "projects.yml"
+    projects = yaml.safe_load(projects_file.read_text())
+    projects["projects"]["demo"]["domains"]["production"] = [DOMAIN, f"www.{DOMAIN}"]
+    projects_file.write_text(yaml.safe_dump(projects))
+    first, second = load(), Load(80, DOMAIN, paths=("/", "/api/version"), max_seconds=240, address=SECOND_EDGE)
+    with first, second:
+        reloaded = invoke(env, "nginx.reload")
+        time.sleep(2)
+    assert reloaded.returncode == 0, reloaded.stdout + reloaded.stderr
+    for traffic in (first.result, second.result):
+        assert traffic.failed == 0 and traffic.ok > 100, (traffic.ok, traffic.reasons)
+    assert [answer(edge, f"www.{DOMAIN}") for edge in (EDGE, SECOND_EDGE)] == ["200", "200"]
+
+    snippet = root / "platform" / "nginx" / "snippets" / "security-headers.conf"
+    kept, conf = snippet.read_text(), root / "platform" / "nginx" / "conf.d" / "demo.localhost.conf"
+    generated = conf.read_text()
+    snippet.write_text(kept + "no_such_directive on;\n")
+    projects["projects"]["demo"]["domains"]["production"] = [DOMAIN]
+    projects_file.write_text(yaml.safe_dump(projects))
+    refused = invoke(env, "nginx.reload")
+    snippet.write_text(kept)
+    assert refused.returncode == 1
+    assert refused.stderr.startswith("error: nginx on an edge node rejected the configuration: swarmlab-"), \
+        refused.stderr
+    assert "previous files restored" in refused.stderr and len(refused.stderr.strip().splitlines()) == 1
+    assert conf.read_text() == generated
+    assert [answer(edge, f"www.{DOMAIN}") for edge in (EDGE, SECOND_EDGE)] == ["200", "200"], "running config kept"
 
 
 NODE_LOSS_WINDOW = 30   # seconds after a node's engine dies in which its tasks may fail requests

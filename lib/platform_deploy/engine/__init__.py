@@ -139,6 +139,7 @@ class ServiceSpec:
     host_ports: tuple[tuple[int, int], ...] = ()    # (published on the node, target): host mode, no routing mesh
     command: tuple[str, ...] = ()   # () runs the image's own
     stop_grace_seconds: int = 10
+    configs: tuple[tuple[str, str], ...] = ()       # (swarm config name, file path inside)
 
 
 @dataclass(frozen=True)
@@ -264,7 +265,12 @@ class Cluster(Protocol):
     def remove_service(self, name: str) -> None:
         """Remove it and its tasks; missing is not an error."""
     def run_job(self, spec: ServiceSpec, timeout: float) -> ExecResult:
-        """Run ``spec.command`` once as a job task; (exit code, output). The job is removed after."""
+        """Run ``spec.command`` once as a job task (with ``global_mode``, once on every node the constraints
+        allow); (exit code, output): the first failed task's code, everyone's output. The job is removed after."""
+    def create_config(self, name: str, data: bytes, labels: Mapping[str, str]) -> None:
+        """A swarm config (a file every node can mount, at most 500 KB); an existing one is left as it is."""
+    def remove_config(self, name: str) -> None:
+        """Remove it; missing is not an error."""
     def ensure_overlay(self, name: str, labels: Mapping[str, str]) -> bool:
         """Create an attachable overlay network unless it exists; True when created."""
     def network_id(self, name: str) -> str | None: ...

@@ -83,14 +83,14 @@ class SwarmEngine(DockerEngine):
 
     def create_service(self, spec: ServiceSpec) -> None:
         with self._translated(f"cannot create service {spec.name}"):
-            self._api.create_service(_task_template(spec), name=spec.name, labels=dict(spec.labels),
+            self._api.create_service(self._task_template(spec), name=spec.name, labels=dict(spec.labels),
                                      mode=_mode(spec), update_config=_update_config(spec),
                                      endpoint_spec=_endpoint(spec))
 
     def update_service(self, spec: ServiceSpec) -> None:
         current = self._existing(spec.name)
         with self._translated(f"cannot update service {spec.name}"):
-            self._api.update_service(current.id, current.version, task_template=_task_template(spec),
+            self._api.update_service(current.id, current.version, task_template=self._task_template(spec),
                                      name=spec.name, labels=dict(spec.labels), mode=_mode(spec),
                                      update_config=_update_config(spec), endpoint_spec=_endpoint(spec))
 
@@ -117,30 +117,34 @@ class SwarmEngine(DockerEngine):
             pass
 
     def run_job(self, spec: ServiceSpec, timeout: float) -> ExecResult:
+        mode = {"GlobalJob": {}} if spec.global_mode else {"ReplicatedJob": {"MaxConcurrent": 1,
+                                                                            "TotalCompletions": 1}}
         with self._translated(f"cannot start job {spec.name}"):
-            self._api.create_service(_task_template(spec, job=True), name=spec.name, labels=dict(spec.labels),
-                                     mode={"ReplicatedJob": {"MaxConcurrent": 1, "TotalCompletions": 1}},
-                                     endpoint_spec=_endpoint(spec))
+            self._api.create_service(self._task_template(spec, job=True), name=spec.name, labels=dict(spec.labels),
+                                     mode=mode, endpoint_spec=_endpoint(spec))
         try:
-            task = self._job_end(spec.name, timeout)
+            tasks = self._job_ends(spec.name, timeout)
             with self._translated(f"cannot read the output of job {spec.name}"):
                 chunks = self._api.service_logs(spec.name, stdout=True, stderr=True, follow=False)
                 output = b"".join(chunks).decode("utf-8", "replace")
         finally:
             self.remove_service(spec.name)
-        if task.state != "complete" and task.exit_code is None:
-            return ExecResult(-1, f"{task.state}: {task.error}\n{output}")
-        return ExecResult(task.exit_code or 0, output)
+        failed = next((task for task in tasks if task.state != "complete" or task.exit_code), None)
+        if failed is None:
+            return ExecResult(0, output)
+        if failed.exit_code is None:
+            return ExecResult(-1, f"{failed.state}: {failed.error}\n{output}")
+        return ExecResult(failed.exit_code, output)
 
-    def _job_end(self, name: str, timeout: float) -> TaskState:
+    def _job_ends(self, name: str, timeout: float) -> list[TaskState]:
+        """The job's tasks once every one has ended (a global job has one per node)."""
         deadline = time.monotonic() + timeout
         while True:
             with self._translated(f"cannot follow job {name}"):
                 attrs = self._api.tasks(filters={"service": name})
             tasks = [_task(a, {"Spec": {"Name": name}}) for a in attrs]
-            ended = [task for task in tasks if task.state in JOB_ENDED]
-            if ended:
-                return ended[0]
+            if tasks and all(task.state in JOB_ENDED for task in tasks):
+                return tasks
             lost = self._lost_nodes({task.node_id for task in tasks if task.node_id})
             if lost:   # its engine died: Swarm does not run a job again elsewhere, and its outcome is unknown
                 raise Refused(f"job {name}: its node {lost[0].hostname} went {lost[0].state} while it ran")
@@ -151,6 +155,38 @@ class SwarmEngine(DockerEngine):
     def _lost_nodes(self, node_ids: set[str]) -> list[NodeState]:
         """Those of the nodes that are no longer ready."""
         return [node for node in self.nodes() if node.id in node_ids and node.state != "ready"]
+
+    # -- configs ---------------------------------------------------------------------------------
+
+    def create_config(self, name: str, data: bytes, labels: Mapping[str, str]) -> None:
+        if self._config_id(name) is not None:
+            return
+        with self._translated(f"cannot create config {name}"):
+            self._api.create_config(name, data, labels=dict(labels))
+
+    def remove_config(self, name: str) -> None:
+        try:
+            with self._translated(f"cannot remove config {name}"):
+                self._api.remove_config(name)
+        except NotFound:
+            pass
+
+    def _config_id(self, name: str) -> str | None:
+        with self._translated("cannot list the swarm's configs"):
+            found = [config for config in self._api.configs(filters={"name": name})
+                     if config["Spec"]["Name"] == name]
+        return found[0]["ID"] if found else None
+
+    def _task_template(self, spec: ServiceSpec, job: bool = False) -> dict:
+        import docker.types as types
+
+        configs = []
+        for name, target in spec.configs:
+            config_id = self._config_id(name)
+            if config_id is None:
+                raise NotFound(f"config {name} does not exist")
+            configs.append(types.ConfigReference(config_id, name, filename=target))
+        return _task_template(spec, configs, job)
 
     # -- networks --------------------------------------------------------------------------------
 
@@ -183,13 +219,13 @@ def _service(attrs: dict) -> ServiceState:
                         spec=spec, previous_spec=attrs.get("PreviousSpec"))
 
 
-def _task_template(spec: ServiceSpec, job: bool = False) -> dict:
+def _task_template(spec: ServiceSpec, configs: list, job: bool = False) -> dict:
     import docker.types as types
 
     mounts = [types.Mount(target, source, type="volume") for source, target in spec.volumes]
     mounts += [types.Mount(target, source, type="bind", read_only=True) for source, target in spec.binds]
     container = types.ContainerSpec(spec.image, command=list(spec.command) or None, env=dict(spec.environment),
-                                    labels=dict(spec.labels), mounts=mounts,
+                                    labels=dict(spec.labels), mounts=mounts, configs=configs or None,
                                     stop_grace_period=spec.stop_grace_seconds * NANOSECONDS)
     # A job runs once; a service's task that fails is replaced (a failing candidate is seen failing).
     restart = types.RestartPolicy(condition="none" if job else "any", delay=NANOSECONDS)

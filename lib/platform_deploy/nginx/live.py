@@ -39,6 +39,10 @@ def reload(engine, settings) -> None:
 
 def generate_and_reload(engine, settings, registry, only=None) -> files.Plan:
     """Write the generated files, test them in nginx, reload; on rejection put the old files back."""
+    if settings.on_swarm:   # every edge node's nginx, reached through jobs
+        from ..swarm import edge
+
+        return edge.generate_and_reload(engine, settings, registry, only)
     planned = files.plan(settings, registry, only)
     saved = files.snapshot(settings, planned.write + planned.remove)
     files.apply(settings, planned)

@@ -2,7 +2,8 @@
 
 - platform-nginx: one task on every node labelled ``platform.edge=true``, ports 80 and
   443 published on the node itself (host mode: no routing mesh in the request path),
-  its files bind-mounted from the platform root, which each edge node holds.
+  its files delivered to each edge node by jobs (swarm/edge.py), the certificates
+  directory bind-mounted from the same path on each.
 - postgres-platform: one task on the node labelled ``platform.db=true``, its data in a
   volume there. The platform runs on that node: backups reach it locally.
 - Both join the platform network and every project/environment's overlay, attachable
@@ -22,12 +23,12 @@ from dataclasses import asdict, dataclass
 from ..engine import ServiceSpec
 from ..envfiles import parse as parse_env
 from ..errors import PlatformError
-from ..nginx import files, live
 from .. import platform_services
+from . import edge
 
 SPEC_HASH_LABEL = "platform.spec-hash"
 NGINX_IMAGE, POSTGRES_IMAGE = platform_services.IMAGES
-EDGE_LABEL, DB_LABEL = "platform.edge", "platform.db"
+DB_LABEL = "platform.db"
 
 
 @dataclass(frozen=True)
@@ -47,16 +48,13 @@ def up(engine, settings, registry, timeout: float) -> SwarmUpReport:
         directory.mkdir(parents=True, exist_ok=True)
     created = [name for name, labels in _networks(settings, registry) if engine.ensure_overlay(name, labels)]
     networks = tuple(name for name, _ in _networks(settings, registry))
-    nginx_was_there = engine.service(settings.nginx_container) is not None
-    planned = files.plan(settings, registry)
-    if not nginx_was_there:
-        files.apply(settings, planned)   # nginx refuses to start on a broken conf.d: its first start gets these
-    specs = (nginx_spec(settings, _image(engine, settings, NGINX_IMAGE), networks),
+    nginx_image = _image(engine, settings, NGINX_IMAGE)
+    # Before nginx starts or changes: every edge node holds tested files (a running nginx reloads them).
+    planned = edge.generate_and_reload(engine, settings, registry, image=nginx_image)
+    specs = (nginx_spec(settings, nginx_image, networks),
              postgres_spec(settings, _image(engine, settings, POSTGRES_IMAGE), networks))
     changed = tuple(spec.name for spec in specs if _ensure(engine, spec))
     wait_running(engine, specs, timeout)
-    if nginx_was_there and planned.differs:
-        live.generate_and_reload(engine, settings, registry)
     return SwarmUpReport(created_password, planned.differs, planned.warnings, tuple(created), changed)
 
 
@@ -78,15 +76,12 @@ def _image(engine, settings, local_name: str) -> str:
 
 
 def nginx_spec(settings, image: str, networks: tuple[str, ...]) -> ServiceSpec:
-    nginx_dir = settings.root / "platform" / "nginx"
     return ServiceSpec(
         name=settings.nginx_container, image=image, networks=networks, global_mode=True,
-        labels={"platform.service": "nginx"}, constraints=(f"node.labels.{EDGE_LABEL}==true",),
-        binds=((str(nginx_dir / "nginx.conf"), "/etc/nginx/nginx.conf"),
-               (str(nginx_dir / "snippets"), "/etc/nginx/snippets"),
-               (str(settings.conf_dir), "/etc/nginx/conf.d"),
-               (str(settings.certs_dir), "/etc/letsencrypt")),
-        volumes=((os.environ.get("PLATFORM_CERTBOT_VOLUME", "platform-certbot-webroot"), "/var/www/certbot"),),
+        labels={"platform.service": "nginx"}, constraints=(edge.EDGE_CONSTRAINT,),
+        command=("sh", "-c", edge.START_SCRIPT), binds=((str(settings.certs_dir), "/etc/letsencrypt"),),
+        volumes=((os.environ.get("PLATFORM_CERTBOT_VOLUME", "platform-certbot-webroot"), "/var/www/certbot"),
+                 (edge.FILES_VOLUME, edge.FILES_DIR)),
         host_ports=((int(os.environ.get("PLATFORM_HTTP_PORT", 80)), 80),
                     (int(os.environ.get("PLATFORM_HTTPS_PORT", 443)), 443)))
 

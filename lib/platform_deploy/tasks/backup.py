@@ -77,8 +77,12 @@ def restore(ctx, project, env, backup=None, with_database=False):
     from ..report import console_report
 
     settings = settings_from(ctx)
-    restoring.restore(engine_from(settings), settings, registry_from(settings), project, env, backup or None, with_database,
-                      console_report())
+    if settings.on_swarm:
+        raise Exit("error: backup.restore runs on one host only so far (PLATFORM_ENGINE=docker); on a swarm, "
+                   "deploy the backup's version with `invoke deploy --tag` and restore its database dump by hand "
+                   "(docs/SWARM.md)", code=1)
+    restoring.restore(engine_from(settings), settings, registry_from(settings), project, env, backup or None,
+                      with_database, console_report())
 
 
 @task(help={
