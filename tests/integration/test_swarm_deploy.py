@@ -89,6 +89,27 @@ def deploy(env, tag: str) -> subprocess.CompletedProcess:
     return invoke(env, "deploy", "--project", "demo", "--env", "production", "--tag", tag)
 
 
+def on_v2(env) -> None:
+    """Tests that deploy v3 or a failing version start from v2."""
+    if serving(env).get("version") != "v2":
+        assert deploy(env, "v2").returncode == 0
+
+
+def watched_deploy(env, tag: str, on_line) -> tuple[subprocess.Popen, list[str]]:
+    """A deploy as a subprocess, each line of its output handed to ``on_line(line, process)`` as it comes (True:
+    stop reading); returns the ended process and the lines read."""
+    argv = [str(REPO / ".venv" / "bin" / "invoke"), "--search-root", str(REPO), "deploy", "--project", "demo",
+            "--env", "production", "--tag", tag]
+    process = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    lines = []
+    for line in process.stdout:
+        lines.append(line)
+        if on_line(line, process):
+            break
+    process.wait(timeout=600)
+    return process, lines
+
+
 def load() -> Load:
     return Load(80, DOMAIN, paths=("/", "/api/version"), post_path="/api/items", max_seconds=240, address=EDGE)
 
@@ -140,8 +161,7 @@ def test_deploys_under_load_through_the_edge_node_without_a_failed_request(swarm
                                               ("broken-migration", "migrations")])
 def test_a_failing_deploy_rolls_back_with_the_old_tasks_serving(swarm_root, tag, failed_step):
     root, env = swarm_root
-    if serving(env).get("version") != "v2":
-        assert deploy(env, "v2").returncode == 0
+    on_v2(env)
     with load() as traffic:
         failed = deploy(env, tag)
     assert failed.returncode == 1
@@ -164,20 +184,17 @@ def test_a_deploy_killed_midway_is_undone_by_recover_while_the_old_tasks_serve(s
     """SIGKILL right after a step's line, then `deploy.recover`: the live version serves throughout and after,
     the database revision is what it was; a deploy killed after its switch was confirmed is finished instead."""
     root, env = swarm_root
-    if serving(env).get("version") != "v2":
-        assert deploy(env, "v2").returncode == 0
-    argv = [str(REPO / ".venv" / "bin" / "invoke"), "--search-root", str(REPO), "deploy", "--project", "demo",
-            "--env", "production", "--tag", "v3"]
+    on_v2(env)
+
+    def kill_after_the_step(line, process):
+        if f"] {after_step}" in line and " OK " in line:
+            time.sleep(pause)
+            process.kill()
+            return True
+        return False
+
     with load() as traffic:
-        process = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-        seen = []
-        for line in process.stdout:
-            seen.append(line)
-            if f"] {after_step}" in line and " OK " in line:
-                time.sleep(pause)
-                process.kill()
-                break
-        process.wait(timeout=60)
+        process, seen = watched_deploy(env, "v3", kill_after_the_step)
         assert process.returncode == -9, "".join(seen)
         recovered = invoke(env, "deploy.recover", "--project", "demo", "--env", "production")
         time.sleep(3)
@@ -275,19 +292,18 @@ def test_a_worker_engine_killed_during_a_deploy_the_site_serves_and_the_node_dra
     after NODE_LOSS_WINDOW, the deploy finishes or rolls back, and once the dead node is drained the next deploy
     succeeds."""
     root, env = swarm_root
-    if serving(env).get("version") != "v2":
-        assert deploy(env, "v2").returncode == 0
-    argv = [str(REPO / ".venv" / "bin" / "invoke"), "--search-root", str(REPO), "deploy", "--project", "demo",
-            "--env", "production", "--tag", "v3"]
+    on_v2(env)
+    killed_at = None
+
+    def kill_node3_once_candidates_start(line, process):
+        nonlocal killed_at
+        if "] start candidates" in line:
+            ok("kill", "-KILL", Path("/run/swarmlab/node3.pid").read_text().strip())
+            killed_at = time.monotonic()
+        return False
+
     with load() as traffic:
-        process = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-        output, killed_at = [], None
-        for line in process.stdout:
-            output.append(line)
-            if "] start candidates" in line:
-                ok("kill", "-KILL", Path("/run/swarmlab/node3.pid").read_text().strip())
-                killed_at = time.monotonic()
-        process.wait(timeout=600)
+        process, output = watched_deploy(env, "v3", kill_node3_once_candidates_start)
         time.sleep(3)
     shown, result = "".join(output), traffic.result
     assert process.returncode in (0, 1) and killed_at is not None, shown

@@ -38,15 +38,8 @@ def undo(engine, network: str, roles, phase: Phase, old_names, migrations: list[
     if phase.exposed:
         switch.hand_back(engine, network, roles, old_names, helpers)
         act(done(f"traffic back on {', '.join(old_names) or 'nothing (first deploy)'}"))
-    retry = False
-    for migration in reversed(migrations):
-        action = _reverse(engine, network, phase, migration)
-        if action.outcome is Outcome.DONE:
-            reversed_one(migration)
-        elif action.outcome is Outcome.RETRY_LATER and give_up:
-            action = needs_human(f"{action.text}; {RESTORE_ADVICE}")
-        retry = retry or action.outcome is Outcome.RETRY_LATER
-        act(action)
+    retry = reverse_migrations(migrations, lambda migration: _reverse(engine, network, phase, migration), act,
+                               reversed_one, give_up)
     names = ", ".join(role.new_name for role in roles)
     if retry:
         for role in roles:
@@ -57,6 +50,21 @@ def undo(engine, network: str, roles, phase: Phase, old_names, migrations: list[
         engine.remove(role.new_name)
     act(done(f"removed {names}"))
     return True
+
+
+def reverse_migrations(migrations, reverse, act, reversed_one, give_up: bool) -> bool:
+    """``reverse`` each migration, newest first, ``act``-ing each Action; True when one is to retry later
+    (with ``give_up``, it needs a human instead)."""
+    retry = False
+    for migration in reversed(migrations):
+        action = reverse(migration)
+        if action.outcome is Outcome.DONE:
+            reversed_one(migration)
+        elif action.outcome is Outcome.RETRY_LATER and give_up:
+            action = needs_human(f"{action.text}; {RESTORE_ADVICE}")
+        retry = retry or action.outcome is Outcome.RETRY_LATER
+        act(action)
+    return retry
 
 
 def _reverse(engine, network: str, phase: Phase, migration: Migration) -> Action:

@@ -5,7 +5,7 @@ previous spec itself, and a live service whose tasks carry this deploy's id was 
 """
 
 from ..deploy import migrate
-from ..deploy.recover import RESTORE_ADVICE, close, read_journal
+from ..deploy.recover import RESTORE_ADVICE, close, read_journal, reverse_migrations
 from ..deploy.scrubbing import scrubber
 from ..errors import PlatformError
 from ..naming import network_labels
@@ -23,15 +23,7 @@ def undo(engine, roles, deploy_id: str, phase: Phase, jobs, migrations, act, rev
     if phase.exposed:
         for role in roles:
             act(_put_back(engine, role.live_name, deploy_id))
-    retry = False
-    for migration in reversed(migrations):
-        action = _reverse(jobs, migration)
-        if action.outcome is Outcome.DONE:
-            reversed_one(migration)
-        elif action.outcome is Outcome.RETRY_LATER and give_up:
-            action = needs_human(f"{action.text}; {RESTORE_ADVICE}")
-        retry = retry or action.outcome is Outcome.RETRY_LATER
-        act(action)
+    retry = reverse_migrations(migrations, lambda migration: _reverse(jobs, migration), act, reversed_one, give_up)
     names = ", ".join(role.new_name for role in roles)
     if retry:
         act(retry_later(f"kept {names} for deploy.recover: their image reverses the migration"))

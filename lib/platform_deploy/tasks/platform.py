@@ -12,37 +12,25 @@ def up(ctx, timeout=platform_services.DEFAULT_TIMEOUT):
     """Build missing images, start platform-nginx and postgres-platform, attach them to every project network."""
     settings = settings_from(ctx)
     if settings.on_swarm:
-        _up_on_swarm(settings, timeout)
-        return
-    report = platform_services.up(engine_from(settings), settings, registry_from(settings), timeout=timeout)
+        from ..swarm import layout
+
+        report = layout.up(engine_from(settings), settings, registry_from(settings), timeout=timeout)
+        changes = ([f"created overlay network {network}" for network in report.created_networks]
+                   + [f"service {name}: created or rolled to its new spec" for name in report.changed_services])
+        done = f"services {settings.nginx_container} and {settings.postgres_container} are up on the swarm"
+    else:
+        report = platform_services.up(engine_from(settings), settings, registry_from(settings), timeout=timeout)
+        changes = ([f"created network {network}" for network in report.created_networks]
+                   + [f"connected {container} to {network}" for container, network in report.connections])
+        done = f"{settings.nginx_container} and {settings.postgres_container} are up and healthy"
     for message in report.warnings:
         warn(message)
     if report.created_password:
         print(f"created {settings.relative(platform_services.postgres_env_file(settings))} (mode 0600)")
     for name in report.nginx_files:
         print(f"nginx: updated {settings.relative(settings.conf_dir / name)}")
-    for network in report.created_networks:
-        print(f"created network {network}")
-    for container, network in report.connections:
-        print(f"connected {container} to {network}")
-    print(f"{settings.nginx_container} and {settings.postgres_container} are up and healthy")
-
-
-def _up_on_swarm(settings, timeout: float) -> None:
-    from ..swarm import layout
-
-    report = layout.up(engine_from(settings), settings, registry_from(settings), timeout=timeout)
-    for message in report.warnings:
-        warn(message)
-    if report.created_password:
-        print(f"created {settings.relative(platform_services.postgres_env_file(settings))} (mode 0600)")
-    for name in report.nginx_files:
-        print(f"nginx: updated {settings.relative(settings.conf_dir / name)}")
-    for network in report.created_networks:
-        print(f"created overlay network {network}")
-    for name in report.changed_services:
-        print(f"service {name}: created or rolled to its new spec")
-    print(f"services {settings.nginx_container} and {settings.postgres_container} are up on the swarm")
+    for line in changes + [done]:
+        print(line)
 
 
 @task
