@@ -137,14 +137,19 @@ class SwarmEngine(DockerEngine):
         return ExecResult(failed.exit_code, output)
 
     def _job_ends(self, name: str, timeout: float) -> list[TaskState]:
-        """The job's tasks once every one has ended (a global job has one per node)."""
+        """The first ended task on each node the job runs on (a global job runs on several). Only the first
+        counts: Swarm may start a failed global job's task again, whatever its restart policy."""
         deadline = time.monotonic() + timeout
         while True:
             with self._translated(f"cannot follow job {name}"):
                 attrs = self._api.tasks(filters={"service": name})
             tasks = [_task(a, {"Spec": {"Name": name}}) for a in attrs]
-            if tasks and all(task.state in JOB_ENDED for task in tasks):
-                return tasks
+            ended = {}
+            for task in tasks:
+                if task.state in JOB_ENDED:
+                    ended.setdefault(task.node_id, task)
+            if tasks and set(ended) >= {task.node_id for task in tasks}:
+                return list(ended.values())
             lost = self._lost_nodes({task.node_id for task in tasks if task.node_id})
             if lost:   # its engine died: Swarm does not run a job again elsewhere, and its outcome is unknown
                 raise Refused(f"job {name}: its node {lost[0].hostname} went {lost[0].state} while it ran")
