@@ -17,6 +17,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 
+SERVER_CLOSED = frozenset({"ConnectionResetError", "RemoteDisconnected", "BrokenPipeError"})
 ALLOWED_TARGETS = ("127.0.0.0/8", "10.123.0.0/24")   # loopback, the swarm lab's bridge
 
 
@@ -92,7 +93,13 @@ class Load:
                 connection.close()   # and http.client opens a new one for the request
             if not keepalive:
                 connection = self._connect()
+            reused = keepalive and connection.sock is not None
             outcome, version = self._request(connection, method, path, body)
+            if reused and method == "GET" and outcome in SERVER_CLOSED:
+                # nginx closed the kept-alive connection as the request went out (a reload): browsers and
+                # urllib3 send an idempotent request again on a new connection (RFC 9112, 9.3.1).
+                connection.close()
+                outcome, version = self._request(connection, method, path, body)
             if not keepalive or outcome != "ok":
                 connection.close()
                 if keepalive:
