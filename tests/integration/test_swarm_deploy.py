@@ -8,8 +8,6 @@ local registry, which the nodes reach as 10.123.0.1:5000. PLATFORM_TESTS_SWARM=0
 
 import json
 import os
-import secrets
-import shutil
 import subprocess
 import time
 from pathlib import Path
@@ -17,96 +15,45 @@ from pathlib import Path
 import pytest
 import yaml
 from loadgen import Load
+from swarmlab import EDGE, INVOKE, LAB_REGISTRY, MANAGER, REPO, demo_root, deploy, invoke, invoke_ok, ok, \
+    on_lab, run, start_fresh_lab, stop_lab
 
 from deploy_support import demo_images  # noqa: F401 - a fixture
 
 pytestmark = [pytest.mark.integration,
               pytest.mark.skipif(os.environ.get("PLATFORM_TESTS_SWARM") == "0", reason="PLATFORM_TESTS_SWARM=0")]
 
-REPO = Path(__file__).resolve().parents[2]
-LAB_REGISTRY = "10.123.0.1:5000"
-EDGE = "10.123.0.11"
-MANAGER = "unix:///run/swarmlab/node1.sock"
 DOMAIN = "demo.localhost"
-NODES = [f"unix:///run/swarmlab/node{n}.sock" for n in (1, 2, 3)]
-TAGS = ("v1", "v2", "v3", "broken-health", "broken-smoke", "broken-migration")
-
-
-def run(*argv: str, env=None, timeout: float = 300) -> subprocess.CompletedProcess:
-    return subprocess.run(argv, capture_output=True, text=True, env=env, timeout=timeout)
-
-
-def ok(*argv: str, env=None, timeout: float = 300) -> str:
-    done = run(*argv, env=env, timeout=timeout)
-    assert done.returncode == 0, f"{' '.join(argv)}:\n{done.stdout}\n{done.stderr}"
-    return done.stdout
-
-
-def on_lab(*argv: str) -> str:
-    return ok("docker", "-H", MANAGER, *argv)
 
 
 @pytest.fixture(scope="module")
 def lab(demo_images, platform_images):  # noqa: F811 - fixtures
     """A fresh lab with the platform's images in the registry its nodes pull from."""
-    for image in ("platform-nginx:local", "platform-postgres:local"):
-        ok("docker", "tag", image, f"{demo_images}/{image}")
-        ok("docker", "push", "--quiet", f"{demo_images}/{image}", timeout=600)
-    ok(str(REPO / "bin" / "stop-swarm-lab"))   # nothing of an earlier lab's services
-    ok(str(REPO / "bin" / "start-swarm-lab"))
-    # The lab's three engines share this machine's two cores: images unpacked on every node beforehand keep a
-    # deploy's tasks from starting beside a pull (seconds of CPU) that real nodes would not share.
-    for node in NODES:
-        for image in ("demo-backend", "demo-frontend"):
-            for tag in TAGS:
-                ok("docker", "-H", node, "pull", "--quiet", f"{LAB_REGISTRY}/{image}:{tag}")
+    start_fresh_lab()
     yield MANAGER
-    ok(str(REPO / "bin" / "stop-swarm-lab"))
+    stop_lab()
 
 
 @pytest.fixture(scope="module")
 def swarm_root(lab, tmp_path_factory):
     """A platform root for the demo project on the lab, and the environment `invoke` runs in."""
     root = tmp_path_factory.mktemp("swarm-root")
-    projects = yaml.safe_load((REPO / "examples" / "demo" / "projects.yml").read_text())
-    for container in projects["projects"]["demo"]["containers"].values():
-        container["image"] = container["image"].replace("127.0.0.1:5000", LAB_REGISTRY)
-    projects["projects"]["demo"]["containers"]["frontend"]["replicas"] = 3
-    projects["projects"]["demo"]["containers"]["backend"]["replicas"] = 2
-    (root / "config" / "demo").mkdir(parents=True)
-    (root / "config" / "projects.yml").write_text(yaml.safe_dump(projects))
-    env_file = root / "config" / "demo" / ".env.production"
-    env_file.write_text(f"DATABASE_URL=postgresql://demo:{secrets.token_hex(8)}@postgres-platform:5432/"
-                        f"demo_production\nSECRET_KEY={secrets.token_hex(16)}\n")
-    env_file.chmod(0o600)
-    (root / "platform" / "nginx").mkdir(parents=True)
-    shutil.copy(REPO / "platform" / "nginx" / "nginx.conf", root / "platform" / "nginx" / "nginx.conf")
-    shutil.copytree(REPO / "platform" / "nginx" / "snippets", root / "platform" / "nginx" / "snippets")
-    env = {**os.environ, "DOCKER_HOST": lab, "PLATFORM_ENGINE": "swarm", "PLATFORM_SWARM_REGISTRY": LAB_REGISTRY,
-           "PLATFORM_ROOT": str(root), "PLATFORM_DEPLOYMENTS_DIR": str(root / "deployments"),
-           "PLATFORM_BACKUPS_DIR": str(root / "backups"), "PLATFORM_CERTS_DIR": str(root / "letsencrypt")}
-    ok(str(REPO / ".venv" / "bin" / "invoke"), "--search-root", str(REPO), "platform.up", env=env)
+    env = demo_root(root, {"frontend": 3, "backend": 2})
+    invoke_ok(env, "platform.up")
     return root, env
-
-
-def invoke(env, *arguments: str) -> subprocess.CompletedProcess:
-    return run(str(REPO / ".venv" / "bin" / "invoke"), "--search-root", str(REPO), *arguments, env=env, timeout=600)
-
-
-def deploy(env, tag: str) -> subprocess.CompletedProcess:
-    return invoke(env, "deploy", "--project", "demo", "--env", "production", "--tag", tag)
 
 
 def on_v2(env) -> None:
     """Tests that deploy v3 or a failing version start from v2."""
     if serving(env).get("version") != "v2":
-        assert deploy(env, "v2").returncode == 0
+        back = deploy(env, "v2")
+        assert back.returncode == 0, back.stdout + back.stderr
 
 
 def watched_deploy(env, tag: str, on_line) -> tuple[subprocess.Popen, list[str]]:
     """A deploy as a subprocess, each line of its output handed to ``on_line(line, process)`` as it comes (True:
     stop reading); returns the ended process and the lines read."""
-    argv = [str(REPO / ".venv" / "bin" / "invoke"), "--search-root", str(REPO), "deploy", "--project", "demo",
+    argv = [str(INVOKE), "--search-root", str(REPO), "deploy", "--project", "demo",
             "--env", "production", "--tag", tag]
     process = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     lines = []
@@ -122,11 +69,14 @@ def load() -> Load:
     return Load(80, DOMAIN, paths=("/", "/api/version"), post_path="/api/items", max_seconds=240, address=EDGE)
 
 
-def revision() -> str:
-    """The demo database's Alembic revision, read in postgres-platform's task on the manager."""
+def postgres(sql: str) -> str:
+    """``sql`` run in the demo database, in postgres-platform's task on the manager."""
     task = on_lab("ps", "--quiet", "--filter", "label=com.docker.swarm.service.name=postgres-platform").split()[0]
-    return on_lab("exec", task, "psql", "-U", "postgres", "-d", "demo_production", "-tAc",
-                  "SELECT version_num FROM alembic_version").strip()
+    return on_lab("exec", task, "psql", "-U", "postgres", "-d", "demo_production", "-tAc", sql).strip()
+
+
+def revision() -> str:
+    return postgres("SELECT version_num FROM alembic_version")
 
 
 def app_errors() -> str:
@@ -233,6 +183,33 @@ def test_a_deploy_killed_midway_is_undone_by_recover_while_the_old_tasks_serve(s
     assert leftovers == []
 
 
+def test_a_backup_is_restored_with_its_database_while_the_site_serves(swarm_root):
+    """`invoke backup.restore --with-database` on a swarm: the backup taken before a v3 deploy brings back
+    v2's images on every node (by the digests it recorded) and v2's database, under load (GETs: the database is
+    replaced meanwhile, and writes made after the backup are meant to go)."""
+    root, env = swarm_root
+    on_v2(env)
+    forward = deploy(env, "v3")
+    assert forward.returncode == 0, forward.stdout + forward.stderr
+    backup = serving(env)["backup"]   # taken while v2 was live
+    recorded = json.loads((root / "backups" / "demo" / "production" / f"{backup}.meta").read_text())["images"]
+    postgres("CREATE TABLE stray (id int)")
+    with Load(80, DOMAIN, paths=("/", "/api/version"), max_seconds=240, address=EDGE) as traffic:
+        restored = invoke(env, "backup.restore", "--project", "demo", "--env", "production", "--backup", backup,
+                          "--with-database")
+        time.sleep(3)
+    assert restored.returncode == 0, restored.stdout + restored.stderr
+    assert traffic.result.failed == 0, (traffic.result.reasons, traffic.result.failures[:5])
+    assert traffic.result.versions["v2"] > 0, traffic.result.versions
+    current = serving(env)
+    assert current["restored_from"] == backup and current["status"] == "success"
+    for role, service in (("backend", "demo-backend-production"), ("frontend", "demo-frontend-production")):
+        image = on_lab("service", "inspect", service, "--format", "{{.Spec.TaskTemplate.ContainerSpec.Image}}")
+        assert image.split("@")[1].strip() == recorded[role]["digest"].split("@")[1], (image, recorded[role])
+    assert "stray" not in postgres("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")
+    assert revision() == "0002"
+
+
 def test_staging_cannot_reach_production_across_nodes(swarm_root):
     """From a worker node: a container on production's overlay reaches production's tasks (the probe works);
     on staging's overlay it neither resolves production's name nor reaches its tasks' addresses."""
@@ -267,7 +244,7 @@ def test_nginx_config_changes_reach_every_edge_node_tested_first_and_reloaded_wi
     under load on both (0 failed); a snippet nginx refuses changes no edge node and restores the files."""
     root, env = swarm_root
     on_lab("node", "update", "--label-add", "platform.edge=true", "swarmlab-2")
-    ok(str(REPO / ".venv" / "bin" / "invoke"), "--search-root", str(REPO), "platform.up", env=env)
+    invoke_ok(env, "platform.up")
     assert answer(SECOND_EDGE, DOMAIN) == "200"
 
     projects_file = root / "config" / "projects.yml"
@@ -297,6 +274,9 @@ def test_nginx_config_changes_reach_every_edge_node_tested_first_and_reloaded_wi
     assert "previous files restored" in refused.stderr and len(refused.stderr.strip().splitlines()) == 1
     assert conf.read_text() == generated
     assert [answer(edge, f"www.{DOMAIN}") for edge in (EDGE, SECOND_EDGE)] == ["200", "200"], "running config kept"
+    fixed = invoke(env, "nginx.reload")   # the snippet is right again: the change goes through
+    assert fixed.returncode == 0, fixed.stdout + fixed.stderr
+    assert [answer(edge, DOMAIN) for edge in (EDGE, SECOND_EDGE)] == ["200", "200"]
 
 
 NODE_LOSS_WINDOW = 30   # seconds after a node's engine dies in which its tasks may fail requests
