@@ -6,6 +6,7 @@ import pytest
 from platform_deploy.config.validate import validate
 from platform_deploy.deploy.probes import CheckFailed
 from platform_deploy.engine import ExecResult, ImageInfo, NodeState, ServiceState, TaskState
+from platform_deploy.engine.swarm import _by_digest
 from platform_deploy.errors import PlatformError
 from platform_deploy.plan import make_plan
 from platform_deploy.state.records import Migration, Phase, RoleNames
@@ -46,6 +47,16 @@ def test_the_pinned_reference_is_the_registry_digest_of_the_deployed_repository_
     assert services.pinned(image, "reg.example/api", "v2") == "reg.example/api:v2@sha256:1"
     with pytest.raises(PlatformError, match="reg.example/api has no digest from its registry"):
         services.pinned(ImageInfo("sha256:local", None), "reg.example/api", "v2")
+
+
+@pytest.mark.parametrize("reference, expected", [
+    ("10.123.0.1:5000/demo-backend:v2@sha256:ab", ("10.123.0.1:5000/demo-backend", "sha256:ab")),
+    ("10.123.0.1:5000/demo-backend@sha256:ab", ("10.123.0.1:5000/demo-backend", "sha256:ab")),
+    ("registry:5000/team/app:v1", ("registry:5000/team/app", "")),
+    ("registry:5000/app", ("registry:5000/app", "")),
+])
+def test_a_service_image_splits_into_its_repository_and_digest_whatever_tag_or_registry_port(reference, expected):
+    assert _by_digest(reference) == expected
 
 
 def test_a_job_name_fits_a_service_name_and_is_marked():

@@ -195,13 +195,18 @@ def _recover(engine, settings, project: str, environment: str, report, give_up: 
                 f"({'; '.join(str(a) for a in actions if a.outcome is not Outcome.DONE)}); run `invoke "
                 f"deploy.recover --project {project} --env {environment}` again once that works, or add --abandon "
                 f"to remove its containers and restore the database from the backup instead"))
-        if entry.put_back is not None:   # a restore that did not go live: its data goes back too
-            put_back = putback.put_back(engine, settings, project, environment, entry.put_back)
-            if put_back is not None:
-                act(put_back)
+        put_back_restored_data(engine, settings, project, environment, entry, act)
         status = Status.INTERRUPTED_ROLLED_BACK if all_done(actions) else Status.ROLLBACK_FAILED
     close(settings, project, environment, entry, status, actions, scrub)
     return True
+
+
+def put_back_restored_data(engine, settings, project: str, environment: str, entry, act) -> None:
+    """A restore that did not go live: the data it wrote goes back as it was."""
+    if entry.put_back is not None:
+        action = putback.put_back(engine, settings, project, environment, entry.put_back)
+        if action is not None:
+            act(action)
 
 
 def read_journal(settings, project: str, environment: str):

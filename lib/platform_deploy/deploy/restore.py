@@ -148,8 +148,9 @@ class RestoreData:
 
 
 def restore(engine, settings, registry, project_name: str, environment: str, name: str | None, with_database: bool,
-            report) -> Attempt:
-    """Restore backup ``name`` (the newest when None); return the manifest record of its deploy."""
+            report, deployment=pipeline.Deployment) -> Attempt:
+    """Restore backup ``name`` (the newest when None) by a deploy of its images (``deployment``: the engine's
+    pipeline); return the manifest record of that deploy."""
     project = registry.project(project_name)
     project.check_environment(environment)
     backup = catalog.resolve(settings, project_name, environment, name)
@@ -170,8 +171,8 @@ def restore(engine, settings, registry, project_name: str, environment: str, nam
         report.line(f"note: {note}")
     entry_file = backup.file(configfiles.ENTRY)
     try:
-        attempt = pipeline.Deployment(engine, settings, registry, project_name, environment, options, report,
-                                      preparation=data).run()
+        attempt = deployment(engine, settings, registry, project_name, environment, options, report,
+                             preparation=data).run()
     finally:
         if entry_file.is_file():
             report.line(f"the backup's projects.yml entry is in {entry_file} (not applied; compare it with "

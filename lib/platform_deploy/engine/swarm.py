@@ -16,7 +16,7 @@ import time
 from collections.abc import Mapping
 
 from ..textutil import one_line
-from . import ExecResult, NodeState, NotFound, Refused, ServiceSpec, ServiceState, TaskState
+from . import ContainerState, ExecResult, NodeState, NotFound, Refused, ServiceSpec, ServiceState, TaskState
 from .docker import DockerEngine, _task
 
 SERVICE_LABEL = "com.docker.swarm.service.name"
@@ -41,7 +41,30 @@ class SwarmEngine(DockerEngine):
         return found[0]["Id"] if found else name
 
     def inspect(self, name: str):
-        return super().inspect(self._local(name))
+        local = self._local(name)
+        state = super().inspect(local)
+        if state is None and local == name:
+            return self._service_stand_in(name)
+        return state
+
+    def _service_stand_in(self, name: str) -> ContainerState | None:
+        """A service whose tasks all run on other nodes, seen from here as one container: its image (by
+        digest; pulled here if this node lacks it, as a backup tags it here) and whether a task runs. It has
+        no health and takes no exec: the nodes' own containers are out of this API's reach."""
+        service = self.service(name)
+        if service is None:
+            return None
+        with self._translated(f"cannot list the tasks of {name}"):
+            tasks = self._api.tasks(filters={"service": name, "desired-state": "running"})
+        running = [task for task in tasks if (task.get("Status") or {}).get("State") == "running"]
+        repository, digest = _by_digest(service.image)
+        image = self.image(f"{repository}@{digest}" if digest else service.image)
+        if image is None and digest:
+            self.pull(repository, digest)
+            image = self.image(f"{repository}@{digest}")
+        return ContainerState(name=name, id=service.id, status="running" if running else "exited", health=None,
+                              exit_code=0, image_id=image.id if image else "", image_ref=service.image,
+                              labels=service.labels)
 
     def exec_run(self, name: str, argv: list[str], environment=None, output_expected: bool = False) -> ExecResult:
         return super().exec_run(self._local(name), argv, environment, output_expected)
@@ -210,6 +233,13 @@ class SwarmEngine(DockerEngine):
     def ensure_network(self, name: str, labels: Mapping[str, str], subnet_pool: str | None = None) -> bool:
         """On a swarm every project network is an overlay (the swarm's own address pool)."""
         return self.ensure_overlay(name, labels)
+
+
+def _by_digest(reference: str) -> tuple[str, str]:
+    """``repo[:tag]@sha256:...`` -> (repo, sha256:...); a reference without a digest -> (it, "")."""
+    named, _, digest = reference.partition("@")
+    last = named.rsplit("/", 1)[-1]
+    return (named.rsplit(":", 1)[0] if ":" in last else named), digest
 
 
 def _service(attrs: dict) -> ServiceState:

@@ -5,7 +5,7 @@ previous spec itself, and a live service whose tasks carry this deploy's id was 
 """
 
 from ..deploy import migrate
-from ..deploy.recover import RESTORE_ADVICE, close, read_journal, reverse_migrations
+from ..deploy.recover import RESTORE_ADVICE, close, put_back_restored_data, read_journal, reverse_migrations
 from ..deploy.scrubbing import scrubber
 from ..errors import PlatformError
 from ..naming import network_labels
@@ -104,6 +104,7 @@ def recover(engine, settings, project, environment: str, report, give_up: bool =
                 f"({'; '.join(str(a) for a in actions if a.outcome is not Outcome.DONE)}); run `invoke "
                 f"deploy.recover --project {project.name} --env {environment}` again once that works, or add "
                 "--abandon to remove its services and restore the database from the backup instead"))
+        put_back_restored_data(engine, settings, project.name, environment, entry, act)
         status = Status.INTERRUPTED_ROLLED_BACK if all_done(actions) else Status.ROLLBACK_FAILED
     close(settings, project.name, environment, entry, status, actions, scrub)
     return True

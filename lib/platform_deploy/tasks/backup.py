@@ -2,7 +2,7 @@
 
 from invoke import Exit, task
 
-from .common import engine_from, registry_from, settings_from, user_errors
+from .common import deployment_class, engine_from, registry_from, settings_from, user_errors
 
 # The backup library (and through it the Docker SDK) is imported inside each task:
 # every invoke command loads this module and must stay fast.
@@ -77,12 +77,8 @@ def restore(ctx, project, env, backup=None, with_database=False):
     from ..report import console_report
 
     settings = settings_from(ctx)
-    if settings.on_swarm:
-        raise Exit("error: backup.restore runs on one host only so far (PLATFORM_ENGINE=docker); on a swarm, "
-                   "deploy the backup's version with `invoke deploy --tag` and restore its database dump by hand "
-                   "(docs/SWARM.md)", code=1)
     restoring.restore(engine_from(settings), settings, registry_from(settings), project, env, backup or None,
-                      with_database, console_report())
+                      with_database, console_report(), deployment_class(settings))
 
 
 @task(help={

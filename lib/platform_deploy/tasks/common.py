@@ -26,6 +26,17 @@ def engine_from(settings: Settings):
     return DockerEngine()
 
 
+def deployment_class(settings: Settings):
+    """The deploy pipeline for the engine: containers on one host, services on a swarm."""
+    if settings.on_swarm:
+        from ..swarm.deploy import SwarmDeployment
+
+        return SwarmDeployment
+    from ..deploy.pipeline import Deployment
+
+    return Deployment
+
+
 def registry_from(settings: Settings):
     return load_registry(settings.projects_file, shown_as=settings.relative(settings.projects_file))
 

@@ -3,7 +3,7 @@
 from invoke import task
 
 from ..steps import STEPS
-from .common import engine_from, registry_from, settings_from, user_errors
+from .common import deployment_class, engine_from, registry_from, settings_from, user_errors
 
 # The pipeline and its Docker client are imported inside the tasks: every other
 # command (status above all) loads this module too and must stay fast.
@@ -32,18 +32,8 @@ def deploy(ctx, project, env="staging", tag="latest", force=False, skip_backup=F
         _print_swarm_plan(plan) if settings.on_swarm else _print_plan(plan)
         return
     options = pipeline.Options(tag=tag, force=force, skip_backup=skip_backup)
-    _deployment_class(settings)(engine_from(settings), settings, registry, project, env, options,
+    deployment_class(settings)(engine_from(settings), settings, registry, project, env, options,
                                 console_report()).run()
-
-
-def _deployment_class(settings):
-    if settings.on_swarm:
-        from ..swarm.deploy import SwarmDeployment
-
-        return SwarmDeployment
-    from ..deploy.pipeline import Deployment
-
-    return Deployment
 
 
 @task(help={"project": "project name", "env": "environment (staging or production)",
