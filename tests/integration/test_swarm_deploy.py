@@ -10,12 +10,13 @@ import json
 import os
 import subprocess
 import time
+from collections import Counter
 from pathlib import Path
 
 import pytest
 import yaml
 from loadgen import Load
-from swarmlab import EDGE, INVOKE, LAB_REGISTRY, MANAGER, REPO, demo_root, deploy, invoke, invoke_ok, ok, \
+from swarmlab import EDGE, INVOKE, LAB_REGISTRY, MANAGER, NODES, REPO, demo_root, deploy, invoke, invoke_ok, ok, \
     on_lab, run, start_fresh_lab, stop_lab
 
 from deploy_support import demo_images  # noqa: F401 - a fixture
@@ -91,6 +92,19 @@ def serving(env) -> dict:
     return json.loads(path.read_text())["current_deployment"] if path.exists() else {}
 
 
+def job_containers(wait: float = 30) -> list[str]:
+    """The containers of ended jobs (migrations, nginx's files) still on the nodes once ``wait`` seconds have
+    passed: each node removes a removed service's containers within seconds."""
+    deadline = time.monotonic() + wait
+    while True:
+        found = [f"{node}: {name}" for node in NODES for name in ok(
+            "docker", "-H", node, "ps", "--all", "--format", '{{.Label "com.docker.swarm.service.name"}}').split()
+            if "-job-" in name or name.startswith("platform-nginx-files-")]
+        if not found or time.monotonic() > deadline:
+            return found
+        time.sleep(1)
+
+
 def running_nodes(service: str) -> list[str]:
     return sorted(on_lab("service", "ps", service, "--filter", "desired-state=running", "--format",
                          "{{.Node}}").split())
@@ -119,6 +133,7 @@ def test_deploys_under_load_through_the_edge_node_without_a_failed_request(swarm
     assert all(image.split("@")[1].startswith("sha256:") for image in images), "pinned by digest"
     leftovers = [name for name in on_lab("service", "ls", "--format", "{{.Name}}").split() if "-next-" in name]
     assert leftovers == []
+    assert job_containers() == [], "the migrations' job containers are removed on every node"
 
 
 @pytest.mark.parametrize("tag, failed_step", [("broken-health", "health"), ("broken-smoke", "smoke tests"),
@@ -189,11 +204,24 @@ def test_a_backup_is_restored_with_its_database_while_the_site_serves(swarm_root
     replaced meanwhile, and writes made after the backup are meant to go)."""
     root, env = swarm_root
     on_v2(env)
-    forward = deploy(env, "v3")
-    assert forward.returncode == 0, forward.stdout + forward.stderr
+    projects_file = root / "config" / "projects.yml"
+    kept = projects_file.read_text()
+    projects = yaml.safe_load(kept)   # no backend task on the manager, where backups are made
+    projects["projects"]["demo"]["containers"]["backend"]["placement"] = ["node.role == worker"]
+    projects_file.write_text(yaml.safe_dump(projects))
+    try:
+        forward = deploy(env, "v3")
+        assert forward.returncode == 0, forward.stdout + forward.stderr
+        assert "swarmlab-1" not in running_nodes("demo-backend-production")
+        restore_v2_under_load(root, env)
+    finally:
+        projects_file.write_text(kept)
+
+
+def restore_v2_under_load(root, env) -> None:
     backup = serving(env)["backup"]   # taken while v2 was live
     recorded = json.loads((root / "backups" / "demo" / "production" / f"{backup}.meta").read_text())["images"]
-    postgres("CREATE TABLE stray (id int)")
+    postgres('SET ROLE "demo"; CREATE TABLE stray (id int)')   # as the app's role, like a later migration
     with Load(80, DOMAIN, paths=("/", "/api/version"), max_seconds=240, address=EDGE) as traffic:
         restored = invoke(env, "backup.restore", "--project", "demo", "--env", "production", "--backup", backup,
                           "--with-database")
@@ -203,6 +231,8 @@ def test_a_backup_is_restored_with_its_database_while_the_site_serves(swarm_root
     assert traffic.result.versions["v2"] > 0, traffic.result.versions
     current = serving(env)
     assert current["restored_from"] == backup and current["status"] == "success"
+    saved = json.loads((root / "backups" / "demo" / "production" / f"{current['backup']}.meta").read_text())
+    assert saved["reason"] == "pre-restore" and "demo-backend:v3@" in saved["images"]["backend"]["was"], saved
     for role, service in (("backend", "demo-backend-production"), ("frontend", "demo-frontend-production")):
         image = on_lab("service", "inspect", service, "--format", "{{.Spec.TaskTemplate.ContainerSpec.Image}}")
         assert image.split("@")[1].strip() == recorded[role]["digest"].split("@")[1], (image, recorded[role])
@@ -277,6 +307,7 @@ def test_nginx_config_changes_reach_every_edge_node_tested_first_and_reloaded_wi
     fixed = invoke(env, "nginx.reload")   # the snippet is right again: the change goes through
     assert fixed.returncode == 0, fixed.stdout + fixed.stderr
     assert [answer(edge, DOMAIN) for edge in (EDGE, SECOND_EDGE)] == ["200", "200"]
+    assert job_containers() == [], "the check and apply jobs' containers are removed on every edge node"
 
 
 NODE_LOSS_WINDOW = 30   # seconds after a node's engine dies in which its tasks may fail requests
@@ -307,7 +338,11 @@ def test_a_worker_engine_killed_during_a_deploy_the_site_serves_and_the_node_dra
     late = [(round(due - killed_at, 1), reason) for due, reason in result.failures
             if due > killed_at + NODE_LOSS_WINDOW]
     assert late == [], late
-    assert result.ok > 10 * result.failed, (result.ok, result.failed, result.reasons)
+    # The site serves throughout: every second after the kill answered requests (other nodes' tasks).
+    failed_at = Counter(int(due - killed_at) for due, _ in result.failures)
+    sent_at = Counter(int(due - killed_at) for due, _ in result.latencies if due >= killed_at)
+    silent = [second for second in range(max(sent_at, default=0)) if sent_at[second] <= failed_at[second]]
+    assert silent == [], (silent, result.reasons)
     print(f"worker killed: {result.failed} of {result.ok + result.failed} requests failed, within "
           f"{max((due - killed_at for due, _ in result.failures), default=0):.1f} s of the kill; deploy: "
           f"{'deployed' if process.returncode == 0 else 'rolled back'}")

@@ -19,7 +19,6 @@ from ..textutil import one_line
 from . import ContainerState, ExecResult, NodeState, NotFound, Refused, ServiceSpec, ServiceState, TaskState
 from .docker import DockerEngine, _task
 
-SERVICE_LABEL = "com.docker.swarm.service.name"
 NANOSECONDS = 1_000_000_000
 # After the last new task is up, how long Swarm watches it before it calls the update done.
 UPDATE_MONITOR_SECONDS = 1
@@ -30,15 +29,27 @@ POLL_SECONDS = 0.25
 class SwarmEngine(DockerEngine):
     """The manager node's engine (DOCKER_HOST or the local socket)."""
 
+    def __init__(self):
+        super().__init__()
+        self._node_id = ""
+
     # -- the local task of a platform service stands in for its container -----------------------
 
     def _local(self, name: str) -> str:
-        """``name`` itself when it is a container here, else the id of its service's running task here."""
+        """``name`` itself when it is a container here, else the container of its service's task meant to run
+        here; not an old task's, which a roll stops with a grace period and may still be running."""
         if super().inspect(name) is not None:
             return name
-        with self._translated(f"cannot look for the tasks of {name}"):
-            found = self._api.containers(filters={"label": f"{SERVICE_LABEL}={name}", "status": "running"})
-        return found[0]["Id"] if found else name
+        try:
+            with self._translated(f"cannot look for the tasks of {name}"):
+                tasks = self._api.tasks(filters={"service": name, "node": self.local_node_id(),
+                                                 "desired-state": "running"})
+        except NotFound:   # no such service either
+            return name
+        statuses = [task.get("Status") or {} for task in tasks]
+        running = [(status.get("ContainerStatus") or {}).get("ContainerID") for status in statuses
+                   if status.get("State") == "running"]
+        return next((container for container in running if container), name)
 
     def inspect(self, name: str):
         local = self._local(name)
@@ -82,9 +93,11 @@ class SwarmEngine(DockerEngine):
         return super().logs_tail(self._local(name), lines)
 
     def local_node_id(self) -> str:
-        """This engine's node in the swarm."""
-        with self._translated("cannot read the Docker engine's info"):
-            return (self._api.info().get("Swarm") or {}).get("NodeID", "")
+        """This engine's node in the swarm (read once: a node keeps its id)."""
+        if not self._node_id:
+            with self._translated("cannot read the Docker engine's info"):
+                self._node_id = (self._api.info().get("Swarm") or {}).get("NodeID", "")
+        return self._node_id
 
     # -- services --------------------------------------------------------------------------------
 
@@ -140,11 +153,12 @@ class SwarmEngine(DockerEngine):
             pass
 
     def run_job(self, spec: ServiceSpec, timeout: float) -> ExecResult:
-        mode = {"GlobalJob": {}} if spec.global_mode else {"ReplicatedJob": {"MaxConcurrent": 1,
-                                                                            "TotalCompletions": 1}}
+        # A service whose tasks are never restarted, not Swarm's job modes: Docker 20.10 never deletes a
+        # removed job's tasks, so their exited containers stay on the nodes for good (moby/moby#42789, fixed
+        # in 23.0.2); a removed service's tasks are deleted and each node removes their containers.
         with self._translated(f"cannot start job {spec.name}"):
             self._api.create_service(self._task_template(spec, job=True), name=spec.name, labels=dict(spec.labels),
-                                     mode=mode, endpoint_spec=_endpoint(spec))
+                                     mode=_mode(spec), endpoint_spec=_endpoint(spec))
         try:
             tasks = self._job_ends(spec.name, timeout)
             with self._translated(f"cannot read the output of job {spec.name}"):
@@ -161,7 +175,7 @@ class SwarmEngine(DockerEngine):
 
     def _job_ends(self, name: str, timeout: float) -> list[TaskState]:
         """The first ended task on each node the job runs on (a global job runs on several). Only the first
-        counts: Swarm may start a failed global job's task again, whatever its restart policy."""
+        counts, should Swarm start another."""
         deadline = time.monotonic() + timeout
         while True:
             with self._translated(f"cannot follow job {name}"):
