@@ -168,7 +168,7 @@ class Deployment:
             try:
                 self._steps()
             except BaseException as error:  # anything, a bug included, must leave the live version serving
-                return self._fail(_reason(error), started, error)
+                return self._fail(failure_reason(error), started, error)
             finally:
                 if in_main_thread:
                     signal.signal(signal.SIGTERM, previous_handler)
@@ -211,7 +211,7 @@ class Deployment:
         except BaseException as error:
             interrupted = isinstance(error, (Interrupted, KeyboardInterrupt))
             status = StepStatus.INTERRUPTED if interrupted else StepStatus.FAILED
-            detail = _reason(error)
+            detail = failure_reason(error)
             raise
         finally:
             seconds, detail = round(time.monotonic() - started, 2), self.scrub(detail)
@@ -479,8 +479,8 @@ class Deployment:
         try:
             switch.retire(self.engine, self.closed, remove=True)
         except PlatformError as error:
-            self.report.line(f"the replaced containers are not retired yet ({_reason(error)}); the next deploy or "
-                             f"`invoke deploy.recover --project {self.plan.project} --env {self.plan.environment}` "
+            self.report.line(f"the replaced containers are not retired yet ({failure_reason(error)}); the next deploy "
+                             f"or `invoke deploy.recover --project {self.plan.project} --env {self.plan.environment}` "
                              "does it")
 
     def _settle(self, moved: bool) -> bool:
@@ -494,7 +494,7 @@ class Deployment:
                                 self.progress.unreversed, act, reversed_one=self._forget_reversed,
                                 helpers=self._helpers())
         except Exception as error:  # noqa: BLE001 - the engine gone, say: recover retries later
-            act(retry_later(f"stopped: {_reason(error)}"))
+            act(retry_later(f"stopped: {failure_reason(error)}"))
             return False
 
     def _failure_status(self, moved: bool, settled: bool) -> Status:
@@ -523,13 +523,14 @@ class Deployment:
             try:
                 state = self.engine.inspect(role.live_name)
             except PlatformError as error:  # only a description; the failure is reported already
-                return f"unknown ({_reason(error)})"
+                return f"unknown ({failure_reason(error)})"
             if state is not None and state.running:
                 serving.append(f"{role.live_name} ({state.image_ref})")
         return ", ".join(serving) or "nothing (no live containers)"
 
 
-def _reason(error: BaseException) -> str:
+def failure_reason(error: BaseException) -> str:
+    """An error as the one-line reason a failed step or deploy gives."""
     if isinstance(error, PlatformError):
         return url_credentials(str(error))
     if isinstance(error, (Interrupted, KeyboardInterrupt)):

@@ -106,7 +106,7 @@ class DockerEngine:
                           "this one (docker swarm init)", error.detail) from None
 
     def service_tasks(self, labels: Mapping[str, str]) -> list[TaskState]:
-        filters = {"label": [f"{key}={value}" for key, value in labels.items()]}
+        filters = label_filters(labels)
         with self._translated("cannot list the swarm's services"):
             services = {attrs["ID"]: attrs for attrs in self._api.services(filters=filters)}
             tasks = self._api.tasks(filters={"service": list(services)}) if services else []
@@ -122,7 +122,7 @@ class DockerEngine:
             return None
 
     def find(self, labels: Mapping[str, str]) -> list[ContainerState]:
-        filters = {"label": [f"{key}={value}" for key, value in labels.items()]}
+        filters = label_filters(labels)
         with self._translated("cannot list containers"):
             found = self._api.containers(all=True, filters=filters)
         states = (self.inspect(summary["Id"]) for summary in found)
@@ -589,3 +589,8 @@ def _task_addresses(attrs: dict) -> dict:
     return {(attachment.get("Network") or {}).get("Spec", {}).get("Name", ""):
             (attachment.get("Addresses") or [""])[0].split("/")[0]
             for attachment in attrs.get("NetworksAttachments") or []}
+
+
+def label_filters(labels: Mapping[str, str]) -> dict:
+    """The Docker API's filter for objects carrying every one of ``labels``."""
+    return {"label": [f"{key}={value}" for key, value in labels.items()]}

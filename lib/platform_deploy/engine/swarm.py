@@ -17,7 +17,7 @@ from collections.abc import Mapping
 
 from ..textutil import one_line
 from . import ContainerState, ExecResult, NodeState, NotFound, Refused, ServiceSpec, ServiceState, TaskState
-from .docker import DockerEngine, _task
+from .docker import DockerEngine, _task, label_filters
 
 NANOSECONDS = 1_000_000_000
 # After the last new task is up, how long Swarm watches it before it calls the update done.
@@ -109,7 +109,7 @@ class SwarmEngine(DockerEngine):
             return None
 
     def services(self, labels: Mapping[str, str]) -> list[ServiceState]:
-        filters = {"label": [f"{key}={value}" for key, value in labels.items()]}
+        filters = label_filters(labels)
         with self._translated("cannot list the swarm's services"):
             return [_service(attrs) for attrs in self._api.services(filters=filters)]
 

@@ -14,6 +14,7 @@
   swarm/recover.py finishes or undoes a killed one.
 """
 
+import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 
@@ -27,6 +28,7 @@ from ..state.records import Phase, done, retry_later
 from . import preflight, recover, rollout, services
 
 SWITCH_TIMEOUT_MARGIN = 30   # seconds beyond a role's health timeout for the swarm to roll its live service
+NAME_TIMEOUT = 30   # seconds for a new service's name to reach the edge node's DNS
 
 
 class SwarmDeployment(pipeline.Deployment):
@@ -120,6 +122,9 @@ class SwarmDeployment(pipeline.Deployment):
                 self.engine.update_service(live_spec)
         with ThreadPoolExecutor(max_workers=len(plan.roles)) as pool:
             list(pool.map(self._rolled, plan.roles))
+        for role in plan.roles:
+            if self.previous[role.role] is None:
+                self._await_name(role.live_name)
         domain, tls = self._check_target()
         response = probes.through_nginx(self.engine, self.settings, domain, tls, within=2.0)
         if not probes.served(response):
@@ -134,6 +139,17 @@ class SwarmDeployment(pipeline.Deployment):
         spec = self.specs[role.role]
         rollout.wait_up(self.engine, role.live_name, spec.labels, spec.replicas,
                         role.health_timeout + SWITCH_TIMEOUT_MARGIN, self.report.awaiting)
+
+    def _await_name(self, name: str) -> None:
+        """A service created just now: its name reaches the edge node's DNS by gossip, which may come seconds
+        after its tasks run; until then nginx's lookups go to the upstream DNS servers and wait on them."""
+        deadline = time.monotonic() + NAME_TIMEOUT
+        nginx = self.settings.nginx_container
+        while self.engine.exec_run(nginx, ["getent", "hosts", name]).exit_code != 0:
+            if time.monotonic() > deadline:
+                raise PlatformError(f"{name} does not resolve in {nginx} {NAME_TIMEOUT}s after its tasks started "
+                                    "(is the node's gossip port 7946 open?); switched back")
+            time.sleep(0.5)
 
     def _remove_candidates(self) -> None:
         for role in self.plan.roles:
@@ -158,7 +174,7 @@ class SwarmDeployment(pipeline.Deployment):
                                 self._migration_engine(), self.progress.unreversed, act,
                                 reversed_one=self._forget_reversed)
         except Exception as error:  # noqa: BLE001 - the engine gone, say: recover retries later
-            act(retry_later(f"stopped: {pipeline._reason(error)}"))
+            act(retry_later(f"stopped: {pipeline.failure_reason(error)}"))
             return False
 
     def _serving(self) -> str:
@@ -167,7 +183,7 @@ class SwarmDeployment(pipeline.Deployment):
             try:
                 state = self.engine.service(role.live_name)
             except PlatformError as error:
-                return f"unknown ({pipeline._reason(error)})"
+                return f"unknown ({pipeline.failure_reason(error)})"
             if state is not None:
                 serving.append(f"{role.live_name} ({state.image.split('@')[0]}, {state.replicas} tasks)")
         return ", ".join(serving) or "nothing (no live services)"

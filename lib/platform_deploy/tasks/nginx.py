@@ -21,7 +21,8 @@ def generate(ctx, project=None, dry_run=False, check=False):
     conf = settings.relative(settings.conf_dir)
     if check:
         for name in planned.differs:
-            print(f"{conf}/{name}: {'stale, would be removed' if name in planned.remove else 'differs from projects.yml'}")
+            state = "stale, would be removed" if name in planned.remove else "differs from projects.yml"
+            print(f"{conf}/{name}: {state}")
         for line in planned.taken:
             print(line)
         if planned.differs:
