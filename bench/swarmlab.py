@@ -61,7 +61,7 @@ def stop_lab() -> None:
 
 def demo_root(root: Path, replicas: dict[str, int]) -> dict:
     """A platform root for the demo project on the lab (``replicas`` by role) under ``root``; returns the
-    environment `invoke` runs in there."""
+    environment `invoke` runs in there (no PLATFORM_* setting of this process's: a benchmark's own copy's)."""
     projects = yaml.safe_load((REPO / "examples" / "demo" / "projects.yml").read_text())
     for role, container in projects["projects"]["demo"]["containers"].items():
         container["image"] = container["image"].replace(LOCAL_REGISTRY, LAB_REGISTRY)
@@ -75,7 +75,8 @@ def demo_root(root: Path, replicas: dict[str, int]) -> dict:
     (root / "platform" / "nginx").mkdir(parents=True)
     shutil.copy(REPO / "platform" / "nginx" / "nginx.conf", root / "platform" / "nginx" / "nginx.conf")
     shutil.copytree(REPO / "platform" / "nginx" / "snippets", root / "platform" / "nginx" / "snippets")
-    return {**os.environ, "DOCKER_HOST": MANAGER, "PLATFORM_ENGINE": "swarm", "PLATFORM_SWARM_REGISTRY": LAB_REGISTRY,
+    inherited = {key: value for key, value in os.environ.items() if not key.startswith("PLATFORM_")}
+    return {**inherited, "DOCKER_HOST": MANAGER, "PLATFORM_ENGINE": "swarm", "PLATFORM_SWARM_REGISTRY": LAB_REGISTRY,
             "PLATFORM_ROOT": str(root), "PLATFORM_DEPLOYMENTS_DIR": str(root / "deployments"),
             "PLATFORM_BACKUPS_DIR": str(root / "backups"), "PLATFORM_CERTS_DIR": str(root / "letsencrypt")}
 
