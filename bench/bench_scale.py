@@ -15,7 +15,6 @@ import subprocess
 import time
 
 import yaml
-
 from benchstack import Quiet, bench_stack
 from platform_deploy import platform_services
 from platform_deploy.config import load_registry
@@ -23,6 +22,7 @@ from platform_deploy.config.load import parse_registry
 from platform_deploy.deploy import pipeline
 from platform_deploy.nginx import files, live
 from registry import synthetic_registry
+from timing import timed
 
 FRONTEND_IMAGE = "127.0.0.1:5000/demo-frontend:v1"
 
@@ -79,12 +79,6 @@ def remove_tenants(settings, tenants: dict):
         for service in (settings.nginx_container, settings.postgres_container):  # attached by platform.up
             subprocess.run(["docker", "network", "disconnect", "-f", network, service], capture_output=True)
         subprocess.run(["docker", "network", "rm", network], capture_output=True)
-
-
-def timed(action) -> float:
-    started = time.monotonic()
-    action()
-    return time.monotonic() - started
 
 
 def main():

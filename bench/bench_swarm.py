@@ -21,15 +21,14 @@ import argparse
 import json
 import statistics
 import tempfile
-import time
 from pathlib import Path
 
-import yaml
-
 import swarmlab
+import yaml
 from benchstack import Quiet, bench_stack
 from loadgen import Load, LoadProcess
 from platform_deploy.deploy import pipeline
+from timing import timed
 
 SWITCH = "switch traffic"
 # Requests a second per client (6 clients): what the lab serves with 30 tenants' health checks on 2 cores.
@@ -96,12 +95,6 @@ def tasks_per_node() -> list[int]:
     nodes = swarmlab.on_lab("node", "ls", "--format", "{{.Hostname}}").split()
     return [len(swarmlab.on_lab("node", "ps", node, "--filter", "desired-state=running", "--quiet").split())
             for node in sorted(nodes)]
-
-
-def timed(action) -> float:
-    started = time.monotonic()
-    action()
-    return time.monotonic() - started
 
 
 def main():

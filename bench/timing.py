@@ -13,3 +13,10 @@ def median_seconds(command, env, runs: int) -> float:
         subprocess.run(command, env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         samples.append(time.perf_counter() - start)
     return statistics.median(samples)
+
+
+def timed(action) -> float:
+    """Seconds ``action()`` took."""
+    started = time.monotonic()
+    action()
+    return time.monotonic() - started
