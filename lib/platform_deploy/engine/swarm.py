@@ -36,27 +36,33 @@ class SwarmEngine(DockerEngine):
     # -- the local task of a platform service stands in for its container -----------------------
 
     def _local(self, name: str) -> str:
-        """``name`` itself when it is a container here, else the container of its service's task meant to run
-        here; not an old task's, which a roll stops with a grace period and may still be running."""
+        """``name`` itself when it is a container here, else the container of its service's task here."""
         if super().inspect(name) is not None:
             return name
+        return next(iter(self._running_tasks(name, self.local_node_id())), name)
+
+    def _running_tasks(self, service: str, node: str | None = None) -> list[str]:
+        """The containers of ``service``'s tasks meant to run and running (on ``node`` only, when given): not
+        an old task's, which a roll stops with a grace period and may still be running."""
+        filters = {"service": service, "desired-state": "running", **({"node": node} if node else {})}
         try:
-            with self._translated(f"cannot look for the tasks of {name}"):
-                tasks = self._api.tasks(filters={"service": name, "node": self.local_node_id(),
-                                                 "desired-state": "running"})
-        except NotFound:   # no such service either
-            return name
+            with self._translated(f"cannot look for the tasks of {service}"):
+                tasks = self._api.tasks(filters=filters)
+        except NotFound:   # no such service
+            return []
         statuses = [task.get("Status") or {} for task in tasks]
-        running = [(status.get("ContainerStatus") or {}).get("ContainerID") for status in statuses
-                   if status.get("State") == "running"]
-        return next((container for container in running if container), name)
+        containers = [(status.get("ContainerStatus") or {}).get("ContainerID") for status in statuses
+                      if status.get("State") == "running"]
+        return [container for container in containers if container]
 
     def inspect(self, name: str):
-        local = self._local(name)
-        state = super().inspect(local)
-        if state is None and local == name:
-            return self._service_stand_in(name)
-        return state
+        state = super().inspect(name)
+        if state is not None:
+            return state
+        here = self._running_tasks(name, self.local_node_id())
+        if here:
+            return super().inspect(here[0])
+        return self._service_stand_in(name)
 
     def _service_stand_in(self, name: str) -> ContainerState | None:
         """A service whose tasks all run on other nodes, seen from here as one container: its image (by
@@ -65,17 +71,14 @@ class SwarmEngine(DockerEngine):
         service = self.service(name)
         if service is None:
             return None
-        with self._translated(f"cannot list the tasks of {name}"):
-            tasks = self._api.tasks(filters={"service": name, "desired-state": "running"})
-        running = [task for task in tasks if (task.get("Status") or {}).get("State") == "running"]
         repository, digest = _by_digest(service.image)
         image = self.image(f"{repository}@{digest}" if digest else service.image)
         if image is None and digest:
             self.pull(repository, digest)
             image = self.image(f"{repository}@{digest}")
-        return ContainerState(name=name, id=service.id, status="running" if running else "exited", health=None,
-                              exit_code=0, image_id=image.id if image else "", image_ref=service.image,
-                              labels=service.labels)
+        status = "running" if self._running_tasks(name) else "exited"
+        return ContainerState(name=name, id=service.id, status=status, health=None, exit_code=0,
+                              image_id=image.id if image else "", image_ref=service.image, labels=service.labels)
 
     def exec_run(self, name: str, argv: list[str], environment=None, output_expected: bool = False) -> ExecResult:
         return super().exec_run(self._local(name), argv, environment, output_expected)
